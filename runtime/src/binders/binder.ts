@@ -8,7 +8,15 @@
  * owns HTTP, retries with back-off, ack timeouts, partition selection and metrics, so those
  * behave the same on every broker.
  */
+import type { BaseLogger } from 'pino';
 import type { BinderConfig, BindingConfig } from '../config/model.ts';
+
+/** What the runtime hands an adapter when it creates it (see binders/index.ts). */
+export interface BinderDeps {
+  logger: BaseLogger;
+  /** Consumer lag per binding and partition; adapters that can measure it report it here. */
+  onConsumerLag?: (binding: string, partition: number, lag: number) => void;
+}
 
 /** A message on its way to the broker. */
 export interface OutboundMessage {
