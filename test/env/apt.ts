@@ -1,0 +1,30 @@
+import { existsSync, rmSync, writeFileSync } from 'node:fs';
+import type { Progress } from './component.ts';
+import { run } from './process.ts';
+
+const policyFile = '/usr/sbin/policy-rc.d';
+
+/**
+ * Installs Debian packages without questions. Package scripts must not start the system's
+ * own service (it would take the ports our node uses), so service starts are refused while
+ * apt runs, the way container images do it.
+ */
+export async function aptInstall(packages: string[], progress: Progress, logPath: string): Promise<void> {
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  const sudo = process.getuid?.() === 0 ? [] : ['sudo', '-n'];
+  const command = (args: string[]): { command: string; args: string[] } =>
+    sudo.length === 0 ? { command: args[0]!, args: args.slice(1) } : { command: sudo[0]!, args: [...sudo.slice(1), ...args] };
+  const addedPolicy = !existsSync(policyFile) && sudo.length === 0;
+  if (addedPolicy) writeFileSync(policyFile, '#!/bin/sh\nexit 101\n', { mode: 0o755 });
+  try {
+    progress(`apt-get update (for ${packages.join(', ')})...`);
+    await run({ ...command(['apt-get', 'update']), env, logPath, progress, label: 'apt-get update' });
+    progress(`apt-get install ${packages.join(' ')}...`);
+    await run({
+      ...command(['apt-get', 'install', '-y', '--no-install-recommends', ...packages]),
+      env, logPath, progress, label: `apt-get install ${packages.join(' ')}`,
+    });
+  } finally {
+    if (addedPolicy) rmSync(policyFile, { force: true });
+  }
+}

@@ -1,0 +1,14 @@
+import type { Component } from './component.ts';
+import { rabbit } from './rabbit.ts';
+
+/** In start order; `up` brings the light ones up while the heavy ones still build. */
+export const components: Component[] = [rabbit];
+
+export function selectComponents(names: string[]): Component[] {
+  if (names.length === 0) return components;
+  return names.map((name) => {
+    const found = components.find((c) => c.name === name || c.name.startsWith(name));
+    if (!found) throw new Error(`unknown component "${name}" (known: ${components.map((c) => c.name).join(', ')})`);
+    return found;
+  });
+}
