@@ -10,42 +10,19 @@ import type {
   V1ResourceRequirements,
   V1Volume,
 } from '@kubernetes/client-node';
+import type { Binder, StreamBinding } from '../api/types.ts';
+import { binderCredentialEnv, CONFIG_MAP_KEY, CONFIG_MAP_NAME, defaultBinderName } from '../config/index.ts';
 
 export const INJECT_LABEL = 'bindery.io/inject';
 export const BINDINGS_ANNOTATION = 'bindery.io/bindings';
 export const APP_PORT_ANNOTATION = 'bindery.io/app-port';
 export const SIDECAR_NAME = 'bindery-runtime';
-export const CONFIG_MAP_NAME = 'bindery-config';
-export const CONFIG_KEY = 'bindery.yaml';
 export const CONFIG_DIR = '/etc/bindery';
 export const CONFIG_VOLUME = 'bindery-config';
 export const TMP_VOLUME = 'bindery-tmp';
 export const OPS_PORT = 7071;
 /** Set by the StatefulSet controller on every pod it creates (Kubernetes >= 1.28). */
 export const POD_INDEX_LABEL = 'apps.kubernetes.io/pod-index';
-
-/** The part of a StreamBinding the webhook reads. */
-export interface InjectionBinding {
-  metadata: { name?: string };
-  spec: { binder?: string };
-}
-
-interface SecretKeys {
-  name: string;
-  usernameKey?: string;
-  passwordKey?: string;
-}
-
-/** The part of a Binder the webhook reads: where its credentials are. */
-export interface InjectionBinder {
-  metadata: { name?: string };
-  spec: {
-    type: string;
-    default?: boolean;
-    rabbit?: { credentialsSecret?: SecretKeys };
-    kafka?: { sasl?: { secret?: SecretKeys } };
-  };
-}
 
 export interface SidecarOptions {
   image: string;
@@ -71,18 +48,10 @@ export const DEFAULT_SIDECAR_RESOURCES: V1ResourceRequirements = {
   limits: { cpu: '500m', memory: '256Mi' },
 };
 
-/**
- * The env var that carries one credential of a Binder: the ConfigMap the operator renders
- * references it as `${BINDERY_BINDER_<NAME>_USERNAME}`, so the two must agree.
- */
-export function credentialEnvName(binderName: string, part: 'USERNAME' | 'PASSWORD'): string {
-  return `BINDERY_BINDER_${binderName.toUpperCase().replace(/[^A-Z0-9]/g, '_')}_${part}`;
-}
-
 export function buildInjectionPatch(
   pod: V1Pod,
-  bindings: InjectionBinding[],
-  binders: InjectionBinder[],
+  bindings: readonly StreamBinding[],
+  binders: readonly Binder[],
   options: SidecarOptions,
 ): InjectionDecision {
   if (pod.metadata?.labels?.[INJECT_LABEL] !== 'true') {
@@ -118,13 +87,13 @@ export function buildInjectionPatch(
     }
   }
 
-  const binderNames = binders.map((b) => b.metadata.name ?? '');
-  const defaultBinder = binders.find((b) => b.spec.default === true)?.metadata.name;
+  const binderNames = binders.map((b) => b.metadata.name);
+  const defaultBinder = defaultBinderName(binders);
   const used = new Set<string>();
   for (const name of names) {
     const binder = known.get(name)?.spec.binder ?? defaultBinder;
     if (binder === undefined) {
-      return { allowed: false, message: `StreamBinding "${name}" names no binder and the namespace has no default Binder` };
+      return { allowed: false, message: `StreamBinding "${name}" names no binder and the namespace has no (single) default Binder` };
     }
     if (!binderNames.includes(binder)) {
       return { allowed: false, message: `StreamBinding "${name}" uses Binder "${binder}", which does not exist` };
@@ -135,11 +104,11 @@ export function buildInjectionPatch(
   const env: V1EnvVar[] = [{ name: 'BINDERY_BINDINGS', value: names.join(',') }];
   if (appPort !== undefined) env.push({ name: 'BINDERY_APP_PORT', value: String(appPort) });
   env.push(...instanceEnv(pod, options.statefulSetReplicas));
-  for (const binder of binders) env.push(...credentialEnv(binder, used.has(binder.metadata.name ?? '')));
+  for (const binder of binders) env.push(...credentialEnv(binder, used.has(binder.metadata.name)));
 
   const sidecar = sidecarContainer(env, options);
   const volumes: V1Volume[] = [
-    { name: CONFIG_VOLUME, configMap: { name: CONFIG_MAP_NAME, items: [{ key: CONFIG_KEY, path: CONFIG_KEY }] } },
+    { name: CONFIG_VOLUME, configMap: { name: CONFIG_MAP_NAME, items: [{ key: CONFIG_MAP_KEY, path: CONFIG_MAP_KEY }] } },
     // The root filesystem is read-only; the runtime's TypeScript loader caches under /tmp.
     { name: TMP_VOLUME, emptyDir: { sizeLimit: '64Mi' } },
   ];
@@ -181,15 +150,11 @@ function instanceEnv(pod: V1Pod, statefulSetReplicas: number | undefined): V1Env
  * through its ConfigMap alone (docs/adr/0003-sidecar-gets-every-binders-credentials.md). Secrets of
  * binders the pod does not use yet are optional, so a missing one never blocks the pod.
  */
-function credentialEnv(binder: InjectionBinder, used: boolean): V1EnvVar[] {
-  const secret = binder.spec.type === 'kafka' ? binder.spec.kafka?.sasl?.secret : binder.spec.rabbit?.credentialsSecret;
-  const name = binder.metadata.name;
-  if (!secret || name === undefined) return [];
-  const ref = (key: string) => ({ secretKeyRef: { name: secret.name, key, optional: !used } });
-  return [
-    { name: credentialEnvName(name, 'USERNAME'), valueFrom: ref(secret.usernameKey ?? 'username') },
-    { name: credentialEnvName(name, 'PASSWORD'), valueFrom: ref(secret.passwordKey ?? 'password') },
-  ];
+function credentialEnv(binder: Binder, used: boolean): V1EnvVar[] {
+  return binderCredentialEnv(binder.metadata.name, binder.spec).map((e) => ({
+    name: e.name,
+    valueFrom: { secretKeyRef: { name: e.secretName, key: e.secretKey, optional: !used } },
+  }));
 }
 
 function sidecarContainer(env: V1EnvVar[], options: SidecarOptions): V1Container {
@@ -203,7 +168,7 @@ function sidecarContainer(env: V1EnvVar[], options: SidecarOptions): V1Container
     name: SIDECAR_NAME,
     image: options.image,
     ...(options.imagePullPolicy ? { imagePullPolicy: options.imagePullPolicy } : {}),
-    args: ['runtime', '--config', `${CONFIG_DIR}/${CONFIG_KEY}`],
+    args: ['runtime', '--config', `${CONFIG_DIR}/${CONFIG_MAP_KEY}`],
     // A native sidecar: started before the app's containers, stopped after them.
     restartPolicy: 'Always',
     env,
