@@ -1,0 +1,574 @@
+/**
+ * Reads a Spring Cloud Stream `application.yml` as is (SPEC section 6) into a RuntimeConfig,
+ * so a Spring service's configuration runs unchanged behind the sidecar.
+ *
+ * Spring's relaxed binding is honoured where users rely on it: `max-attempts`, `maxAttempts`
+ * and `max_attempts` are the same key, and `spring.cloud.stream.bindings.input.group: g` may be
+ * written as one dotted key. Keys Bindery does not act on are reported once each as warnings
+ * (the highest unknown key, not every leaf below it); invalid values throw with the key path.
+ */
+import {
+  DEFAULT_MAX_MESSAGE_BYTES,
+  defaultConsumer,
+  defaultProducer,
+  type BinderConfig,
+  type BindingConfig,
+  type ConsumerConfig,
+  type Direction,
+  type ProducerConfig,
+  type RuntimeConfig,
+} from './model.ts';
+import { ConfigError } from './load.ts';
+import { compileExpression } from '../partition/index.ts';
+
+const SPRING_DEFAULT_CONTENT_TYPE = 'application/json';
+
+export function fromSpring(doc: unknown, source: string): RuntimeConfig {
+  const warnings: string[] = [];
+  const fail = (error: unknown): never => {
+    throw error instanceof ConfigError ? new ConfigError(`${source}: ${error.message}`) : error;
+  };
+  try {
+    return readSpring(Props.of(expandDottedKeys(doc), '', warnings), warnings);
+  } catch (error) {
+    return fail(error);
+  }
+}
+
+function readSpring(root: Props, warnings: string[]): RuntimeConfig {
+  const server = root.child('server');
+  if (server.has('port')) {
+    server.raw('port');
+    warnings.push(`${join(server.path, server.keyName('port'))}: the application's own port, ignored by the sidecar (the push target is app.port or --app-port)`);
+  }
+  server.done();
+
+  const spring = root.child('spring');
+  const stream = spring.child('cloud').child('stream');
+  const topRabbit = spring.child('rabbitmq');
+  const topKafkaBrokers = kafkaBrokersOf(stream, spring);
+
+  const bindingsSection = stream.child('bindings');
+  const requestedBinders = new Set<string>();
+  for (const name of bindingsSection.keys()) {
+    const binder = binderName(bindingsSection.peekChild(name));
+    if (binder !== undefined) requestedBinders.add(binder);
+  }
+
+  const binders = readBinders(stream.child('binders'), topRabbit, topKafkaBrokers);
+  if (Object.keys(binders).length === 0) {
+    // Without `binders:`, the top-level broker settings are the implicit binder, named after
+    // its type as Spring Cloud Stream names it.
+    if (topRabbit.isPresent()) binders.rabbit = rabbitBinder('rabbit', topRabbit, undefined);
+    if (topKafkaBrokers !== undefined) binders.kafka = kafkaBinder('kafka', topKafkaBrokers.brokers);
+  }
+  // A binding may name a binder by its type alone (`binder: kafka`), as in Spring Cloud Stream.
+  for (const name of requestedBinders) {
+    if (binders[name] === undefined && name === 'rabbit') binders.rabbit = rabbitBinder('rabbit', topRabbit, undefined);
+    if (binders[name] === undefined && name === 'kafka') {
+      binders.kafka = kafkaBinder('kafka', topKafkaBrokers?.brokers ?? ['localhost:9092']);
+    }
+  }
+  topRabbit.child('ssl').done();
+  topRabbit.done();
+  if (Object.keys(binders).length === 0) {
+    throw new ConfigError('spring.cloud.stream.binders: no binder configured (give spring.cloud.stream.binders, spring.rabbitmq.* or spring.cloud.stream.kafka.binder.brokers)');
+  }
+
+  const defaultBinder = stream.string('default-binder');
+  if (defaultBinder !== undefined && binders[defaultBinder] === undefined) {
+    throw stream.invalid('default-binder', `names no binder (binders: ${Object.keys(binders).join(', ')})`);
+  }
+  const candidates = Object.keys(binders).filter((name) => binders[name]!.defaultCandidate !== false);
+  const fallbackBinder = defaultBinder ?? (candidates.length === 1 ? candidates[0] : undefined);
+
+  const explicitDirections = new Map<string, Direction>();
+  for (const name of stream.nameList('input-bindings') ?? []) explicitDirections.set(name, 'input');
+  for (const name of stream.nameList('output-bindings') ?? []) explicitDirections.set(name, 'output');
+
+  const instanceIndex = stream.integer('instance-index', 0);
+  const instanceCount = stream.integer('instance-count', 1);
+  const defaults = stream.child('default');
+  const rabbitBindings = stream.child('rabbit').child('bindings');
+  const kafkaBindings = stream.child('kafka').child('bindings');
+
+  const bindings: Record<string, BindingConfig> = {};
+  for (const name of bindingsSection.keys()) {
+    bindings[name] = readBinding({
+      section: bindingsSection.child(name),
+      defaults,
+      name,
+      direction: explicitDirections.get(name) ?? directionFromName(name, bindingsSection.path),
+      binders,
+      fallbackBinder,
+      global: { instanceIndex, instanceCount },
+      rabbit: rabbitBindings.has(name) ? rabbitBindings.child(name) : undefined,
+      kafka: kafkaBindings.has(name) ? kafkaBindings.child(name) : undefined,
+    });
+  }
+  bindingsSection.done();
+  rabbitBindings.done();
+  kafkaBindings.done();
+  defaults.markAll();
+  stream.child('rabbit').done();
+  stream.child('kafka').done();
+  stream.done();
+  spring.child('cloud').done();
+  spring.done();
+  root.done();
+
+  return {
+    binders: Object.fromEntries(Object.entries(binders).map(([name, b]) => [name, b.config])),
+    ...(defaultBinder !== undefined && { defaultBinder }),
+    bindings,
+    http: { host: '127.0.0.1', port: 7070, opsHost: '0.0.0.0', opsPort: 7071 },
+    warnings,
+  };
+}
+
+// ---------------------------------------------------------------------------------------
+// Binders
+
+interface SpringBinder {
+  config: BinderConfig;
+  defaultCandidate?: boolean;
+}
+
+function readBinders(
+  section: Props,
+  topRabbit: Props,
+  topKafka: { brokers: string[] } | undefined,
+): Record<string, SpringBinder> {
+  const binders: Record<string, SpringBinder> = {};
+  for (const name of section.keys()) {
+    const binder = section.child(name);
+    const type = binder.oneOf('type', ['rabbit', 'kafka'] as const);
+    if (type === undefined) throw binder.invalid('type', 'is required (rabbit or kafka)');
+    const inherit = binder.boolean('inherit-environment') ?? true;
+    const defaultCandidate = binder.boolean('default-candidate');
+    const environment = binder.child('environment');
+    const envSpring = environment.child('spring');
+    let config: BinderConfig;
+    if (type === 'rabbit') {
+      config = rabbitBinder(name, envSpring.child('rabbitmq'), inherit ? topRabbit : undefined).config;
+    } else {
+      const own = kafkaBrokersOf(envSpring.child('cloud').child('stream'), envSpring);
+      const brokers = own?.brokers ?? (inherit ? topKafka?.brokers : undefined) ?? ['localhost:9092'];
+      config = kafkaBinder(name, brokers).config;
+      envSpring.child('cloud').child('stream').child('kafka').done();
+      envSpring.child('cloud').child('stream').done();
+      envSpring.child('cloud').done();
+    }
+    envSpring.done();
+    environment.done();
+    binder.done();
+    binders[name] = { config, ...(defaultCandidate !== undefined && { defaultCandidate }) };
+  }
+  section.done();
+  return binders;
+}
+
+/**
+ * A RabbitMQ binder from `spring.rabbitmq.*` keys. A binder's own environment wins over the
+ * top-level `spring.rabbitmq.*` it inherits, key by key, as in Spring Cloud Stream.
+ */
+function rabbitBinder(name: string, own: Props, inherited: Props | undefined): SpringBinder {
+  const pick = <T>(read: (p: Props) => T | undefined): T | undefined => {
+    // Both are read, so that neither side's keys are reported as unknown.
+    const fromInherited = inherited !== undefined && inherited !== own ? read(inherited) : undefined;
+    return read(own) ?? fromInherited;
+  };
+  const firstAddress = pick((p) => p.stringList('addresses')?.[0]);
+  const [addressHost, addressPort] = firstAddress !== undefined ? splitHostPort(firstAddress) : [undefined, undefined];
+  const tls = pick((p) => p.child('ssl').boolean('enabled')) ?? false;
+  const host = addressHost ?? pick((p) => p.string('host')) ?? 'localhost';
+  const port = addressPort ?? pick((p) => p.integer('port', 1, 65535)) ?? (tls ? 5671 : 5672);
+  const username = pick((p) => p.string('username')) ?? 'guest';
+  const password = pick((p) => p.string('password')) ?? 'guest';
+  const vhost = pick((p) => p.string('virtual-host')) ?? '/';
+  own.child('ssl').done();
+  own.done();
+  const hostPart = host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
+  const url = `${tls ? 'amqps' : 'amqp'}://${encodeURIComponent(username)}:${encodeURIComponent(password)}@${hostPart}:${port}/${encodeURIComponent(vhost)}`;
+  return { config: { name, type: 'rabbit', rabbit: { url } } };
+}
+
+function kafkaBinder(name: string, brokers: string[]): SpringBinder {
+  return { config: { name, type: 'kafka', kafka: { brokers } } };
+}
+
+/** `spring.cloud.stream.kafka.binder.brokers`, else Spring Boot's `spring.kafka.bootstrap-servers`. */
+function kafkaBrokersOf(stream: Props, spring: Props): { brokers: string[] } | undefined {
+  const binder = stream.child('kafka').child('binder');
+  const brokers = binder.stringList('brokers');
+  const defaultPort = binder.integer('default-broker-port', 1, 65535) ?? 9092;
+  binder.done();
+  const bootstrap = spring.child('kafka').stringList('bootstrap-servers');
+  spring.child('kafka').done();
+  const list = brokers ?? bootstrap;
+  if (list === undefined) return undefined;
+  return { brokers: list.map((broker) => (/:\d+$/.test(broker) ? broker : `${broker}:${defaultPort}`)) };
+}
+
+function splitHostPort(address: string): [string, number | undefined] {
+  const match = /^(.*):(\d+)$/.exec(address);
+  return match ? [match[1]!, Number(match[2])] : [address, undefined];
+}
+
+// ---------------------------------------------------------------------------------------
+// Bindings
+
+function directionFromName(name: string, path: string): Direction {
+  if (name === 'input' || /-in-\d+$/.test(name)) return 'input';
+  if (name === 'output' || /-out-\d+$/.test(name)) return 'output';
+  throw new ConfigError(
+    `${join(path, name)}: cannot tell whether binding "${name}" is an input or an output: name it input, output, <function>-in-<n> or <function>-out-<n>, or list it in spring.cloud.stream.input-bindings or output-bindings`,
+  );
+}
+
+/** The binder a binding names; `binder: { defaultRabbit }` (a one-key mapping) is accepted as the seed writes it. */
+function binderName(section: Props): string | undefined {
+  const value = section.peek('binder');
+  if (typeof value === 'string' && value !== '') return value;
+  if (isRecord(value) && Object.keys(value).length === 1 && Object.values(value)[0] === null) return Object.keys(value)[0];
+  return undefined;
+}
+
+interface BindingInput {
+  section: Props;
+  defaults: Props;
+  name: string;
+  direction: Direction;
+  binders: Record<string, SpringBinder>;
+  fallbackBinder: string | undefined;
+  global: { instanceIndex: number | undefined; instanceCount: number | undefined };
+  rabbit: Props | undefined;
+  kafka: Props | undefined;
+}
+
+function readBinding(input: BindingInput): BindingConfig {
+  const { section, defaults, name, direction, binders } = input;
+  // `spring.cloud.stream.default.*` fills what the binding leaves out.
+  const read = <T>(get: (p: Props) => T | undefined): T | undefined => get(section) ?? get(defaults);
+
+  const destination = read((p) => p.string('destination')) ?? name;
+  const groupValue = read((p) => p.string('group'));
+  let group: string | undefined = groupValue;
+  if (groupValue !== undefined && direction === 'output') {
+    input.section.warn('group', 'ignored on an output binding (use producer.required-groups to provision a group)');
+    group = undefined;
+  }
+  const contentType = read((p) => p.string('content-type')) ?? SPRING_DEFAULT_CONTENT_TYPE;
+
+  let binder = binderName(section);
+  if (section.has('binder')) {
+    section.raw('binder');
+    if (binder === undefined) throw section.invalid('binder', 'must be a binder name');
+  }
+  binder ??= input.fallbackBinder;
+  if (binder === undefined) {
+    throw section.invalid('binder', `is required when there are several binders and no spring.cloud.stream.default-binder (binders: ${Object.keys(binders).join(', ')})`);
+  }
+  if (binders[binder] === undefined) throw section.invalid('binder', `names no binder (binders: ${Object.keys(binders).join(', ')})`);
+  const binderType = binders[binder]!.config.type;
+
+  const producer = readProducer(section.child('producer'), defaults.child('producer'));
+  const consumer = readConsumer(section.child('consumer'), defaults.child('consumer'), input.global);
+
+  // Spring Cloud Stream's dead-letter switches are per broker and off by default, and the
+  // group queue's arguments depend on them: a Bindery consumer must declare the queue exactly
+  // as the Spring service beside it does, so the Spring default (no DLQ) is kept here.
+  consumer.deadLetter = false;
+  const rabbitConsumer = input.rabbit?.child('consumer');
+  const rabbitDlq = rabbitConsumer?.boolean('auto-bind-dlq');
+  const kafkaConsumer = input.kafka?.child('consumer');
+  const kafkaDlq = kafkaConsumer?.boolean('enable-dlq');
+  const startOffset = kafkaConsumer?.oneOf('start-offset', ['earliest', 'latest'] as const);
+  if (startOffset !== undefined) consumer.startOffset = startOffset;
+  if (binderType === 'rabbit' && rabbitDlq !== undefined) consumer.deadLetter = rabbitDlq;
+  if (binderType === 'kafka' && kafkaDlq !== undefined) consumer.deadLetter = kafkaDlq;
+  // The other broker's settings stay read (not warned about): a file prepared for a
+  // switch of binder carries both.
+  for (const extension of [input.rabbit, input.kafka]) {
+    extension?.child('consumer').done();
+    extension?.done();
+  }
+
+  section.done();
+  return {
+    name,
+    direction,
+    destination,
+    ...(group !== undefined && direction === 'input' && { group }),
+    binder,
+    contentType,
+    maxMessageBytes: DEFAULT_MAX_MESSAGE_BYTES,
+    producer,
+    consumer,
+  };
+}
+
+function readProducer(section: Props, defaults: Props): ProducerConfig {
+  const producer = defaultProducer();
+  const read = <T>(get: (p: Props) => T | undefined): T | undefined => get(section) ?? get(defaults);
+  const expression = read((p) => {
+    const value = p.string('partition-key-expression');
+    if (value === undefined) return undefined;
+    try {
+      compileExpression(value);
+    } catch (error) {
+      throw p.invalid('partition-key-expression', (error as Error).message);
+    }
+    return value;
+  });
+  if (expression !== undefined) producer.partitionKeyExpression = expression;
+  producer.partitionCount = read((p) => p.integer('partition-count', 1)) ?? producer.partitionCount;
+  producer.partitionSelector = read((p) => p.oneOf('partition-selector', ['javaHash', 'murmur2'] as const)) ?? producer.partitionSelector;
+  producer.requiredGroups = read((p) => p.stringList('required-groups')) ?? producer.requiredGroups;
+  section.done();
+  return producer;
+}
+
+function readConsumer(
+  section: Props,
+  defaults: Props,
+  global: { instanceIndex: number | undefined; instanceCount: number | undefined },
+): ConsumerConfig {
+  const consumer = defaultConsumer();
+  const read = <T>(get: (p: Props) => T | undefined): T | undefined => get(section) ?? get(defaults);
+  consumer.maxAttempts = read((p) => p.integer('max-attempts', 1)) ?? consumer.maxAttempts;
+  consumer.backOffInitialInterval = read((p) => p.integer('back-off-initial-interval', 0)) ?? consumer.backOffInitialInterval;
+  consumer.backOffMultiplier = read((p) => p.number('back-off-multiplier', 1)) ?? consumer.backOffMultiplier;
+  consumer.backOffMaxInterval = read((p) => p.integer('back-off-max-interval', 0)) ?? consumer.backOffMaxInterval;
+  consumer.concurrency = read((p) => p.integer('concurrency', 1)) ?? consumer.concurrency;
+  consumer.partitioned = read((p) => p.boolean('partitioned')) ?? consumer.partitioned;
+  // -1 is Spring Cloud Stream's "use the global spring.cloud.stream.instance-index".
+  const index = read((p) => p.integer('instance-index', -1));
+  const count = read((p) => p.integer('instance-count', -1));
+  consumer.instanceIndex = index !== undefined && index >= 0 ? index : (global.instanceIndex ?? consumer.instanceIndex);
+  consumer.instanceCount = count !== undefined && count >= 1 ? count : (global.instanceCount ?? consumer.instanceCount);
+  section.done();
+  if (consumer.backOffMaxInterval < consumer.backOffInitialInterval) {
+    throw section.invalid('back-off-max-interval', 'must be >= back-off-initial-interval');
+  }
+  if (consumer.instanceIndex >= consumer.instanceCount) {
+    throw section.invalid('instance-index', `must be lower than instance-count (${consumer.instanceCount})`);
+  }
+  return consumer;
+}
+
+// ---------------------------------------------------------------------------------------
+// Relaxed property access
+
+/** Spring's canonical form of a property name: `maxAttempts`, `max-attempts` and `max_attempts` agree. */
+function canonical(key: string): string {
+  return key.replace(/[-_]/g, '').toLowerCase();
+}
+
+/**
+ * One mapping of the document. Property names are matched relaxed; map keys that are names
+ * (binders, bindings) are used as written. Keys never read become warnings on `done()`.
+ */
+class Props {
+  private readonly used = new Set<string>();
+  private readonly children = new Map<string, Props>();
+  private finished = false;
+
+  private constructor(
+    readonly path: string,
+    private readonly values: Record<string, unknown>,
+    private readonly warnings: string[],
+  ) {}
+
+  static of(value: unknown, path: string, warnings: string[]): Props {
+    if (value === undefined || value === null) return new Props(path, {}, warnings);
+    if (!isRecord(value)) throw new ConfigError(`${path || '(root)'}: must be a mapping`);
+    return new Props(path, value, warnings);
+  }
+
+  isPresent(): boolean {
+    return Object.keys(this.values).length > 0;
+  }
+
+  /** The key as written in the file for a property name, if present. */
+  keyName(name: string): string {
+    const wanted = canonical(name);
+    const matches = Object.keys(this.values).filter((key) => canonical(key) === wanted);
+    if (matches.length > 1) throw new ConfigError(`${join(this.path, matches[1]!)}: given twice (also as ${matches[0]})`);
+    return matches[0] ?? name;
+  }
+
+  has(name: string): boolean {
+    const value = this.peek(name);
+    return value !== undefined && value !== null;
+  }
+
+  /** A value without marking it read. */
+  peek(name: string): unknown {
+    return this.values[this.keyName(name)];
+  }
+
+  raw(name: string): unknown {
+    const key = this.keyName(name);
+    this.used.add(key);
+    return this.values[key];
+  }
+
+  /** Names of a mapping of names (binders, bindings): exact, not relaxed. */
+  keys(): string[] {
+    return Object.keys(this.values);
+  }
+
+  /** Same object for the same child, so reads through different paths mark the same keys. */
+  child(name: string): Props {
+    const key = this.keyName(name);
+    let child = this.children.get(key);
+    if (child === undefined) {
+      this.used.add(key);
+      child = Props.of(this.values[key], join(this.path, key), this.warnings);
+      this.children.set(key, child);
+    }
+    return child;
+  }
+
+  /** A child read without marking it, to look ahead (a binding's binder before the binders). */
+  peekChild(name: string): Props {
+    return Props.of(this.values[name], join(this.path, name), []);
+  }
+
+  string(name: string): string | undefined {
+    const value = this.raw(name);
+    if (value === undefined || value === null) return undefined;
+    if (typeof value === 'number' || typeof value === 'boolean') return String(value);
+    if (typeof value !== 'string' || value === '') throw this.invalid(name, 'must be a non-empty string');
+    return value;
+  }
+
+  oneOf<T extends string>(name: string, allowed: readonly T[]): T | undefined {
+    const value = this.string(name);
+    if (value === undefined) return undefined;
+    const found = allowed.find((a) => a === value) ?? allowed.find((a) => canonical(a) === canonical(value));
+    if (found === undefined) throw this.invalid(name, `must be one of ${allowed.join(', ')}`);
+    return found;
+  }
+
+  integer(name: string, min: number, max = Number.MAX_SAFE_INTEGER): number | undefined {
+    const value = numeric(this.raw(name));
+    if (value === undefined) return undefined;
+    if (!Number.isInteger(value) || value < min || value > max) {
+      throw this.invalid(name, max === Number.MAX_SAFE_INTEGER ? `must be an integer >= ${min}` : `must be an integer from ${min} to ${max}`);
+    }
+    return value;
+  }
+
+  number(name: string, min: number): number | undefined {
+    const value = numeric(this.raw(name));
+    if (value === undefined) return undefined;
+    if (!Number.isFinite(value) || value < min) throw this.invalid(name, `must be a number >= ${min}`);
+    return value;
+  }
+
+  boolean(name: string): boolean | undefined {
+    const value = this.raw(name);
+    if (value === undefined || value === null) return undefined;
+    if (value === true || value === 'true') return true;
+    if (value === false || value === 'false') return false;
+    throw this.invalid(name, 'must be true or false');
+  }
+
+  /** A YAML list, or Spring's comma-separated string. */
+  stringList(name: string): string[] | undefined {
+    return this.list(name, /,/);
+  }
+
+  /** Spring Cloud Stream's binding name lists are separated by `;` (or `,`). */
+  nameList(name: string): string[] | undefined {
+    return this.list(name, /[;,]/);
+  }
+
+  private list(name: string, separator: RegExp): string[] | undefined {
+    const value = this.raw(name);
+    if (value === undefined || value === null) return undefined;
+    const items = typeof value === 'string' ? value.split(separator).map((s) => s.trim()).filter(Boolean) : value;
+    if (!Array.isArray(items) || items.some((item) => typeof item !== 'string' || item === '')) {
+      throw this.invalid(name, 'must be a list of strings');
+    }
+    return items as string[];
+  }
+
+  invalid(name: string, message: string): ConfigError {
+    return new ConfigError(`${join(this.path, this.keyName(name))}: ${message}`);
+  }
+
+  warn(name: string, message: string): void {
+    this.used.add(this.keyName(name));
+    this.warnings.push(`${join(this.path, this.keyName(name))}: ${message}`);
+  }
+
+  /** Marks the whole mapping as understood (a section read through another path). */
+  markAll(): void {
+    for (const key of Object.keys(this.values)) this.used.add(key);
+    this.finished = true;
+  }
+
+  /** Records every key not read as a warning, once, however often it is called. */
+  done(): void {
+    if (this.finished) return;
+    this.finished = true;
+    for (const key of Object.keys(this.values)) {
+      if (!this.used.has(key)) this.warnings.push(`${join(this.path, key)}: unknown key, ignored`);
+    }
+  }
+}
+
+/**
+ * Spring reads `a.b.c: v` in YAML as `a: {b: {c: v}}`; `[x.y]` keeps a dot inside a name.
+ * Both spellings may appear in one file, so the results are merged.
+ */
+export function expandDottedKeys(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(expandDottedKeys);
+  if (!isRecord(value)) return value;
+  const out: Record<string, unknown> = {};
+  for (const [key, child] of Object.entries(value)) {
+    const segments = splitKey(key);
+    let target = out;
+    for (const segment of segments.slice(0, -1)) {
+      if (!isRecord(target[segment])) target[segment] = {};
+      target = target[segment] as Record<string, unknown>;
+    }
+    const last = segments[segments.length - 1]!;
+    const expanded = expandDottedKeys(child);
+    target[last] = isRecord(target[last]) && isRecord(expanded) ? deepMerge(target[last], expanded) : expanded;
+  }
+  return out;
+}
+
+function splitKey(key: string): string[] {
+  const segments: string[] = [];
+  const pattern = /\[([^\]]*)\]|([^.[\]]+)/g;
+  for (const match of key.matchAll(pattern)) segments.push(match[1] ?? match[2]!);
+  return segments.length > 0 ? segments : [key];
+}
+
+function deepMerge(a: Record<string, unknown>, b: Record<string, unknown>): Record<string, unknown> {
+  const out = { ...a };
+  for (const [key, value] of Object.entries(b)) {
+    out[key] = isRecord(out[key]) && isRecord(value) ? deepMerge(out[key], value) : value;
+  }
+  return out;
+}
+
+function numeric(value: unknown): number | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value === 'number') return value;
+  if (typeof value === 'string' && value.trim() !== '' && !Number.isNaN(Number(value))) return Number(value);
+  return Number.NaN;
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function join(path: string, key: string): string {
+  return path ? `${path}.${key}` : key;
+}
