@@ -1,4 +1,5 @@
 import type { ExternalComponents, TestEnvironment } from './contract.ts';
+import { kafka, kafkaBrokers } from './kafka.ts';
 import { rabbit, rabbitAddress } from './rabbit.ts';
 
 export async function testEnvironment(): Promise<TestEnvironment> {
@@ -8,7 +9,7 @@ export async function testEnvironment(): Promise<TestEnvironment> {
     rabbitManagementUrl: r.managementUrl,
     rabbitManagementUser: r.managementUser,
     rabbitManagementPassword: r.managementPassword,
-    kafkaBrokers: (process.env.KAFKA_BROKERS || '127.0.0.1:9092').split(',').map((b) => b.trim()).filter(Boolean),
+    kafkaBrokers: kafkaBrokers(),
     kubeconfig: '',
     kubectl: '',
     helm: '',
@@ -19,7 +20,7 @@ export async function testEnvironment(): Promise<TestEnvironment> {
 export function externalComponents(): ExternalComponents {
   return {
     rabbit: rabbit.external() !== undefined,
-    kafka: Boolean(process.env.KAFKA_BROKERS),
+    kafka: kafka.external() !== undefined,
     kubernetes: Boolean(process.env.KUBECONFIG),
   };
 }

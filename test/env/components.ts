@@ -1,8 +1,9 @@
 import type { Component } from './component.ts';
+import { kafka } from './kafka.ts';
 import { rabbit } from './rabbit.ts';
 
 /** In start order; `up` brings the light ones up while the heavy ones still build. */
-export const components: Component[] = [rabbit];
+export const components: Component[] = [rabbit, kafka];
 
 export function selectComponents(names: string[]): Component[] {
   if (names.length === 0) return components;

@@ -5,6 +5,7 @@
  */
 import { inject } from 'vitest';
 import type { TestEnvironment } from '../env/contract.ts';
+import { kafka } from '../env/kafka.ts';
 import { withLock } from '../env/process.ts';
 import { rabbit } from '../env/rabbit.ts';
 
@@ -51,4 +52,18 @@ export async function managementApi<T = unknown>(path: string): Promise<T | unde
   if (response.status === 404) return undefined;
   if (!response.ok) throw new Error(`management API GET ${apiPath}: HTTP ${response.status}`);
   return (await response.json()) as T;
+}
+
+/** Stops the Kafka process: clients lose their connections. Topics and committed offsets stay on disk. */
+export async function stopKafka(): Promise<void> {
+  ensureOwn('kafka');
+  await withLock('kafka', () => kafka.stop());
+}
+
+/** Starts Kafka again on the same storage; resolves once a metadata request answers. */
+export async function startKafka(): Promise<void> {
+  ensureOwn('kafka');
+  await withLock('kafka', async () => {
+    if (!(await kafka.isUp())) await kafka.start(quiet);
+  });
 }
