@@ -1,0 +1,125 @@
+/**
+ * Helpers for the rabbit binder's tests: bindings with unique destinations, binders with
+ * short back-offs, a raw amqplib channel to look at what the broker holds, and waiting for
+ * a condition instead of sleeping.
+ */
+import { randomBytes } from 'node:crypto';
+import amqp from 'amqplib';
+import pino from 'pino';
+import type { Binder, Delivery } from '../../../runtime/src/binders/binder.ts';
+import { createRabbitBinder, type RabbitBinderOptions } from '../../../runtime/src/binders/rabbit/index.ts';
+import {
+  defaultConsumer,
+  defaultProducer,
+  DEFAULT_MAX_MESSAGE_BYTES,
+  type BindingConfig,
+  type ConsumerConfig,
+  type ProducerConfig,
+} from '../../../runtime/src/config/model.ts';
+import { managementApi, testEnv } from '../../support/env.ts';
+
+export const silentLogger = pino({ level: 'silent' });
+
+export function uniqueDestination(prefix: string): string {
+  return `${prefix}-${randomBytes(4).toString('hex')}`;
+}
+
+export function outputBinding(destination: string, producer: Partial<ProducerConfig> = {}): BindingConfig {
+  return {
+    name: 'output',
+    direction: 'output',
+    destination,
+    binder: 'rabbit',
+    contentType: 'application/json',
+    maxMessageBytes: DEFAULT_MAX_MESSAGE_BYTES,
+    producer: { ...defaultProducer(), ...producer },
+    consumer: defaultConsumer(),
+  };
+}
+
+export function inputBinding(destination: string, group: string | undefined, consumer: Partial<ConsumerConfig> = {}): BindingConfig {
+  return {
+    name: 'input',
+    direction: 'input',
+    destination,
+    group,
+    binder: 'rabbit',
+    contentType: 'application/json',
+    maxMessageBytes: DEFAULT_MAX_MESSAGE_BYTES,
+    producer: defaultProducer(),
+    consumer: { ...defaultConsumer(), ...consumer },
+  };
+}
+
+export function rabbitBinder(options: RabbitBinderOptions = {}, url = testEnv().rabbitUrl): Binder {
+  return createRabbitBinder(
+    { name: 'rabbit', type: 'rabbit', rabbit: { url } },
+    { logger: silentLogger },
+    { reconnect: { initialDelay: 100, multiplier: 2, maxDelay: 1000 }, ...options },
+  );
+}
+
+export function message(id: string, body: unknown = { id }, extra: { partition?: number; headers?: Record<string, string> } = {}) {
+  return {
+    id,
+    payload: Buffer.from(JSON.stringify(body)),
+    contentType: 'application/json',
+    headers: extra.headers ?? {},
+    ...(extra.partition === undefined ? {} : { partition: extra.partition }),
+  };
+}
+
+/** Collects deliveries; acks each one unless told otherwise. */
+export function collector(settle: (d: Delivery) => void = (d) => void d.ack()) {
+  const received: Delivery[] = [];
+  return {
+    received,
+    handler: (delivery: Delivery) => {
+      received.push(delivery);
+      settle(delivery);
+    },
+    ids: () => received.map((d) => d.id),
+  };
+}
+
+export async function waitFor(condition: () => boolean | Promise<boolean>, what: string, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}
+
+/** A plain amqplib connection for reading and cleaning up what the binder left on the broker. */
+export async function rawRabbit() {
+  const connection = await amqp.connect(testEnv().rabbitUrl);
+  const channel = await connection.createChannel();
+  return {
+    channel,
+    /** Takes one message from `queue`, polling until it arrives. */
+    async getOne(queue: string, timeoutMs = 10_000) {
+      let got: amqp.GetMessage | false = false;
+      await waitFor(async () => (got = await channel.get(queue, { noAck: true })) !== false, `a message in ${queue}`, timeoutMs);
+      return got as unknown as amqp.GetMessage;
+    },
+    async deleteAll(names: { exchanges?: string[]; queues?: string[] }) {
+      for (const queue of names.queues ?? []) await channel.deleteQueue(queue);
+      for (const exchange of names.exchanges ?? []) await channel.deleteExchange(exchange);
+    },
+    close: () => connection.close(),
+  };
+}
+
+const vhost = '%2F';
+export const management = {
+  exchange: (name: string) => managementApi<Record<string, unknown>>(`/exchanges/${vhost}/${encodeURIComponent(name)}`),
+  queue: (name: string) => managementApi<Record<string, unknown>>(`/queues/${vhost}/${encodeURIComponent(name)}`),
+  queuesNamed: async (prefix: string) =>
+    ((await managementApi<{ name: string }[]>(`/queues/${vhost}?columns=name`)) ?? []).filter((q) => q.name.startsWith(prefix)),
+  bindingsOf: async (queue: string) =>
+    ((await managementApi<{ source: string; routing_key: string; destination: string }[]>(
+      `/queues/${vhost}/${encodeURIComponent(queue)}/bindings`,
+    )) ?? [])
+      .filter((b) => b.source !== '')
+      .map((b) => ({ exchange: b.source, routingKey: b.routing_key })),
+};
