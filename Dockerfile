@@ -1,0 +1,22 @@
+# The one Bindery image: `bindery operator` (operator and webhook) and `bindery runtime` (the
+# sidecar) and `bindery demo` (the seed scenario's apps). TypeScript runs through tsx, so there
+# is no build stage (docs/adr/0001-typescript-without-a-build-step.md).
+FROM node:20-slim
+
+ENV NODE_ENV=production
+WORKDIR /app
+
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --ignore-scripts && npm cache clean --force
+
+COPY tsconfig.json ./
+COPY bin ./bin
+COPY runtime/src ./runtime/src
+COPY operator/src ./operator/src
+RUN ln -s /app/bin/bindery /usr/local/bin/bindery
+
+# A numeric user, so that runAsNonRoot can be verified by the kubelet (the image's `node` user).
+USER 1000:1000
+# 7070: the sidecar's API (bound to 127.0.0.1), 7071: its ops port, 9443: the webhook.
+EXPOSE 7071 9443
+ENTRYPOINT ["bindery"]
