@@ -1,0 +1,170 @@
+/**
+ * Deliveries from the rabbit binder: ack, requeue and dead-letter as SCSt does them, each
+ * settling once; prefetch is the binding's concurrency; pause and resume.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Binder, Delivery } from '../../../runtime/src/binders/binder.ts';
+import {
+  collector, inputBinding, management, message, outputBinding, rabbitBinder, rawRabbit, uniqueDestination, waitFor,
+} from './support.ts';
+
+let binder: Binder;
+let raw: Awaited<ReturnType<typeof rawRabbit>>;
+const cleanup: { exchanges: string[]; queues: string[] } = { exchanges: [], queues: [] };
+
+beforeAll(async () => {
+  binder = rabbitBinder();
+  await binder.connect();
+  raw = await rawRabbit();
+});
+
+afterAll(async () => {
+  await binder?.close();
+  await raw?.deleteAll(cleanup);
+  await raw?.close();
+});
+
+function groupDestination(prefix: string): string {
+  const destination = uniqueDestination(prefix);
+  cleanup.exchanges.push(destination);
+  cleanup.queues.push(`${destination}.g`, `${destination}.g.dlq`);
+  return destination;
+}
+
+const queueDepth = async (queue: string) => {
+  const reply = await raw.channel.checkQueue(queue);
+  return reply.messageCount;
+};
+
+describe('rabbit binder deliveries', () => {
+  it('delivers the message with its id, payload, content type, headers and attempt 1', async () => {
+    const destination = groupDestination('dlv-fields');
+    const received = collector();
+    const consumer = await binder.createConsumer(inputBinding(destination, 'g'), received.handler);
+    const producer = await binder.createProducer(outputBinding(destination));
+    await producer.send(message('m-1', { n: 1 }, { headers: { tenant: 'acme' } }));
+
+    await waitFor(() => received.received.length === 1, 'the message');
+    const [delivery] = received.received;
+    expect(delivery).toMatchObject({ id: 'm-1', contentType: 'application/json', headers: { tenant: 'acme' }, attempt: 1 });
+    expect(JSON.parse(delivery!.payload.toString())).toEqual({ n: 1 });
+    await consumer.close();
+  });
+
+  it('requeue gives the message back, redelivered as attempt 2; a second settle is a no-op', async () => {
+    const destination = groupDestination('dlv-requeue');
+    const seen: Delivery[] = [];
+    const consumer = await binder.createConsumer(inputBinding(destination, 'g'), (delivery) => {
+      seen.push(delivery);
+      if (seen.length === 1) {
+        void delivery.requeue().then(() => delivery.ack());
+      } else {
+        void delivery.ack().then(() => delivery.requeue());
+      }
+    });
+    const producer = await binder.createProducer(outputBinding(destination));
+    await producer.send(message('again'));
+
+    await waitFor(() => seen.length === 2, 'the redelivery');
+    expect(seen.map((d) => [d.id, d.attempt])).toEqual([['again', 1], ['again', 2]]);
+    await consumer.close();
+    // Acked once, then the requeue was ignored: nothing is left in the queue.
+    expect(await queueDepth(`${destination}.g`)).toBe(0);
+    expect(seen).toHaveLength(2);
+  });
+
+  it('deadLetter republishes to DLX with the SCSt headers and acks the original', async () => {
+    const destination = groupDestination('dlv-dlq');
+    const consumer = await binder.createConsumer(inputBinding(destination, 'g'), (delivery) => {
+      void delivery.deadLetter('push to the app failed: HTTP 500').then(() => delivery.ack());
+    });
+    const producer = await binder.createProducer(outputBinding(destination));
+    await producer.send(message('poison', { bad: true }, { headers: { tenant: 'acme' } }));
+
+    const dead = await raw.getOne(`${destination}.g.dlq`);
+    expect(JSON.parse(dead.content.toString())).toEqual({ bad: true });
+    expect(dead.fields).toMatchObject({ exchange: 'DLX', routingKey: `${destination}.g` });
+    expect(dead.properties).toMatchObject({
+      deliveryMode: 2,
+      contentType: 'application/json',
+      messageId: 'poison',
+      headers: {
+        tenant: 'acme',
+        'x-exception-message': 'push to the app failed: HTTP 500',
+        'x-original-exchange': destination,
+        'x-original-routingKey': destination,
+      },
+    });
+    await consumer.close();
+    expect(await queueDepth(`${destination}.g`)).toBe(0);
+  });
+
+  it('deadLetter with deadLetter: false acks and drops the message', async () => {
+    const destination = uniqueDestination('dlv-drop');
+    cleanup.exchanges.push(destination);
+    cleanup.queues.push(`${destination}.g`);
+    const settled: Promise<void>[] = [];
+    const consumer = await binder.createConsumer(inputBinding(destination, 'g', { deadLetter: false }), (delivery) => {
+      settled.push(delivery.deadLetter('rejected by the app'));
+    });
+    const producer = await binder.createProducer(outputBinding(destination));
+    await producer.send(message('dropped'));
+
+    await waitFor(() => settled.length === 1, 'the delivery');
+    await settled[0];
+    await consumer.close();
+    expect(await queueDepth(`${destination}.g`)).toBe(0);
+    expect(await management.queue(`${destination}.g.dlq`)).toBeUndefined();
+  });
+
+  it('holds at most consumer.concurrency unsettled deliveries', async () => {
+    const destination = groupDestination('dlv-prefetch');
+    const producer = await binder.createProducer(outputBinding(destination, { requiredGroups: ['g'] }));
+    for (let i = 0; i < 5; i++) await producer.send(message(`m-${i}`));
+    const held = collector(() => undefined);
+    const consumer = await binder.createConsumer(inputBinding(destination, 'g', { concurrency: 2 }), held.handler);
+
+    await waitFor(() => held.received.length === 2, 'two deliveries');
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(held.received).toHaveLength(2);
+    await held.received[0]!.ack();
+    await waitFor(() => held.received.length === 3, 'a third delivery once one is acked');
+    await consumer.close();
+  });
+
+  it('pause stops new deliveries; resume brings them; close hands unsettled ones back', async () => {
+    const destination = groupDestination('dlv-pause');
+    const received = collector();
+    const consumer = await binder.createConsumer(inputBinding(destination, 'g'), received.handler);
+    const producer = await binder.createProducer(outputBinding(destination));
+    await consumer.pause();
+    await producer.send(message('while-paused'));
+    await waitFor(async () => (await queueDepth(`${destination}.g`)) === 1, 'the message to wait in the queue');
+    expect(received.received).toHaveLength(0);
+
+    await consumer.resume();
+    await waitFor(() => received.received.length === 1, 'the message after resume');
+
+    const unsettled = collector(() => undefined);
+    const second = await binder.createConsumer(inputBinding(destination, 'g'), unsettled.handler);
+    await consumer.close();
+    await producer.send(message('kept'));
+    await waitFor(() => unsettled.received.length === 1, 'a delivery left unsettled');
+    await second.close();
+    expect(await queueDepth(`${destination}.g`)).toBe(1);
+  });
+
+  it('an anonymous consumer paused and resumed gets what is sent afterwards', async () => {
+    const destination = uniqueDestination('dlv-anon');
+    cleanup.exchanges.push(destination);
+    const received = collector();
+    const consumer = await binder.createConsumer(inputBinding(destination, undefined), received.handler);
+    const producer = await binder.createProducer(outputBinding(destination));
+    await consumer.pause();
+    await consumer.resume();
+    await producer.send(message('after-resume'));
+    await waitFor(() => received.received.length === 1, 'the message');
+    expect(received.ids()).toEqual(['after-resume']);
+    await consumer.close();
+  });
+});
