@@ -1,0 +1,421 @@
+/**
+ * The broker-neutral half of the bench: the same load driven through a broker's own client
+ * and through the sidecar (`bindery runtime` as a child process, over real HTTP on
+ * loopback), measured the same way, printed as ratios beside the goals of issue 4.
+ * A broker plugs in with a `BrokerBench` (bench/rabbit, bench/kafka) registered in run.ts.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Pool } from 'undici';
+import { stringify } from 'yaml';
+import pino from 'pino';
+import { createBinder } from '../runtime/src/binders/index.ts';
+import type { Producer } from '../runtime/src/binders/binder.ts';
+import { defaultConsumer, defaultProducer, DEFAULT_MAX_MESSAGE_BYTES, type BinderConfig } from '../runtime/src/config/model.ts';
+
+/** A broker's own client, doing what the sidecar does for one output binding. */
+export interface DirectProducer {
+  /** Resolves once the broker confirmed (publisher confirm, acks=all). */
+  send(payload: Buffer): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface BrokerBench {
+  /** Shown in the report, e.g. "RabbitMQ 3.12.1 at amqp://127.0.0.1:5672" (no credentials). */
+  readonly description: string;
+  /** The `binders:` entry the sidecar's bindery.yaml gets for this broker. */
+  readonly binderConfig: Record<string, unknown>;
+  /** A producer on `destination` that also provisions `requiredGroups`, as the sidecar does. */
+  producer(destination: string, requiredGroups: string[]): Promise<DirectProducer>;
+  /** The broker's own consumer on `group`, `concurrency` unacked at once, acking each message. */
+  consume(destination: string, group: string, concurrency: number, onMessage: () => void): Promise<{ close(): Promise<void> }>;
+  /** Deletes what the run left on the broker. */
+  cleanup(destinations: string[], groups: string[]): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface BenchSizes {
+  warmup: number;
+  latencyMessages: number;
+  throughputMessages: number;
+  inFlight: number;
+  pushMessages: number;
+  payloadBytes: number;
+}
+
+export const DEFAULT_SIZES: BenchSizes = {
+  warmup: 200,
+  latencyMessages: 2000,
+  throughputMessages: 5000,
+  inFlight: 64,
+  pushMessages: 3000,
+  payloadBytes: 256,
+};
+
+/** The goals of issue 4, printed beside the figures. */
+export const GOALS = {
+  overheadP50Ms: 0.3,
+  overheadP99Ms: 1,
+  throughputRatio: 0.6,
+  pushRatio: 0.8,
+  vcpuPer1000: 0.15,
+};
+
+export interface BenchResult {
+  latency: { direct: Percentiles; binder: Percentiles; sidecar: Percentiles };
+  throughput: { direct: number; binder: number; sidecar: number };
+  push: { raw: number; sidecar: number };
+  cpu: { sidecarVcpu: number; sidecarRate: number; directVcpu: number; directRate: number };
+  rss: { sidecarMb: number; sidecarPeakMb: number; benchMb: number };
+}
+
+export interface Percentiles {
+  p50: number;
+  p99: number;
+}
+
+const progress = (line: string): void => {
+  process.stdout.write(`  ${line}\n`);
+};
+
+export async function runBench(broker: BrokerBench, sizes: BenchSizes = DEFAULT_SIZES): Promise<BenchResult> {
+  const suffix = randomBytes(4).toString('hex');
+  const sendDestination = `bench-send-${suffix}`;
+  const pushDestination = `bench-push-${suffix}`;
+  const sinkGroup = 'sink';
+  const pushGroup = 'push';
+  const rawGroup = 'raw';
+  const payload = Buffer.from(JSON.stringify({ data: 'x'.repeat(Math.max(0, sizes.payloadBytes - 11)) }));
+
+  const app = await pushReceiver();
+  const sidecar = await startSidecar(broker, {
+    sendDestination, pushDestination, sinkGroup, pushGroup, appPort: app.port, concurrency: sizes.inFlight,
+  });
+  try {
+    // The push binding waits, stopped, until its queue has been filled.
+    await sidecar.post('/v1/bindings/input/state', { state: 'stopped' });
+    const direct = await broker.producer(sendDestination, [sinkGroup]);
+    const binder = await inProcessProducer(broker, sendDestination, sinkGroup);
+    const viaSidecar = (): Promise<void> => sidecar.send('output', payload);
+    const viaDirect = (): Promise<void> => direct.send(payload);
+    let sequence = 0;
+    const viaBinder = async (): Promise<void> => {
+      sequence += 1;
+      await binder.producer.send({ id: `binder-${sequence}`, payload, contentType: 'application/json', headers: {} });
+    };
+
+    progress('send latency, one in flight');
+    await repeat(sizes.warmup, 1, viaDirect);
+    await repeat(sizes.warmup, 1, viaBinder);
+    await repeat(sizes.warmup, 1, viaSidecar);
+    const directLatency = percentiles(await timeEach(sizes.latencyMessages, viaDirect, 'direct'));
+    const binderLatency = percentiles(await timeEach(sizes.latencyMessages, viaBinder, 'binder in process'));
+    const sidecarLatency = percentiles(await timeEach(sizes.latencyMessages, viaSidecar, 'sidecar'));
+
+    progress(`throughput, ${sizes.inFlight} in flight`);
+    const benchCpu = process.cpuUsage();
+    const directRun = await timed(() => repeat(sizes.throughputMessages, sizes.inFlight, viaDirect));
+    const directCpu = process.cpuUsage(benchCpu);
+    const directRate = sizes.throughputMessages / directRun.seconds;
+    progress(`direct: ${Math.round(directRate)} msg/s`);
+    const binderRun = await timed(() => repeat(sizes.throughputMessages, sizes.inFlight, viaBinder));
+    const binderRate = sizes.throughputMessages / binderRun.seconds;
+    progress(`binder in process: ${Math.round(binderRate)} msg/s`);
+    await binder.close();
+    const cpuBefore = processCpuSeconds(sidecar.pid);
+    const sidecarRun = await timed(() => repeat(sizes.throughputMessages, sizes.inFlight, viaSidecar));
+    const sidecarCpu = processCpuSeconds(sidecar.pid) - cpuBefore;
+    const sidecarRate = sizes.throughputMessages / sidecarRun.seconds;
+    progress(`sidecar: ${Math.round(sidecarRate)} msg/s`);
+    await direct.close();
+
+    progress(`push delivery of ${sizes.pushMessages} queued messages`);
+    const filler = await broker.producer(pushDestination, [pushGroup, rawGroup]);
+    await repeat(sizes.pushMessages, sizes.inFlight, () => filler.send(payload));
+    await filler.close();
+    let rawCount = 0;
+    const rawDone = waitForCount(() => rawCount, sizes.pushMessages);
+    const rawRun = await timed(async () => {
+      const consumer = await broker.consume(pushDestination, rawGroup, sizes.inFlight, () => { rawCount += 1; });
+      await rawDone;
+      await consumer.close();
+    });
+    progress(`raw consumer: ${Math.round(sizes.pushMessages / rawRun.seconds)} msg/s`);
+    const pushDone = waitForCount(() => app.count, sizes.pushMessages);
+    const pushRun = await timed(async () => {
+      await sidecar.post('/v1/bindings/input/state', { state: 'started' });
+      await pushDone;
+    });
+    progress(`sidecar push: ${Math.round(sizes.pushMessages / pushRun.seconds)} msg/s`);
+
+    const memory = processMemoryMb(sidecar.pid);
+    return {
+      latency: { direct: directLatency, binder: binderLatency, sidecar: sidecarLatency },
+      throughput: { direct: directRate, binder: binderRate, sidecar: sidecarRate },
+      push: { raw: sizes.pushMessages / rawRun.seconds, sidecar: sizes.pushMessages / pushRun.seconds },
+      cpu: {
+        sidecarVcpu: sidecarCpu / sidecarRun.seconds,
+        sidecarRate,
+        directVcpu: (directCpu.user + directCpu.system) / 1e6 / directRun.seconds,
+        directRate,
+      },
+      rss: { sidecarMb: memory.rss, sidecarPeakMb: memory.peak, benchMb: process.memoryUsage().rss / 2 ** 20 },
+    };
+  } finally {
+    await sidecar.stop();
+    await app.close();
+    await broker.cleanup([sendDestination, pushDestination], [sinkGroup, pushGroup, rawGroup]);
+  }
+}
+
+export function report(broker: BrokerBench, sizes: BenchSizes, result: BenchResult): string {
+  const { latency, throughput, push, cpu, rss } = result;
+  const ms = (n: number): string => `${n.toFixed(3)} ms`;
+  const pct = (n: number): string => `${(n * 100).toFixed(0)} %`;
+  const verdict = (ok: boolean): string => (ok ? 'meets' : 'MISSES');
+  const overheadP50 = latency.sidecar.p50 - latency.direct.p50;
+  const overheadP99 = latency.sidecar.p99 - latency.direct.p99;
+  const throughputRatio = throughput.sidecar / throughput.direct;
+  const pushRatio = push.sidecar / push.raw;
+  const vcpuPer1000 = cpu.sidecarVcpu / (cpu.sidecarRate / 1000);
+  const directVcpuPer1000 = cpu.directVcpu / (cpu.directRate / 1000);
+  const rows: string[][] = [
+    ['send latency p50 (1 in flight)', ms(latency.direct.p50), ms(latency.binder.p50), ms(latency.sidecar.p50), `+${ms(overheadP50)}`,
+      `overhead <= ${GOALS.overheadP50Ms} ms: ${verdict(overheadP50 <= GOALS.overheadP50Ms)}`],
+    ['send latency p99 (1 in flight)', ms(latency.direct.p99), ms(latency.binder.p99), ms(latency.sidecar.p99), `+${ms(overheadP99)}`,
+      `overhead <= ${GOALS.overheadP99Ms} ms: ${verdict(overheadP99 <= GOALS.overheadP99Ms)}`],
+    [`throughput (${sizes.inFlight} in flight)`, `${Math.round(throughput.direct)} msg/s`, `${Math.round(throughput.binder)} msg/s`,
+      `${Math.round(throughput.sidecar)} msg/s`, pct(throughputRatio),
+      `>= ${pct(GOALS.throughputRatio)}: ${verdict(throughputRatio >= GOALS.throughputRatio)}`],
+    ['push delivery vs raw consumer', `${Math.round(push.raw)} msg/s`, '', `${Math.round(push.sidecar)} msg/s`, pct(pushRatio),
+      `>= ${pct(GOALS.pushRatio)}: ${verdict(pushRatio >= GOALS.pushRatio)}`],
+    ['CPU, vCPU per 1 000 msg/s', directVcpuPer1000.toFixed(3), '', vcpuPer1000.toFixed(3), `${(vcpuPer1000 / directVcpuPer1000).toFixed(2)}x`,
+      `sidecar <= ${GOALS.vcpuPer1000}: ${verdict(vcpuPer1000 <= GOALS.vcpuPer1000)}`],
+    ['RSS (bench process / sidecar, peak)', `${rss.benchMb.toFixed(0)} MB`, '', `${rss.sidecarMb.toFixed(0)} MB (${rss.sidecarPeakMb.toFixed(0)})`,
+      `${(rss.sidecarMb / rss.benchMb).toFixed(2)}x`, 'no goal'],
+  ];
+  const header = ['', 'direct client', 'binder in process', 'sidecar', 'sidecar/direct', 'goal'];
+  const widths = header.map((_, i) => Math.max(...[header, ...rows].map((r) => r[i]!.length)));
+  const line = (r: string[]): string => r.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd();
+  return [
+    `Bindery bench: ${broker.description}`,
+    `  ${sizes.latencyMessages} sequential sends, ${sizes.throughputMessages} sends at ${sizes.inFlight} in flight, ` +
+      `${sizes.pushMessages} pushed, ${sizes.payloadBytes}-byte JSON payloads, loopback`,
+    '',
+    line(header),
+    ...rows.map(line),
+    '',
+    '"binder in process" is the sidecar\'s binder adapter called directly (no HTTP): the gap',
+    'between it and the sidecar is the HTTP and runtime layer, the gap to the direct client the',
+    'adapter. The direct client\'s CPU is the whole bench process while it sends (client',
+    'included); the sidecar\'s is the `bindery runtime` child process alone.',
+  ].join('\n');
+}
+
+/** The runtime's own binder adapter for this broker, in this process, without HTTP. */
+async function inProcessProducer(
+  broker: BrokerBench,
+  destination: string,
+  group: string,
+): Promise<{ producer: Producer; close(): Promise<void> }> {
+  const binder = await createBinder({ name: 'bench', ...broker.binderConfig } as BinderConfig, { logger: pino({ level: 'silent' }) });
+  await binder.connect();
+  const producer = await binder.createProducer({
+    name: 'output',
+    direction: 'output',
+    destination,
+    binder: 'bench',
+    contentType: 'application/json',
+    maxMessageBytes: DEFAULT_MAX_MESSAGE_BYTES,
+    producer: { ...defaultProducer(), requiredGroups: [group] },
+    consumer: defaultConsumer(),
+  });
+  return { producer, close: () => binder.close() };
+}
+
+interface SidecarProcess {
+  pid: number;
+  send(binding: string, payload: Buffer): Promise<void>;
+  post(path: string, body: unknown): Promise<void>;
+  stop(): Promise<void>;
+}
+
+async function startSidecar(
+  broker: BrokerBench,
+  names: { sendDestination: string; pushDestination: string; sinkGroup: string; pushGroup: string; appPort: number; concurrency: number },
+): Promise<SidecarProcess> {
+  const [port, opsPort] = await freePorts(2);
+  const dir = await mkdtemp(join(tmpdir(), 'bindery-bench-'));
+  const configFile = join(dir, 'bindery.yaml');
+  await writeFile(configFile, stringify({
+    binders: { bench: broker.binderConfig },
+    defaultBinder: 'bench',
+    bindings: {
+      output: {
+        direction: 'output', destination: names.sendDestination, contentType: 'application/json',
+        producer: { requiredGroups: [names.sinkGroup] },
+      },
+      input: {
+        direction: 'input', destination: names.pushDestination, group: names.pushGroup, contentType: 'application/json',
+        consumer: { concurrency: names.concurrency, maxAttempts: 1 },
+      },
+    },
+    app: { port: names.appPort },
+    http: { port, opsPort },
+  }));
+  const bindery = fileURLToPath(new URL('../bin/bindery', import.meta.url));
+  const child = spawn(process.execPath, [bindery, 'runtime', '--config', configFile], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+    env: { ...process.env, BINDERY_LOG_LEVEL: process.env.BINDERY_LOG_LEVEL ?? 'warn' },
+  });
+  let stderr = '';
+  child.stderr?.on('data', (chunk: Buffer) => { stderr = (stderr + chunk.toString()).slice(-4000); });
+  const pool = new Pool(`http://127.0.0.1:${port}`, { connections: 128, pipelining: 1 });
+  const ops = new Pool(`http://127.0.0.1:${opsPort}`, { connections: 1 });
+  const stop = async (): Promise<void> => {
+    await pool.close();
+    await ops.close();
+    await terminate(child);
+    await rm(dir, { recursive: true, force: true });
+  };
+  try {
+    await waitUntil(async () => {
+      if (child.exitCode !== null) throw new Error(`bindery runtime exited with ${child.exitCode}: ${stderr.trim()}`);
+      const response = await ops.request({ method: 'GET', path: '/readyz' }).catch(() => undefined);
+      await response?.body.dump();
+      return response?.statusCode === 200;
+    }, 60_000, 'the sidecar to become ready');
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  return {
+    pid: child.pid!,
+    async send(binding, payload) {
+      const response = await pool.request({
+        method: 'POST', path: `/v1/send/${binding}`, body: payload, headers: { 'content-type': 'application/json' },
+      });
+      const text = await response.body.text();
+      if (response.statusCode !== 202) throw new Error(`send answered ${response.statusCode}: ${text}`);
+    },
+    async post(path, body) {
+      const response = await pool.request({
+        method: 'POST', path, body: JSON.stringify(body), headers: { 'content-type': 'application/json' },
+      });
+      const text = await response.body.text();
+      if (response.statusCode >= 300) throw new Error(`POST ${path} answered ${response.statusCode}: ${text}`);
+    },
+    stop,
+  };
+}
+
+async function pushReceiver(): Promise<{ port: number; readonly count: number; close(): Promise<void> }> {
+  let count = 0;
+  const server: Server = createServer((request, response) => {
+    request.resume();
+    request.on('end', () => {
+      count += 1;
+      response.writeHead(200).end();
+    });
+  });
+  server.keepAliveTimeout = 60_000;
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (server.address() as AddressInfo).port,
+    get count() {
+      return count;
+    },
+    close: () => new Promise<void>((resolve) => {
+      server.closeAllConnections();
+      server.close(() => resolve());
+    }),
+  };
+}
+
+/** Runs `total` operations with at most `inFlight` at once. */
+async function repeat(total: number, inFlight: number, operation: () => Promise<void>): Promise<void> {
+  let started = 0;
+  const worker = async (): Promise<void> => {
+    while (started < total) {
+      started += 1;
+      await operation();
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(inFlight, total) }, worker));
+}
+
+async function timeEach(total: number, operation: () => Promise<void>, label: string): Promise<number[]> {
+  const samples: number[] = [];
+  for (let i = 0; i < total; i++) {
+    const start = process.hrtime.bigint();
+    await operation();
+    samples.push(Number(process.hrtime.bigint() - start) / 1e6);
+  }
+  progress(`${label}: ${total} sends`);
+  return samples;
+}
+
+async function timed(work: () => Promise<void>): Promise<{ seconds: number }> {
+  const start = process.hrtime.bigint();
+  await work();
+  return { seconds: Number(process.hrtime.bigint() - start) / 1e9 };
+}
+
+export function percentiles(samples: number[]): Percentiles {
+  const sorted = [...samples].sort((a, b) => a - b);
+  const at = (q: number): number => sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)] ?? 0;
+  return { p50: at(0.5), p99: at(0.99) };
+}
+
+function waitForCount(count: () => number, target: number): Promise<void> {
+  return waitUntil(() => count() >= target, 120_000, `${target} messages`, 1);
+}
+
+async function waitUntil(condition: () => boolean | Promise<boolean>, timeoutMs: number, what: string, pollMs = 50): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, pollMs));
+  }
+}
+
+/** CPU seconds (user + system) a process used so far, from /proc (Linux). */
+function processCpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the command name (which may contain spaces) start after the last ')'.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const ticksPerSecond = 100;
+  return (Number(fields[11]) + Number(fields[12])) / ticksPerSecond;
+}
+
+function processMemoryMb(pid: number): { rss: number; peak: number } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const kb = (name: string): number => Number(new RegExp(`^${name}:\\s+(\\d+)`, 'm').exec(status)?.[1] ?? 0);
+  return { rss: kb('VmRSS') / 1024, peak: kb('VmHWM') / 1024 };
+}
+
+async function freePorts(n: number): Promise<number[]> {
+  const servers = await Promise.all(Array.from({ length: n }, () => new Promise<Server>((resolve) => {
+    const server = createServer();
+    server.listen(0, '127.0.0.1', () => resolve(server));
+  })));
+  const ports = servers.map((s) => (s.address() as AddressInfo).port);
+  await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
+  return ports;
+}
+
+async function terminate(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+  await exited;
+  clearTimeout(timer);
+}

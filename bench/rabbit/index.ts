@@ -1,0 +1,78 @@
+/**
+ * RabbitMQ for the bench: amqplib used the way a careful application would use it directly
+ * (persistent messages, publisher confirms awaited per message, prefetch and ack per
+ * message), declaring the same topology as the sidecar through the shared pure function.
+ */
+import amqp from 'amqplib';
+import { redactUrl } from '../../runtime/src/binders/rabbit/url.ts';
+import { defaultConsumer, defaultProducer } from '../../runtime/src/config/model.ts';
+import { rabbit } from '../../runtime/src/topology/naming.ts';
+import { rabbitTopology, type RabbitTopology } from '../../runtime/src/topology/rabbit.ts';
+import type { BrokerBench, DirectProducer } from '../harness.ts';
+
+const DEFAULT_URL = 'amqp://guest:guest@127.0.0.1:5672';
+
+export async function createRabbitBench(url = process.env.RABBIT_URL ?? DEFAULT_URL): Promise<BrokerBench> {
+  const connection = await amqp.connect(url);
+  const server = connection.connection.serverProperties;
+  const admin = await connection.createChannel();
+
+  const declare = async (topology: RabbitTopology): Promise<void> => {
+    for (const e of topology.exchanges) await admin.assertExchange(e.name, e.type, { durable: e.durable, autoDelete: e.autoDelete });
+    for (const q of topology.queues) {
+      await admin.assertQueue(q.name, { durable: q.durable, exclusive: q.exclusive, autoDelete: q.autoDelete, arguments: q.arguments });
+    }
+    for (const b of topology.bindings) await admin.bindQueue(b.queue, b.exchange, b.routingKey);
+  };
+
+  return {
+    description: `${server.product} ${server.version} at ${redactUrl(url)}`,
+    binderConfig: { type: 'rabbit', rabbit: { url } },
+
+    async producer(destination, requiredGroups): Promise<DirectProducer> {
+      await declare(rabbitTopology({
+        direction: 'output', destination, producer: { ...defaultProducer(), requiredGroups }, consumer: defaultConsumer(),
+      }));
+      const channel = await connection.createConfirmChannel();
+      let sequence = 0;
+      return {
+        send: (payload) => new Promise<void>((resolve, reject) => {
+          sequence += 1;
+          channel.publish(rabbit.exchange(destination), destination, payload, {
+            persistent: true, contentType: 'application/json', messageId: `direct-${sequence}`,
+          }, (error: unknown) => (error ? reject(error as Error) : resolve()));
+        }),
+        close: () => channel.close(),
+      };
+    },
+
+    async consume(destination, group, concurrency, onMessage) {
+      const channel = await connection.createChannel();
+      await channel.prefetch(concurrency);
+      const { consumerTag } = await channel.consume(rabbit.groupQueue(destination, group), (message) => {
+        if (message === null) return;
+        onMessage();
+        channel.ack(message);
+      });
+      return {
+        close: async () => {
+          await channel.cancel(consumerTag);
+          await channel.close();
+        },
+      };
+    },
+
+    async cleanup(destinations, groups) {
+      for (const destination of destinations) {
+        for (const group of groups) {
+          const queue = rabbit.groupQueue(destination, group);
+          await admin.deleteQueue(queue);
+          await admin.deleteQueue(rabbit.dlq(queue));
+        }
+        await admin.deleteExchange(rabbit.exchange(destination));
+      }
+    },
+
+    close: () => connection.close(),
+  };
+}
