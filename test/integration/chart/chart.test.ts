@@ -1,0 +1,182 @@
+import { execFile } from 'node:child_process';
+import { X509Certificate } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+import { parseAllDocuments } from 'yaml';
+import { testEnv } from '../../support/env.ts';
+
+const run = promisify(execFile);
+const repo = fileURLToPath(new URL('../../../', import.meta.url));
+const chart = `${repo}charts/bindery`;
+
+interface Manifest {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace?: string; annotations?: Record<string, string> };
+  [key: string]: unknown;
+}
+
+interface Rule {
+  apiGroups: string[];
+  resources: string[];
+  verbs: string[];
+}
+
+async function helm(...args: string[]): Promise<{ stdout: string; stderr: string }> {
+  return run(testEnv().helm, args, { cwd: repo, maxBuffer: 16 * 1024 * 1024 });
+}
+
+async function render(...set: string[]): Promise<Manifest[]> {
+  const { stdout } = await helm(
+    'template', 'bindery', chart, '--namespace', 'bindery-system', '--kube-version', testEnv().kubernetesVersion,
+    ...set.flatMap((s) => ['--set', s]),
+  );
+  return parseAllDocuments(stdout)
+    .map((d) => d.toJS() as Manifest | null)
+    .filter((m): m is Manifest => m !== null);
+}
+
+const find = (manifests: Manifest[], kind: string) => manifests.filter((m) => m.kind === kind);
+const one = (manifests: Manifest[], kind: string): Manifest => {
+  const found = find(manifests, kind);
+  expect(found, kind).toHaveLength(1);
+  return found[0]!;
+};
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+const webhookOf = (manifests: Manifest[]): any => (one(manifests, 'MutatingWebhookConfiguration').webhooks as unknown[])[0];
+
+/** Every (group, resource, verb) a set of rules grants, as `group/resource:verb`. */
+const grants = (rules: Rule[]): string[] =>
+  rules.flatMap((r) => r.apiGroups.flatMap((g) => r.resources.flatMap((res) => r.verbs.map((v) => `${g || 'core'}/${res}:${v}`)))).sort();
+
+describe('the bindery Helm chart', () => {
+  it.each([
+    ['defaults', []],
+    ['out-of-cluster webhook', ['webhook.url=https://127.0.0.1:9443/mutate', 'webhook.caBundle=Zm9v', 'operator.replicas=0']],
+    ['cert-manager', ['webhook.certManager.enabled=true']],
+  ])('helm lint --strict is clean with %s', async (_case, set) => {
+    const { stdout } = await helm('lint', '--strict', chart, ...set.flatMap((s) => ['--set', s]));
+    expect(stdout).toContain('1 chart(s) linted, 0 chart(s) failed');
+    expect(stdout).not.toMatch(/\[(WARNING|ERROR)\]/);
+  });
+
+  it('ships exactly the CRDs of crds/ (one source of truth: npm run gen:crds, then npm run chart:crds)', () => {
+    const generated = readdirSync(`${repo}crds`).filter((f) => f.endsWith('.yaml')).sort();
+    const shipped = readdirSync(`${chart}/crds`).filter((f) => f.endsWith('.yaml')).sort();
+    expect(shipped).toEqual(generated);
+    for (const file of generated) {
+      expect(readFileSync(`${chart}/crds/${file}`, 'utf8'), file).toBe(readFileSync(`${repo}crds/${file}`, 'utf8'));
+    }
+  });
+
+  it('runs two operator replicas serving the webhook over the generated certificate, non-root', async () => {
+    const manifests = await render();
+    const deployment = one(manifests, 'Deployment') as Manifest & { spec: { replicas: number; template: { spec: { containers: Array<Record<string, unknown>> } } } };
+    expect(deployment.spec.replicas).toBe(2);
+    const container = deployment.spec.template.spec.containers[0]!;
+    expect(container.image).toBe('bindery/bindery:0.1.0');
+    expect(container.args).toEqual([
+      'operator',
+      '--webhook-port=9443',
+      '--webhook-cert=/etc/bindery/webhook-tls/tls.crt',
+      '--webhook-key=/etc/bindery/webhook-tls/tls.key',
+    ]);
+    expect(container.securityContext).toMatchObject({ runAsNonRoot: true, allowPrivilegeEscalation: false, readOnlyRootFilesystem: true });
+    const env = Object.fromEntries((container.env as Array<{ name: string; value?: string }>).map((e) => [e.name, e.value]));
+    expect(env.BINDERY_SIDECAR_IMAGE).toBe('bindery/bindery:0.1.0');
+    expect(JSON.parse(env.BINDERY_SIDECAR_RESOURCES!)).toEqual({ requests: { cpu: '50m', memory: '64Mi' }, limits: { cpu: '500m', memory: '256Mi' } });
+
+    const webhook = webhookOf(manifests);
+    expect(webhook).toMatchObject({
+      name: 'inject.bindery.io',
+      admissionReviewVersions: ['v1'],
+      sideEffects: 'None',
+      failurePolicy: 'Fail',
+      reinvocationPolicy: 'IfNeeded',
+      objectSelector: { matchLabels: { 'bindery.io/inject': 'true' } },
+      rules: [{ operations: ['CREATE'], apiGroups: [''], apiVersions: ['v1'], resources: ['pods'], scope: 'Namespaced' }],
+      clientConfig: { service: { name: 'bindery-webhook', namespace: 'bindery-system', path: '/mutate', port: 443 } },
+    });
+    expect(webhook.namespaceSelector.matchExpressions).toContainEqual({
+      key: 'kubernetes.io/metadata.name',
+      operator: 'NotIn',
+      values: ['kube-system', 'kube-node-lease', 'bindery-system'],
+    });
+
+    // The caBundle the API server trusts signed the serving certificate, for the Service's name.
+    const secret = one(manifests, 'Secret') as Manifest & { data: Record<string, string> };
+    const pem = (b64: string) => Buffer.from(b64, 'base64');
+    const ca = new X509Certificate(pem(webhook.clientConfig.caBundle));
+    const serving = new X509Certificate(pem(secret.data['tls.crt']!));
+    expect(secret.data['ca.crt']).toBe(webhook.clientConfig.caBundle);
+    expect(serving.verify(ca.publicKey)).toBe(true);
+    expect(serving.subjectAltName).toContain('DNS:bindery-webhook.bindery-system.svc');
+  });
+
+  it.each([
+    ['Ignore', 'Never'],
+    ['Fail', 'IfNeeded'],
+  ])('takes failurePolicy %s and reinvocationPolicy %s from values', async (failurePolicy, reinvocationPolicy) => {
+    const webhook = webhookOf(await render(`webhook.failurePolicy=${failurePolicy}`, `webhook.reinvocationPolicy=${reinvocationPolicy}`));
+    expect(webhook.failurePolicy).toBe(failurePolicy);
+    expect(webhook.reinvocationPolicy).toBe(reinvocationPolicy);
+  });
+
+  it('points the API server at an out-of-cluster webhook by URL', async () => {
+    const manifests = await render('webhook.url=https://127.0.0.1:9443/mutate', 'webhook.caBundle=Zm9v', 'operator.replicas=0');
+    expect(webhookOf(manifests).clientConfig).toEqual({ url: 'https://127.0.0.1:9443/mutate', caBundle: 'Zm9v' });
+    expect((one(manifests, 'Deployment') as Manifest & { spec: { replicas: number } }).spec.replicas).toBe(0);
+    expect(find(manifests, 'Pod')).toHaveLength(0);
+  });
+
+  it('lets cert-manager issue the certificate and inject the CA when enabled', async () => {
+    const manifests = await render('webhook.certManager.enabled=true');
+    expect(find(manifests, 'Secret')).toHaveLength(0);
+    expect(one(manifests, 'Certificate')).toMatchObject({ spec: { secretName: 'bindery-webhook-tls', issuerRef: { name: 'bindery-selfsigned', kind: 'Issuer' } } });
+    expect(one(manifests, 'MutatingWebhookConfiguration').metadata.annotations).toEqual({ 'cert-manager.io/inject-ca-from': 'bindery-system/bindery-webhook' });
+    expect(webhookOf(manifests).clientConfig.caBundle).toBeUndefined();
+  });
+
+  it('grants cluster-wide only what the operator and webhook use, and leases only in its namespace', async () => {
+    const manifests = await render();
+    const clusterRole = one(manifests, 'ClusterRole') as Manifest & { rules: Rule[] };
+    expect(grants(clusterRole.rules)).toEqual(
+      [
+        ...['get', 'list', 'watch', 'update', 'patch'].flatMap((v) => [`bindery.io/binders:${v}`, `bindery.io/streambindings:${v}`]),
+        ...['get', 'update', 'patch'].flatMap((v) => [`bindery.io/binders/status:${v}`, `bindery.io/streambindings/status:${v}`]),
+        'bindery.io/binders/finalizers:update',
+        'bindery.io/streambindings/finalizers:update',
+        ...['get', 'list', 'watch'].map((v) => `core/secrets:${v}`),
+        ...['get', 'list', 'watch', 'create', 'update', 'patch'].map((v) => `core/configmaps:${v}`),
+        'core/events:create',
+        'core/events:patch',
+        'events.k8s.io/events:create',
+        'events.k8s.io/events:patch',
+        'apps/statefulsets:get',
+      ].sort(),
+    );
+    expect(JSON.stringify(clusterRole.rules)).not.toContain('*');
+    const binding = one(manifests, 'ClusterRoleBinding') as Manifest & { subjects: unknown[] };
+    expect(binding.subjects).toEqual([{ kind: 'ServiceAccount', name: 'bindery', namespace: 'bindery-system' }]);
+
+    const role = one(manifests, 'Role') as Manifest & { rules: Rule[] };
+    expect(role.metadata.namespace).toBe('bindery-system');
+    expect(grants(role.rules)).toEqual(['coordination.k8s.io/leases:create', 'coordination.k8s.io/leases:get', 'coordination.k8s.io/leases:update']);
+  });
+
+  it('has a helm test that calls the webhook Service over TLS with the chart\'s CA', async () => {
+    const pod = one(await render(), 'Pod') as Manifest & { spec: { containers: Array<{ command: string[] }> } };
+    expect(pod.metadata.annotations?.['helm.sh/hook']).toBe('test');
+    expect(pod.spec.containers[0]!.command.join(' ')).toContain("bindery-webhook.bindery-system.svc");
+  });
+
+  it.each([
+    ['webhook.failurePolicy=Sometimes', 'failurePolicy'],
+    ['operator.replicas=-1', 'replicas'],
+    ['webhook.url=http://insecure/mutate', 'url'],
+  ])('values.schema.json refuses %s', async (set, field) => {
+    await expect(render(set)).rejects.toThrow(field);
+  });
+});
