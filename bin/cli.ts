@@ -9,7 +9,10 @@ export interface Command {
   load: () => Promise<{ main: (argv: string[]) => Promise<number> }>;
 }
 
-export const commands: Command[] = [];
+export const commands: Command[] = [
+  { name: 'runtime', summary: 'the sidecar: HTTP send/listen over a broker (--config FILE)', load: () => import('../runtime/src/command.ts') },
+  { name: 'demo', summary: 'the seed scenario on one machine (--binder memory|rabbit|kafka)', load: () => import('../runtime/src/demo/index.ts') },
+];
 
 export function usage(): string {
   const width = Math.max(...commands.map((c) => c.name.length), 4);

@@ -106,3 +106,14 @@ export const defaultConsumer = (): ConsumerConfig => ({
   instanceIndex: 0,
   instanceCount: 1,
 });
+
+/** A URL with its password replaced, fit for logs and error messages. */
+export function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password) parsed.password = '***';
+    return parsed.toString();
+  } catch {
+    return '<unparseable url>';
+  }
+}

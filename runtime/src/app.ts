@@ -1,0 +1,143 @@
+/**
+ * The sidecar's two HTTP faces (SPEC section 5): the API (`buildApp`, on 127.0.0.1:7070)
+ * and the ops endpoints (`buildOpsApp`, on 0.0.0.0:7071). Neither listens by itself: callers
+ * (the `runtime` command, the demo, tests) decide where, and tests can use `inject`.
+ */
+import { STATUS_CODES } from 'node:http';
+import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
+import pino, { type Logger } from 'pino';
+import type { Binder } from './binders/binder.ts';
+import type { RuntimeConfig } from './config/model.ts';
+import type { Clock } from './delivery/clock.ts';
+import {
+  InternalError,
+  InvalidRequestError,
+  NotFoundError,
+  PayloadTooLargeError,
+  RETRY_AFTER_SECONDS,
+  UnsupportedMediaTypeError,
+} from './errors.ts';
+import type { Metrics } from './metrics.ts';
+import { registerBindingRoutes } from './routes/bindings.ts';
+import { registerListenRoutes } from './routes/listen.ts';
+import { registerOpsRoutes } from './routes/ops.ts';
+import { registerSendRoute } from './routes/send.ts';
+import { Sidecar } from './sidecar.ts';
+
+export interface AppDeps {
+  config: RuntimeConfig;
+  logger?: Logger;
+  clock?: Clock;
+  /** Binders shared with other sidecars of this process, by name (see Sidecar). */
+  sharedBinders?: Record<string, Binder>;
+  metrics?: Metrics;
+  sendWaitMs?: number;
+}
+
+export type SidecarApp = FastifyInstance & { readonly sidecar: Sidecar };
+
+/** Bodies above this are refused while being read, whatever a binding allows. */
+const HARD_BODY_LIMIT = 64 * 1024 * 1024;
+
+export function buildApp(deps: AppDeps): SidecarApp {
+  const logger = deps.logger ?? pino({ level: 'silent' });
+  const sidecar = new Sidecar({
+    config: deps.config,
+    logger,
+    ...(deps.clock && { clock: deps.clock }),
+    ...(deps.sharedBinders && { sharedBinders: deps.sharedBinders }),
+    ...(deps.metrics && { metrics: deps.metrics }),
+    ...(deps.sendWaitMs !== undefined && { sendWaitMs: deps.sendWaitMs }),
+  });
+  const largest = Math.max(0, ...Object.values(deps.config.bindings).map((b) => b.maxMessageBytes));
+  const app = Fastify({
+    loggerInstance: logger,
+    logController: quietRequests(),
+    // Sized by the largest binding's limit; each binding's own limit is checked per send.
+    bodyLimit: Math.min(HARD_BODY_LIMIT, Math.max(largest + 1, 1024 * 1024)),
+  }) as unknown as FastifyInstance;
+  app.decorate('sidecar', sidecar);
+  installErrorHandling(app);
+  installJsonParser(app);
+
+  registerSendRoute(app, sidecar);
+  registerListenRoutes(app, sidecar);
+  registerBindingRoutes(app, sidecar);
+
+  app.addHook('onReady', async () => {
+    await sidecar.start();
+  });
+  // The graceful part of closing (refuse sends, finish in-flight ones, give back unsettled
+  // messages, end SSE streams) must come before the server waits for open connections.
+  app.addHook('preClose', async () => {
+    await sidecar.close();
+  });
+  return app as unknown as SidecarApp;
+}
+
+export function buildOpsApp(deps: { sidecar: Sidecar; logger?: Logger }): FastifyInstance {
+  const app = Fastify({ loggerInstance: deps.logger ?? pino({ level: 'silent' }), logController: quietRequests() }) as unknown as FastifyInstance;
+  installErrorHandling(app);
+  registerOpsRoutes(app, deps.sidecar);
+  return app;
+}
+
+/** One log line per request would cost more than the send itself; errors are logged where they occur. */
+function quietRequests(): LogController {
+  return new LogController({ disableRequestLogging: true });
+}
+
+/** Every error leaves as SPEC section 5's JSON body with a stable BINDERY_ERR_* code. */
+function installErrorHandling(app: FastifyInstance): void {
+  app.setErrorHandler((error: FastifyError, request, reply) => {
+    const apiError = toApiError(error);
+    if (apiError.statusCode >= 500 && apiError.statusCode !== 503 && apiError.statusCode !== 504) {
+      request.log.error({ err: error, url: request.url }, 'request failed');
+    }
+    return sendError(reply, apiError);
+  });
+  app.setNotFoundHandler((request, reply) => sendError(reply, new NotFoundError(request.method, request.url.split('?')[0] ?? request.url)));
+}
+
+export function sendError(reply: FastifyReply, error: { statusCode: number; code: string; message: string }): FastifyReply {
+  if (error.statusCode === 503) reply.header('retry-after', String(RETRY_AFTER_SECONDS));
+  return reply.status(error.statusCode).send({
+    statusCode: error.statusCode,
+    code: error.code,
+    error: STATUS_CODES[error.statusCode] ?? 'Error',
+    message: error.message,
+  });
+}
+
+function toApiError(error: FastifyError): { statusCode: number; code: string; message: string } {
+  if (typeof error.code === 'string' && error.code.startsWith('BINDERY_ERR_') && error.statusCode) {
+    return { statusCode: error.statusCode, code: error.code, message: error.message };
+  }
+  switch (error.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return new PayloadTooLargeError(Number(/\d+/.exec(error.message)?.[0] ?? 0));
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return new UnsupportedMediaTypeError(error.message);
+    case 'FST_ERR_VALIDATION':
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
+      return new InvalidRequestError(error.message);
+  }
+  const status = error.statusCode ?? 500;
+  if (status >= 400 && status < 500) return { statusCode: status, code: 'BINDERY_ERR_INVALID_REQUEST', message: error.message };
+  return new InternalError('internal error; see the sidecar log');
+}
+
+/** JSON bodies of the control routes; an empty body reads as "no options". */
+function installJsonParser(app: FastifyInstance): void {
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
+    const text = String(body);
+    if (text.trim() === '') return done(null, undefined);
+    try {
+      done(null, JSON.parse(text));
+    } catch (error) {
+      done(new InvalidRequestError(`the body is not valid JSON: ${(error as Error).message}`), undefined);
+    }
+  });
+}

@@ -1,0 +1,128 @@
+/**
+ * `bindery runtime --config FILE`: the sidecar. Runs until SIGTERM or SIGINT, then shuts
+ * down gracefully (see Sidecar.close) and exits 0.
+ */
+import { parseArgs } from 'node:util';
+import pino from 'pino';
+import { ConfigError, loadConfigFile, overridesFrom, parseConfig } from './config/load.ts';
+import { watchConfigFile } from './config/watch.ts';
+import { Metrics } from './metrics.ts';
+import { startSidecar } from './server.ts';
+import { safeError } from './sidecar.ts';
+
+export const HELP = `Usage: bindery runtime --config FILE [options]
+
+The Bindery sidecar: apps send and listen over HTTP, the sidecar talks to the broker.
+
+Options:
+  --config FILE      bindery.yaml, or a Spring Cloud Stream application.yml (required;
+                     env BINDERY_CONFIG). Reloaded when it changes.
+  --bindings a,b     use only these bindings of the file (env BINDERY_BINDINGS)
+  --app-port N       push input messages to the app on this port (env BINDERY_APP_PORT;
+                     overrides app.port)
+  --port N           API port on 127.0.0.1 (default 7070, or http.port)
+  --ops-port N       ops port on 0.0.0.0: /healthz /readyz /metrics (default 7071)
+  --no-watch         do not reload the config file when it changes
+  -h, --help         this text
+
+Environment: BINDERY_INSTANCE_INDEX / BINDERY_INSTANCE_COUNT (partitioned inputs),
+BINDERY_LOG_LEVEL (default info), and any \${VAR} the config file refers to.`;
+
+export async function main(argv: string[]): Promise<number> {
+  let args;
+  try {
+    args = parseArgs({
+      args: argv,
+      options: {
+        config: { type: 'string' },
+        bindings: { type: 'string' },
+        'app-port': { type: 'string' },
+        port: { type: 'string' },
+        'ops-port': { type: 'string' },
+        'no-watch': { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+      strict: true,
+    }).values;
+  } catch (error) {
+    console.error(`bindery runtime: ${(error as Error).message}\n\n${HELP}`);
+    return 2;
+  }
+  if (args.help) {
+    console.log(HELP);
+    return 0;
+  }
+  const file = args.config ?? process.env.BINDERY_CONFIG;
+  if (!file) {
+    console.error(`bindery runtime: --config FILE is required\n\n${HELP}`);
+    return 2;
+  }
+
+  const logger = pino({ level: process.env.BINDERY_LOG_LEVEL ?? 'info', base: { component: 'bindery-runtime' } });
+  let overrides;
+  let config;
+  try {
+    overrides = overridesFrom(
+      { bindings: args.bindings, appPort: args['app-port'], port: args.port, opsPort: args['ops-port'] },
+      process.env,
+    );
+    config = await loadConfigFile(file, { overrides });
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      console.error(`bindery runtime: ${error.message}`);
+      return 1;
+    }
+    throw error;
+  }
+
+  let running;
+  try {
+    running = await startSidecar({ config, logger, metrics: new Metrics({ processMetrics: true }) });
+  } catch (error) {
+    logger.error({ err: safeError(error) }, 'the sidecar could not start');
+    return 1;
+  }
+  logger.info(
+    {
+      api: running.apiUrl,
+      ops: running.opsUrl,
+      bindings: Object.values(config.bindings).map((b) => `${b.name} (${b.direction} ${b.destination} on ${b.binder})`),
+      binders: Object.values(config.binders).map((b) => `${b.name} (${b.type})`),
+      push: config.app ? `127.0.0.1:${config.app.port}` : undefined,
+    },
+    'bindery runtime started',
+  );
+
+  const watcher = args['no-watch']
+    ? undefined
+    : watchConfigFile(
+        file,
+        async (text) => {
+          const next = await parseConfig(text, file, { overrides });
+          await running.sidecar.reload(next);
+        },
+        { onError: (error) => logger.error({ err: safeError(error) }, 'configuration change not applied; the previous configuration stays') },
+      );
+
+  return new Promise<number>((resolve) => {
+    let stopping = false;
+    const stop = (signal: string): void => {
+      if (stopping) return;
+      stopping = true;
+      logger.info({ signal }, 'shutting down: refusing sends, finishing in-flight work');
+      watcher?.close();
+      running
+        .close()
+        .then(() => {
+          logger.info('stopped');
+          resolve(0);
+        })
+        .catch((error: unknown) => {
+          logger.error({ err: safeError(error) }, 'shutdown failed');
+          resolve(1);
+        });
+    };
+    process.once('SIGTERM', () => stop('SIGTERM'));
+    process.once('SIGINT', () => stop('SIGINT'));
+  });
+}

@@ -1,0 +1,463 @@
+/**
+ * Loads the runtime's own configuration file (SPEC section 6) into a RuntimeConfig, or hands a
+ * Spring Cloud Stream `application.yml` to the Spring loader. Every error names the key's path
+ * (`bindings.input.consumer.maxAttempts: must be an integer >= 1`) so a user can find it; keys
+ * the loader does not know are collected as warnings rather than dropped in silence.
+ */
+import { readFile } from 'node:fs/promises';
+import { parse as parseYaml } from 'yaml';
+import {
+  DEFAULT_MAX_MESSAGE_BYTES,
+  defaultConsumer,
+  defaultProducer,
+  type BinderConfig,
+  type BindingConfig,
+  type ConsumerConfig,
+  type KafkaBinderConfig,
+  type ProducerConfig,
+  type RuntimeConfig,
+} from './model.ts';
+import { compileExpression } from '../partition/index.ts';
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+/** Flags and environment of the sidecar that override or narrow what the file says. */
+export interface RuntimeOverrides {
+  /** Use only these bindings of the file (`--bindings`, BINDERY_BINDINGS). */
+  bindings?: string[];
+  /** Push target port (`--app-port`, BINDERY_APP_PORT); overrides `app.port`. */
+  appPort?: number;
+  port?: number;
+  opsPort?: number;
+  /** Partitioned inputs (BINDERY_INSTANCE_INDEX / BINDERY_INSTANCE_COUNT). */
+  instanceIndex?: number;
+  instanceCount?: number;
+}
+
+export interface LoadOptions {
+  env?: Record<string, string | undefined>;
+  overrides?: RuntimeOverrides;
+}
+
+export async function loadConfigFile(file: string, options: LoadOptions = {}): Promise<RuntimeConfig> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (error) {
+    throw new ConfigError(`${file}: cannot read (${(error as NodeJS.ErrnoException).code ?? String(error)})`);
+  }
+  return parseConfig(text, file, options);
+}
+
+export async function parseConfig(text: string, source: string, options: LoadOptions = {}): Promise<RuntimeConfig> {
+  let doc: unknown;
+  try {
+    doc = parseYaml(text);
+  } catch (error) {
+    throw new ConfigError(`${source}: not valid YAML: ${(error as Error).message}`);
+  }
+  doc = expandEnv(doc ?? {}, options.env ?? process.env, '');
+  const config = isRecord(doc) && 'spring' in doc ? await fromSpringDocument(doc, source) : fromBinderyDocument(doc);
+  return applyOverrides(config, options.overrides ?? {});
+}
+
+async function fromSpringDocument(doc: unknown, source: string): Promise<RuntimeConfig> {
+  // Resolved at run time so that this loader works before (and without) the Spring one.
+  const springModule = './spring.ts';
+  let fromSpring: ((doc: unknown, source: string) => RuntimeConfig) | undefined;
+  try {
+    ({ fromSpring } = (await import(springModule)) as { fromSpring?: typeof fromSpring });
+  } catch {
+    fromSpring = undefined;
+  }
+  if (typeof fromSpring !== 'function') {
+    throw new ConfigError(`${source}: Spring configuration not supported yet (use the bindery.yaml format)`);
+  }
+  return fromSpring(doc, source);
+}
+
+// ---------------------------------------------------------------------------------------
+// ${ENV_VAR} expansion
+
+const ENV_REFERENCE = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
+
+function expandEnv(value: unknown, env: Record<string, string | undefined>, path: string): unknown {
+  if (typeof value === 'string') {
+    return value.replace(ENV_REFERENCE, (_match, name: string, fallback: string | undefined) => {
+      const found = env[name];
+      if (found !== undefined) return found;
+      if (fallback !== undefined) return fallback;
+      throw new ConfigError(`${path || '(root)'}: environment variable ${name} is not set`);
+    });
+  }
+  if (Array.isArray(value)) return value.map((item, i) => expandEnv(item, env, `${path}[${i}]`));
+  if (isRecord(value)) {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, expandEnv(v, env, join(path, k))]));
+  }
+  return value;
+}
+
+// ---------------------------------------------------------------------------------------
+// The bindery.yaml format
+
+/** Reads one mapping; remembers which keys were read so the rest become warnings. */
+class Section {
+  private readonly used = new Set<string>();
+  constructor(
+    readonly path: string,
+    private readonly values: Record<string, unknown>,
+    private readonly warnings: string[],
+  ) {}
+
+  static of(value: unknown, path: string, warnings: string[]): Section {
+    if (value === undefined || value === null) return new Section(path, {}, warnings);
+    if (!isRecord(value)) throw new ConfigError(`${path || '(root)'}: must be a mapping`);
+    return new Section(path, value, warnings);
+  }
+
+  has(key: string): boolean {
+    return this.values[key] !== undefined && this.values[key] !== null;
+  }
+
+  raw(key: string): unknown {
+    this.used.add(key);
+    return this.values[key];
+  }
+
+  keys(): string[] {
+    return Object.keys(this.values);
+  }
+
+  child(key: string): Section {
+    return Section.of(this.raw(key), join(this.path, key), this.warnings);
+  }
+
+  string(key: string): string | undefined {
+    const value = this.raw(key);
+    if (value === undefined || value === null) return undefined;
+    if (typeof value === 'number' || typeof value === 'boolean') return String(value);
+    if (typeof value !== 'string' || value === '') throw this.invalid(key, 'must be a non-empty string');
+    return value;
+  }
+
+  requiredString(key: string): string {
+    const value = this.string(key);
+    if (value === undefined) throw this.invalid(key, 'is required');
+    return value;
+  }
+
+  oneOf<T extends string>(key: string, allowed: readonly T[]): T | undefined {
+    const value = this.string(key);
+    if (value === undefined) return undefined;
+    if (!(allowed as readonly string[]).includes(value)) throw this.invalid(key, `must be one of ${allowed.join(', ')}`);
+    return value as T;
+  }
+
+  integer(key: string, min: number, max = Number.MAX_SAFE_INTEGER): number | undefined {
+    const value = numeric(this.raw(key));
+    if (value === undefined) return undefined;
+    if (!Number.isInteger(value) || value < min || value > max) {
+      throw this.invalid(key, max === Number.MAX_SAFE_INTEGER ? `must be an integer >= ${min}` : `must be an integer from ${min} to ${max}`);
+    }
+    return value;
+  }
+
+  number(key: string, min: number): number | undefined {
+    const value = numeric(this.raw(key));
+    if (value === undefined) return undefined;
+    if (!Number.isFinite(value) || value < min) throw this.invalid(key, `must be a number >= ${min}`);
+    return value;
+  }
+
+  boolean(key: string): boolean | undefined {
+    const value = this.raw(key);
+    if (value === undefined || value === null) return undefined;
+    if (value === true || value === 'true') return true;
+    if (value === false || value === 'false') return false;
+    throw this.invalid(key, 'must be true or false');
+  }
+
+  stringList(key: string): string[] | undefined {
+    const value = this.raw(key);
+    if (value === undefined || value === null) return undefined;
+    const items = typeof value === 'string' ? value.split(',').map((s) => s.trim()).filter(Boolean) : value;
+    if (!Array.isArray(items) || items.some((item) => typeof item !== 'string' || item === '')) {
+      throw this.invalid(key, 'must be a list of strings');
+    }
+    return items as string[];
+  }
+
+  invalid(key: string, message: string): ConfigError {
+    return new ConfigError(`${join(this.path, key)}: ${message}`);
+  }
+
+  /** Records every key not read as a warning; call once the section is fully read. */
+  done(): void {
+    for (const key of Object.keys(this.values)) {
+      if (!this.used.has(key)) this.warnings.push(`${join(this.path, key)}: unknown key, ignored`);
+    }
+  }
+}
+
+function fromBinderyDocument(doc: unknown): RuntimeConfig {
+  const warnings: string[] = [];
+  const root = Section.of(doc, '', warnings);
+
+  const bindersSection = root.child('binders');
+  const binders: Record<string, BinderConfig> = {};
+  for (const name of bindersSection.keys()) binders[name] = readBinder(bindersSection.child(name), name);
+  bindersSection.done();
+  if (Object.keys(binders).length === 0) throw new ConfigError('binders: at least one binder is required');
+
+  const defaultBinder = root.string('defaultBinder');
+  if (defaultBinder !== undefined && !binders[defaultBinder]) {
+    throw root.invalid('defaultBinder', `names no binder (binders: ${Object.keys(binders).join(', ')})`);
+  }
+  const fallbackBinder = defaultBinder ?? (Object.keys(binders).length === 1 ? Object.keys(binders)[0] : undefined);
+
+  const bindingsSection = root.child('bindings');
+  const bindings: Record<string, BindingConfig> = {};
+  for (const name of bindingsSection.keys()) {
+    bindings[name] = readBinding(bindingsSection.child(name), name, binders, fallbackBinder);
+  }
+  bindingsSection.done();
+
+  const appSection = root.child('app');
+  const appPort = appSection.integer('port', 1, 65535);
+  const appHost = appSection.string('host') ?? '127.0.0.1';
+  appSection.done();
+
+  const httpSection = root.child('http');
+  const http = {
+    host: httpSection.string('host') ?? '127.0.0.1',
+    port: httpSection.integer('port', 0, 65535) ?? 7070,
+    opsHost: httpSection.string('opsHost') ?? '0.0.0.0',
+    opsPort: httpSection.integer('opsPort', 0, 65535) ?? 7071,
+  };
+  httpSection.done();
+  root.done();
+
+  return {
+    binders,
+    ...(defaultBinder !== undefined && { defaultBinder }),
+    bindings,
+    ...(appPort !== undefined && { app: { port: appPort, host: appHost } }),
+    http,
+    warnings,
+  };
+}
+
+function readBinder(section: Section, name: string): BinderConfig {
+  const type = section.oneOf('type', ['memory', 'rabbit', 'kafka'] as const);
+  if (type === undefined) throw section.invalid('type', 'is required (memory, rabbit or kafka)');
+  const binder: BinderConfig = { name, type };
+  if (type === 'rabbit') binder.rabbit = { url: readRabbitUrl(section.child('rabbit')) };
+  if (type === 'kafka') binder.kafka = readKafka(section.child('kafka'));
+  section.done();
+  return binder;
+}
+
+/** Accepts `{url}` or `{host, port, vhost, username, password, tls}`, always yields a URL. */
+function readRabbitUrl(section: Section): string {
+  const url = section.string('url');
+  const fields = ['host', 'port', 'vhost', 'username', 'password', 'tls'].filter((key) => section.has(key));
+  if (url !== undefined) {
+    if (fields.length > 0) throw section.invalid(fields[0]!, 'give either url or host/port/vhost/username/password/tls, not both');
+    if (!/^amqps?:\/\//.test(url)) throw section.invalid('url', 'must start with amqp:// or amqps://');
+    section.done();
+    return url;
+  }
+  const tls = section.boolean('tls') ?? false;
+  const host = section.string('host') ?? 'localhost';
+  const port = section.integer('port', 1, 65535) ?? (tls ? 5671 : 5672);
+  const vhost = section.string('vhost') ?? '/';
+  const username = section.string('username') ?? 'guest';
+  const password = section.string('password') ?? 'guest';
+  section.done();
+  const hostPart = host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
+  return `${tls ? 'amqps' : 'amqp'}://${encodeURIComponent(username)}:${encodeURIComponent(password)}@${hostPart}:${port}/${encodeURIComponent(vhost)}`;
+}
+
+function readKafka(section: Section): KafkaBinderConfig {
+  const brokers = section.stringList('brokers');
+  if (!brokers || brokers.length === 0) throw section.invalid('brokers', 'is required (a list of host:port)');
+  const kafka: KafkaBinderConfig = { brokers };
+  const clientId = section.string('clientId');
+  if (clientId !== undefined) kafka.clientId = clientId;
+  const tls = section.boolean('tls');
+  if (tls !== undefined) kafka.tls = tls;
+  if (section.has('sasl')) {
+    const sasl = section.child('sasl');
+    const mechanism = sasl.oneOf('mechanism', ['plain', 'scram-sha-256', 'scram-sha-512'] as const) ?? 'plain';
+    kafka.sasl = { mechanism, username: sasl.requiredString('username'), password: sasl.requiredString('password') };
+    sasl.done();
+  }
+  section.done();
+  return kafka;
+}
+
+function readBinding(
+  section: Section,
+  name: string,
+  binders: Record<string, BinderConfig>,
+  fallbackBinder: string | undefined,
+): BindingConfig {
+  const direction = section.oneOf('direction', ['input', 'output'] as const);
+  if (direction === undefined) throw section.invalid('direction', 'is required (input or output)');
+  const destination = section.string('destination') ?? name;
+  const group = section.string('group');
+  if (group !== undefined && direction === 'output') throw section.invalid('group', 'only input bindings have a group');
+  const binder = section.string('binder') ?? fallbackBinder;
+  if (binder === undefined) throw section.invalid('binder', 'is required when there are several binders and no defaultBinder');
+  if (!binders[binder]) throw section.invalid('binder', `names no binder (binders: ${Object.keys(binders).join(', ')})`);
+  const contentType = section.string('contentType') ?? 'application/json';
+  const maxMessageBytes = section.integer('maxMessageBytes', 1) ?? DEFAULT_MAX_MESSAGE_BYTES;
+  const producer = readProducer(section.child('producer'));
+  const consumer = readConsumer(section.child('consumer'));
+  section.done();
+  return {
+    name,
+    direction,
+    destination,
+    ...(group !== undefined && { group }),
+    binder,
+    contentType,
+    maxMessageBytes,
+    producer,
+    consumer,
+  };
+}
+
+function readProducer(section: Section): ProducerConfig {
+  const producer = defaultProducer();
+  const expression = section.string('partitionKeyExpression');
+  if (expression !== undefined) {
+    try {
+      compileExpression(expression);
+    } catch (error) {
+      throw section.invalid('partitionKeyExpression', (error as Error).message);
+    }
+    producer.partitionKeyExpression = expression;
+  }
+  producer.partitionCount = section.integer('partitionCount', 1) ?? producer.partitionCount;
+  producer.partitionSelector = section.oneOf('partitionSelector', ['javaHash', 'murmur2'] as const) ?? producer.partitionSelector;
+  producer.requiredGroups = section.stringList('requiredGroups') ?? producer.requiredGroups;
+  section.done();
+  return producer;
+}
+
+function readConsumer(section: Section): ConsumerConfig {
+  const consumer = defaultConsumer();
+  consumer.concurrency = section.integer('concurrency', 1) ?? consumer.concurrency;
+  consumer.maxAttempts = section.integer('maxAttempts', 1) ?? consumer.maxAttempts;
+  consumer.backOffInitialInterval = section.integer('backOffInitialInterval', 0) ?? consumer.backOffInitialInterval;
+  consumer.backOffMultiplier = section.number('backOffMultiplier', 1) ?? consumer.backOffMultiplier;
+  consumer.backOffMaxInterval = section.integer('backOffMaxInterval', 0) ?? consumer.backOffMaxInterval;
+  consumer.deadLetter = section.boolean('deadLetter') ?? consumer.deadLetter;
+  const startOffset = section.oneOf('startOffset', ['earliest', 'latest'] as const);
+  if (startOffset !== undefined) consumer.startOffset = startOffset;
+  const path = section.string('path');
+  if (path !== undefined) {
+    if (!path.startsWith('/')) throw section.invalid('path', 'must start with /');
+    consumer.path = path;
+  }
+  consumer.ackTimeout = section.integer('ackTimeout', 1) ?? consumer.ackTimeout;
+  consumer.pushTimeout = section.integer('pushTimeout', 1) ?? consumer.pushTimeout;
+  consumer.partitioned = section.boolean('partitioned') ?? consumer.partitioned;
+  consumer.instanceIndex = section.integer('instanceIndex', 0) ?? consumer.instanceIndex;
+  consumer.instanceCount = section.integer('instanceCount', 1) ?? consumer.instanceCount;
+  section.done();
+  if (consumer.backOffMaxInterval < consumer.backOffInitialInterval) {
+    throw section.invalid('backOffMaxInterval', 'must be >= backOffInitialInterval');
+  }
+  if (consumer.instanceIndex >= consumer.instanceCount) {
+    throw section.invalid('instanceIndex', 'must be lower than instanceCount');
+  }
+  return consumer;
+}
+
+// ---------------------------------------------------------------------------------------
+// Overrides from flags and environment
+
+export function applyOverrides(config: RuntimeConfig, overrides: RuntimeOverrides): RuntimeConfig {
+  let bindings = config.bindings;
+  if (overrides.bindings && overrides.bindings.length > 0) {
+    const missing = overrides.bindings.filter((name) => !config.bindings[name]);
+    if (missing.length > 0) {
+      throw new ConfigError(`--bindings: ${missing.join(', ')} not in the configuration (it has: ${Object.keys(config.bindings).join(', ') || 'none'})`);
+    }
+    bindings = Object.fromEntries(overrides.bindings.map((name) => [name, config.bindings[name]!]));
+  }
+  if (overrides.instanceIndex !== undefined || overrides.instanceCount !== undefined) {
+    const index = overrides.instanceIndex ?? 0;
+    const count = overrides.instanceCount ?? 1;
+    if (index >= count) throw new ConfigError(`BINDERY_INSTANCE_INDEX: ${index} must be lower than BINDERY_INSTANCE_COUNT (${count})`);
+    bindings = Object.fromEntries(
+      Object.entries(bindings).map(([name, binding]) => [
+        name,
+        binding.direction === 'input'
+          ? { ...binding, consumer: { ...binding.consumer, instanceIndex: index, instanceCount: count } }
+          : binding,
+      ]),
+    );
+  }
+  const app = overrides.appPort !== undefined ? { port: overrides.appPort, host: config.app?.host ?? '127.0.0.1' } : config.app;
+  return {
+    ...config,
+    bindings,
+    ...(app !== undefined && { app }),
+    http: {
+      ...config.http,
+      ...(overrides.port !== undefined && { port: overrides.port }),
+      ...(overrides.opsPort !== undefined && { opsPort: overrides.opsPort }),
+    },
+  };
+}
+
+/** Reads the sidecar's flags and environment; flags win over the environment. */
+export function overridesFrom(
+  flags: { bindings?: string; appPort?: string; port?: string; opsPort?: string },
+  env: Record<string, string | undefined>,
+): RuntimeOverrides {
+  const overrides: RuntimeOverrides = {};
+  const bindings = flags.bindings ?? env.BINDERY_BINDINGS;
+  if (bindings) overrides.bindings = bindings.split(',').map((s) => s.trim()).filter(Boolean);
+  const appPort = flags.appPort ?? env.BINDERY_APP_PORT;
+  if (appPort) overrides.appPort = portNumber(appPort, flags.appPort !== undefined ? '--app-port' : 'BINDERY_APP_PORT', 1);
+  if (flags.port !== undefined) overrides.port = portNumber(flags.port, '--port', 0);
+  if (flags.opsPort !== undefined) overrides.opsPort = portNumber(flags.opsPort, '--ops-port', 0);
+  if (env.BINDERY_INSTANCE_INDEX) overrides.instanceIndex = wholeNumber(env.BINDERY_INSTANCE_INDEX, 'BINDERY_INSTANCE_INDEX', 0);
+  if (env.BINDERY_INSTANCE_COUNT) overrides.instanceCount = wholeNumber(env.BINDERY_INSTANCE_COUNT, 'BINDERY_INSTANCE_COUNT', 1);
+  return overrides;
+}
+
+function portNumber(value: string, what: string, min: number): number {
+  const port = wholeNumber(value, what, min);
+  if (port > 65535) throw new ConfigError(`${what}: must be a port number (${min} to 65535)`);
+  return port;
+}
+
+function wholeNumber(value: string, what: string, min: number): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value.trim()) || n < min) throw new ConfigError(`${what}: must be an integer >= ${min}`);
+  return n;
+}
+
+// ---------------------------------------------------------------------------------------
+
+function numeric(value: unknown): number | undefined {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value === 'number') return value;
+  if (typeof value === 'string' && value.trim() !== '' && !Number.isNaN(Number(value))) return Number(value);
+  return Number.NaN;
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+function join(path: string, key: string): string {
+  return path ? `${path}.${key}` : key;
+}

@@ -1,0 +1,204 @@
+/**
+ * Pull delivery over Server-Sent Events. The listeners of one binding compete: each message
+ * goes to one of them, round-robin. With `ack=auto` a message is acked once written to the
+ * stream; with `ack=manual` it waits for `/v1/ack` or `/v1/nack`, and goes back to the broker
+ * when the listener disconnects or `ackTimeout` passes.
+ */
+import type { BindingConfig } from '../config/model.ts';
+import type { Delivery, InboundMessage } from '../binders/binder.ts';
+import type { Clock } from './clock.ts';
+import { acknowledge, attemptsLeft, giveUp, type OutcomeObserver } from './settle.ts';
+
+export type AckMode = 'auto' | 'manual';
+
+/** One open SSE stream. */
+export interface Listener {
+  readonly mode: AckMode;
+  /** Writes one event; the callback reports whether it reached the socket. */
+  write(event: string, done: (error?: Error | null) => void): void;
+}
+
+interface Pending {
+  delivery: Delivery;
+  listener: Listener;
+  timer: unknown;
+  started: number;
+}
+
+export class ListenerHub {
+  private readonly listeners: Listener[] = [];
+  private next = 0;
+  /** Manual-ack deliveries written and not settled yet, by message id. */
+  private readonly pending = new Map<string, Pending[]>();
+  private readonly countListeners: Set<(count: number) => void> = new Set();
+
+  constructor(
+    private binding: BindingConfig,
+    private readonly clock: Clock,
+    private readonly observe: OutcomeObserver,
+  ) {}
+
+  /** The binding moved or changed: listeners stay connected, new deliveries follow the new settings. */
+  rebind(binding: BindingConfig): void {
+    this.binding = binding;
+  }
+
+  get listenerCount(): number {
+    return this.listeners.length;
+  }
+
+  get pendingCount(): number {
+    let count = 0;
+    for (const list of this.pending.values()) count += list.length;
+    return count;
+  }
+
+  /** Called with the number of listeners whenever it changes (the runtime pauses the consumer at 0). */
+  onListenerCount(callback: (count: number) => void): void {
+    this.countListeners.add(callback);
+  }
+
+  add(listener: Listener): () => void {
+    this.listeners.push(listener);
+    this.emitCount();
+    return () => this.remove(listener);
+  }
+
+  private remove(listener: Listener): void {
+    const index = this.listeners.indexOf(listener);
+    if (index < 0) return;
+    this.listeners.splice(index, 1);
+    // What the listener held unacked goes back to the broker for the others.
+    for (const [id, list] of this.pending) {
+      for (const entry of list.filter((p) => p.listener === listener)) {
+        this.take(id, entry);
+        void entry.delivery.requeue();
+      }
+    }
+    this.emitCount();
+  }
+
+  private emitCount(): void {
+    for (const callback of this.countListeners) callback(this.listeners.length);
+  }
+
+  /** The binder's delivery handler. */
+  readonly handle = (delivery: Delivery): void => {
+    const listener = this.nextListener();
+    if (!listener) {
+      void delivery.requeue();
+      return;
+    }
+    const started = this.clock.now();
+    if (listener.mode === 'manual') this.hold(delivery, listener, started);
+    listener.write(formatEvent(delivery), (error) => {
+      if (listener.mode === 'auto') {
+        if (error) void delivery.requeue();
+        else void acknowledge(delivery, this.observe, (this.clock.now() - started) / 1000);
+      }
+      // A manual delivery whose write failed is requeued when its listener is removed.
+    });
+  };
+
+  private nextListener(): Listener | undefined {
+    if (this.listeners.length === 0) return undefined;
+    const listener = this.listeners[this.next % this.listeners.length];
+    this.next = (this.next + 1) % this.listeners.length;
+    return listener;
+  }
+
+  private hold(delivery: Delivery, listener: Listener, started: number): void {
+    const entry: Pending = { delivery, listener, started, timer: undefined };
+    entry.timer = this.clock.setTimeout(() => {
+      if (this.take(delivery.id, entry)) void this.fail(entry, `not acked within ackTimeout (${this.binding.consumer.ackTimeout} ms)`, true);
+    }, this.binding.consumer.ackTimeout);
+    const list = this.pending.get(delivery.id) ?? [];
+    list.push(entry);
+    this.pending.set(delivery.id, list);
+  }
+
+  /** Removes a pending entry; false when it was already settled. */
+  private take(id: string, entry?: Pending): Pending | undefined {
+    const list = this.pending.get(id);
+    if (!list || list.length === 0) return undefined;
+    const index = entry ? list.indexOf(entry) : 0;
+    if (index < 0) return undefined;
+    const [taken] = list.splice(index, 1);
+    if (list.length === 0) this.pending.delete(id);
+    this.clock.clearTimeout(taken!.timer);
+    return taken;
+  }
+
+  /** `POST /v1/ack`: false when no delivery with this id awaits an ack. */
+  async ack(id: string): Promise<boolean> {
+    const entry = this.take(id);
+    if (!entry) return false;
+    await acknowledge(entry.delivery, this.observe, (this.clock.now() - entry.started) / 1000);
+    return true;
+  }
+
+  /**
+   * `POST /v1/nack`: the message is redelivered while attempts are left, else dead-lettered;
+   * `requeue: false` dead-letters it at once.
+   */
+  async nack(id: string, requeue: boolean, reason?: string): Promise<boolean> {
+    const entry = this.take(id);
+    if (!entry) return false;
+    await this.fail(entry, reason ?? 'nacked by the listener', requeue);
+    return true;
+  }
+
+  private async fail(entry: Pending, reason: string, retry: boolean): Promise<void> {
+    const { consumer } = this.binding;
+    const seconds = (this.clock.now() - entry.started) / 1000;
+    if (retry && attemptsLeft(consumer, entry.delivery.attempt)) {
+      await entry.delivery.requeue();
+      this.observe('retry', seconds);
+      return;
+    }
+    await giveUp(entry.delivery, consumer, `${reason} (attempt ${entry.delivery.attempt} of ${consumer.maxAttempts})`, this.observe, seconds);
+  }
+
+  /** Gives every unsettled delivery back to the broker (shutdown, binder switch). */
+  async stop(): Promise<void> {
+    const entries = [...this.pending.entries()].flatMap(([id, list]) => list.map((entry) => ({ id, entry })));
+    await Promise.allSettled(
+      entries.map(({ id, entry }) => (this.take(id, entry) ? entry.delivery.requeue() : Promise.resolve())),
+    );
+  }
+}
+
+/** One SSE `message` event (SPEC section 5). */
+export function formatEvent(message: InboundMessage): string {
+  const data = {
+    id: message.id,
+    payload: decodePayload(message),
+    contentType: message.contentType,
+    headers: message.headers,
+    partition: message.partition ?? null,
+    attempt: message.attempt,
+  };
+  return `id: ${message.id.replace(/[\r\n]/g, '')}\nevent: message\ndata: ${JSON.stringify(data)}\n\n`;
+}
+
+/** The JSON value for JSON, a string for text, base64 otherwise. */
+export function decodePayload(message: Pick<InboundMessage, 'payload' | 'contentType'>): unknown {
+  if (isJsonContentType(message.contentType)) {
+    try {
+      return JSON.parse(message.payload.toString('utf8'));
+    } catch {
+      return message.payload.toString('utf8');
+    }
+  }
+  if (isTextContentType(message.contentType)) return message.payload.toString('utf8');
+  return message.payload.toString('base64');
+}
+
+export function isJsonContentType(contentType: string): boolean {
+  const type = contentType.split(';')[0]!.trim().toLowerCase();
+  return type === 'application/json' || type.endsWith('+json');
+}
+
+export function isTextContentType(contentType: string): boolean {
+  return contentType.trim().toLowerCase().startsWith('text/');
+}

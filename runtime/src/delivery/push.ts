@@ -1,0 +1,124 @@
+/**
+ * Push delivery: each message of an input binding is POSTed to the app, retried in the
+ * sidecar with exponential back-off (as Spring Cloud Stream's RetryTemplate does in the
+ * consumer), then dead-lettered. The broker keeps the message unacked meanwhile, so a crash
+ * mid-retry loses nothing: the broker redelivers it.
+ */
+import { Pool } from 'undici';
+import type { BindingConfig } from '../config/model.ts';
+import type { Delivery, InboundMessage } from '../binders/binder.ts';
+import { backOffDelay } from './backoff.ts';
+import { sleep, type Clock } from './clock.ts';
+import { acknowledge, attemptsLeft, giveUp, type OutcomeObserver } from './settle.ts';
+
+export type PushResult = { ok: true } | { ok: false; retryable: boolean; reason: string };
+
+/** Sends one attempt of a message to the app. */
+export type PushTransport = (message: InboundMessage, attempt: number) => Promise<PushResult>;
+
+/** 2xx acks; 5xx, 408 and 429 are worth retrying; anything else would fail again the same way. */
+export function classifyStatus(status: number): PushResult {
+  if (status >= 200 && status < 300) return { ok: true };
+  const retryable = status >= 500 || status === 408 || status === 429;
+  return { ok: false, retryable, reason: `the app answered HTTP ${status}` };
+}
+
+export class PushDispatcher {
+  private readonly inflight = new Set<Promise<void>>();
+  private readonly stopping = new AbortController();
+
+  constructor(
+    private readonly binding: BindingConfig,
+    private readonly transport: PushTransport,
+    private readonly clock: Clock,
+    private readonly observe: OutcomeObserver,
+  ) {}
+
+  /** The binder's delivery handler. */
+  readonly handle = (delivery: Delivery): void => {
+    const run = this.deliver(delivery).finally(() => this.inflight.delete(run));
+    this.inflight.add(run);
+  };
+
+  get inflightCount(): number {
+    return this.inflight.size;
+  }
+
+  private async deliver(delivery: Delivery): Promise<void> {
+    const { consumer } = this.binding;
+    for (let attempt = delivery.attempt; ; attempt++) {
+      const started = this.clock.now();
+      const result = await this.transport(delivery, attempt);
+      const seconds = (this.clock.now() - started) / 1000;
+      if (result.ok) return acknowledge(delivery, this.observe, seconds);
+      if (!result.retryable || !attemptsLeft(consumer, attempt)) {
+        return giveUp(delivery, consumer, `${result.reason} (attempt ${attempt} of ${consumer.maxAttempts})`, this.observe, seconds);
+      }
+      this.observe('retry', seconds);
+      if (!(await sleep(this.clock, backOffDelay(consumer, attempt), this.stopping.signal))) {
+        // Stopping during a back-off: the broker gets the message back for someone else.
+        return delivery.requeue();
+      }
+    }
+  }
+
+  /** Lets pushes in flight finish, returns messages waiting for a retry, and resolves when all are settled. */
+  async stop(): Promise<void> {
+    this.stopping.abort();
+    await Promise.allSettled([...this.inflight]);
+  }
+}
+
+/** The real transport: an undici pool to the app, with no more connections than the binding's concurrency. */
+export function httpTransport(
+  binding: BindingConfig,
+  app: { host: string; port: number },
+): { transport: PushTransport; close: () => Promise<void> } {
+  const origin = `http://${app.host.includes(':') ? `[${app.host}]` : app.host}:${app.port}`;
+  const pool = new Pool(origin, { connections: binding.consumer.concurrency, pipelining: 1 });
+  const path = binding.consumer.path ?? `/${binding.name}`;
+  const timeout = binding.consumer.pushTimeout;
+  const transport: PushTransport = async (message, attempt) => {
+    try {
+      const response = await pool.request({
+        method: 'POST',
+        path,
+        body: message.payload,
+        headers: pushHeaders(message, attempt),
+        headersTimeout: timeout,
+        bodyTimeout: timeout,
+        signal: AbortSignal.timeout(timeout),
+      });
+      // The body is of no use, but must be read for the connection to be reused.
+      await response.body.dump();
+      return classifyStatus(response.statusCode);
+    } catch (error) {
+      return { ok: false, retryable: true, reason: `push to ${origin}${path} failed: ${describeError(error)}` };
+    }
+  };
+  return { transport, close: () => pool.close() };
+}
+
+export function pushHeaders(message: InboundMessage, attempt: number): Record<string, string> {
+  const headers: Record<string, string> = {
+    'content-type': message.contentType,
+    'x-msg-id': message.id,
+    'x-bindery-delivery-attempt': String(attempt),
+  };
+  for (const [name, value] of Object.entries(message.headers)) {
+    if (isHeaderSafe(name, value)) headers[`x-msg-${name.toLowerCase()}`] = value;
+  }
+  if (message.partition !== undefined) headers['x-bindery-partition'] = String(message.partition);
+  return headers;
+}
+
+// Headers from other producers (e.g. a Spring app) may not fit HTTP; those are not forwarded.
+function isHeaderSafe(name: string, value: string): boolean {
+  return /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name) && !/[\r\n\0]/.test(value);
+}
+
+function describeError(error: unknown): string {
+  const e = error as { code?: string; name?: string; message?: string };
+  if (e.name === 'TimeoutError' || e.code === 'UND_ERR_HEADERS_TIMEOUT' || e.code === 'UND_ERR_BODY_TIMEOUT') return 'timed out';
+  return e.code ?? e.message ?? String(error);
+}
