@@ -41,6 +41,8 @@ interface Step {
 }
 
 export async function main(argv: string[]): Promise<number> {
+  // The seed's apps alone, for pods with an injected sidecar (k8s/).
+  if (argv[0] === 'provider' || argv[0] === 'consumer') return (await import('./pods.ts')).main(argv);
   let args;
   try {
     args = parseArgs({ args: argv, options: { binder: { type: 'string', default: 'memory' }, help: { type: 'boolean', short: 'h' } }, strict: true }).values;
