@@ -1,5 +1,6 @@
 import type { ExternalComponents, TestEnvironment } from './contract.ts';
 import { kafka, kafkaBrokers } from './kafka.ts';
+import { helmPath, kubeconfigPath, kubectlPath, kubernetes, kubernetesVersion } from './kubernetes.ts';
 import { rabbit, rabbitAddress } from './rabbit.ts';
 
 export async function testEnvironment(): Promise<TestEnvironment> {
@@ -10,10 +11,10 @@ export async function testEnvironment(): Promise<TestEnvironment> {
     rabbitManagementUser: r.managementUser,
     rabbitManagementPassword: r.managementPassword,
     kafkaBrokers: kafkaBrokers(),
-    kubeconfig: '',
-    kubectl: '',
-    helm: '',
-    kubernetesVersion: '',
+    kubeconfig: kubeconfigPath(),
+    kubectl: kubectlPath(),
+    helm: helmPath(),
+    kubernetesVersion: await kubernetesVersion(),
   };
 }
 
@@ -21,6 +22,6 @@ export function externalComponents(): ExternalComponents {
   return {
     rabbit: rabbit.external() !== undefined,
     kafka: kafka.external() !== undefined,
-    kubernetes: Boolean(process.env.KUBECONFIG),
+    kubernetes: kubernetes.external() !== undefined,
   };
 }

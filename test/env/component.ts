@@ -6,6 +6,8 @@ export interface Component {
   external(): string | undefined;
   /** Installs or builds what the component needs; prints progress for long steps. */
   ensureInstalled(progress: Progress): Promise<void>;
+  /** Client tools that tests use even when the server comes from outside (kubectl, helm). */
+  ensureClients?(progress: Progress): Promise<void>;
   /** True when the component answers on its address with the expected protocol. */
   isUp(): Promise<boolean>;
   start(progress: Progress): Promise<void>;

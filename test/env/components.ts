@@ -1,9 +1,10 @@
 import type { Component } from './component.ts';
 import { kafka } from './kafka.ts';
+import { kubernetes } from './kubernetes.ts';
 import { rabbit } from './rabbit.ts';
 
 /** In start order; `up` brings the light ones up while the heavy ones still build. */
-export const components: Component[] = [rabbit, kafka];
+export const components: Component[] = [rabbit, kafka, kubernetes];
 
 export function selectComponents(names: string[]): Component[] {
   if (names.length === 0) return components;

@@ -39,6 +39,7 @@ function writeOwnership(name: string, ownership: Ownership | undefined): void {
 export async function bringUp(component: Component, progress: Progress, by: Ownership['startedBy']): Promise<Outcome> {
   const external = component.external();
   if (external) {
+    await component.ensureClients?.(progress);
     if (!(await component.isUp())) {
       throw new Error(`${component.name}: ${external} is set, but nothing answers there`);
     }

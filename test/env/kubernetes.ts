@@ -1,0 +1,343 @@
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { request } from 'node:https';
+import { join, resolve } from 'node:path';
+import { KubeConfig, VersionApi } from '@kubernetes/client-node';
+import type { Component, ComponentStatus, Progress } from './component.ts';
+import { cacheDir, envDir, logFile, repoRoot } from './paths.ts';
+import { ensurePki, pkiPaths, type Pki } from './pki.ts';
+import { portOpen } from './probe.ts';
+import { readPid, run, startDetached, stopByPidFile, waitUntilReady } from './process.ts';
+
+const k8sModule = join(repoRoot, 'test', 'env', 'k8s');
+const helmModule = join(repoRoot, 'test', 'env', 'helm');
+const stateDir = join(envDir, 'k8s');
+const ownKubeconfig = join(envDir, 'kubeconfig');
+const apiPort = 6443;
+const controllerManagerPort = 10257;
+// Not etcd's usual 2379/2380: a Debian etcd on this machine would hold those.
+const etcdClientPort = 12379;
+const etcdPeerPort = 12380;
+const serviceRange = '10.0.0.0/24';
+const serviceIp = '10.0.0.1';
+
+/** The version a module pins for `dependency`, read from its go.mod: the one place it is written. */
+function pinned(moduleDir: string, dependency: string): string {
+  const goMod = readFileSync(join(moduleDir, 'go.mod'), 'utf8');
+  const match = new RegExp(`^\\s*(?:require\\s+)?${dependency.replaceAll('.', '\\.')}\\s+(v\\S+)`, 'm').exec(goMod);
+  if (!match?.[1]) throw new Error(`${dependency} is not required in ${moduleDir}/go.mod`);
+  return match[1];
+}
+
+export function kubernetesPinnedVersion(): string {
+  return pinned(k8sModule, 'k8s.io/kubernetes');
+}
+
+function helmVersion(): string {
+  return pinned(helmModule, 'helm.sh/helm/v3');
+}
+
+function kubeBin(name: string): string {
+  return join(cacheDir(), `k8s-${kubernetesPinnedVersion()}`, 'bin', name);
+}
+
+export function kubectlPath(): string {
+  return kubeBin('kubectl');
+}
+
+export function helmPath(): string {
+  return join(cacheDir(), `helm-${helmVersion()}`, 'bin', 'helm');
+}
+
+/** KUBECONFIG when set (the first file of a list), our own control plane's otherwise. */
+export function kubeconfigPath(): string {
+  const given = process.env.KUBECONFIG;
+  return given ? given.split(':')[0]! : ownKubeconfig;
+}
+
+function goCommand(): string {
+  for (const dir of (process.env.PATH ?? '').split(':')) {
+    if (dir && existsSync(join(dir, 'go'))) return join(dir, 'go');
+  }
+  if (existsSync('/usr/local/go/bin/go')) return '/usr/local/go/bin/go';
+  throw new Error('kubernetes: the Go toolchain (go 1.25 or newer) is needed to build the control plane; `go` is not on PATH');
+}
+
+/** Version stamps that release builds get from the Kubernetes Makefile, so clients see a real version. */
+function kubeVersionFlags(): string[] {
+  const version = kubernetesPinnedVersion();
+  const [major, minor] = version.replace(/^v/, '').split('.');
+  const stamps = { gitVersion: version, gitMajor: major, gitMinor: minor, gitTreeState: 'clean' };
+  return ['k8s.io/component-base/version', 'k8s.io/client-go/pkg/version'].flatMap((pkg) =>
+    Object.entries(stamps).map(([name, value]) => `-X ${pkg}.${name}=${value}`));
+}
+
+function helmVersionFlags(): string[] {
+  const [major, minor] = kubernetesPinnedVersion().replace(/^v/, '').split('.');
+  // `helm template` renders for the cluster version it believes in; make it the one we run.
+  return [
+    `-X helm.sh/helm/v3/internal/version.version=${helmVersion()}`,
+    ...['pkg/chartutil', 'pkg/lint/rules'].flatMap((pkg) => [
+      `-X helm.sh/helm/v3/${pkg}.k8sVersionMajor=${major}`,
+      `-X helm.sh/helm/v3/${pkg}.k8sVersionMinor=${minor}`,
+    ]),
+  ];
+}
+
+async function goBuild(progress: Progress, moduleDir: string, pkg: string, output: string, ldflags: string[], what: string): Promise<void> {
+  if (existsSync(output)) return;
+  mkdirSync(join(output, '..'), { recursive: true });
+  progress(`kubernetes: building ${what} (cold: several minutes)...`);
+  const started = Date.now();
+  const partial = `${output}.partial`;
+  await run({
+    command: goCommand(),
+    args: ['build', '-trimpath', `-ldflags=${['-s', '-w', ...ldflags].join(' ')}`, '-o', partial, pkg],
+    cwd: moduleDir,
+    // The toolchain on the machine builds; a go.mod never triggers a toolchain download.
+    env: { ...process.env, GOTOOLCHAIN: 'local' },
+    logPath: logFile('build'), progress, label: `go build ${what}`,
+  });
+  renameSync(partial, output);
+  progress(`kubernetes: built ${what} in ${Math.round((Date.now() - started) / 1000)} s`);
+}
+
+async function ensureClients(progress: Progress): Promise<void> {
+  mkdirSync(join(envDir, 'logs'), { recursive: true });
+  await goBuild(progress, k8sModule, 'k8s.io/kubernetes/cmd/kubectl', kubectlPath(), kubeVersionFlags(),
+    `kubectl ${kubernetesPinnedVersion()}`);
+  await goBuild(progress, helmModule, 'helm.sh/helm/v3/cmd/helm', helmPath(), helmVersionFlags(), `helm ${helmVersion()}`);
+}
+
+interface HttpsAnswer {
+  status: number;
+  body: string;
+}
+
+function httpsGet(port: number, path: string, pki: Pki, client: boolean): Promise<HttpsAnswer> {
+  return new Promise((resolve, reject) => {
+    const req = request({
+      host: '127.0.0.1', port, path, method: 'GET', timeout: 3_000,
+      ...(client
+        ? { ca: readFileSync(pki.caCert), cert: readFileSync(pki.adminCert), key: readFileSync(pki.adminKey) }
+        // the controller manager serves /healthz on a self-signed certificate of its own
+        : { rejectUnauthorized: false }),
+    }, (response) => {
+      let body = '';
+      response.setEncoding('utf8');
+      response.on('data', (chunk: string) => { body += chunk; });
+      response.on('end', () => resolve({ status: response.statusCode ?? 0, body }));
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+const pki = (): Pki => pkiPaths(join(stateDir, 'pki'));
+
+async function apiAnswers(path: string): Promise<boolean> {
+  if (!existsSync(pki().adminCert)) return false;
+  return (await httpsGet(apiPort, path, pki(), true).catch(() => undefined))?.status === 200;
+}
+
+async function controllerManagerHealthy(): Promise<boolean> {
+  return (await httpsGet(controllerManagerPort, '/healthz', pki(), false).catch(() => undefined))?.status === 200;
+}
+
+async function etcdHealthy(): Promise<boolean> {
+  try {
+    const response = await fetch(`http://127.0.0.1:${etcdClientPort}/health`, { signal: AbortSignal.timeout(2_000) });
+    return response.ok;
+  } catch {
+    return false;
+  }
+}
+
+function kubeconfigYaml(user: string, cert: string, key: string): string {
+  const b64 = (path: string): string => readFileSync(path).toString('base64');
+  return `apiVersion: v1
+kind: Config
+clusters:
+- name: bindery
+  cluster:
+    server: https://127.0.0.1:${apiPort}
+    certificate-authority-data: ${b64(pki().caCert)}
+users:
+- name: ${user}
+  user:
+    client-certificate-data: ${b64(cert)}
+    client-key-data: ${b64(key)}
+contexts:
+- name: bindery
+  context:
+    cluster: bindery
+    user: ${user}
+current-context: bindery
+`;
+}
+
+async function startEtcd(progress: Progress): Promise<void> {
+  if (await etcdHealthy()) return;
+  progress('kubernetes: starting etcd...');
+  const logPath = logFile('etcd');
+  const client = `http://127.0.0.1:${etcdClientPort}`;
+  const peer = `http://127.0.0.1:${etcdPeerPort}`;
+  const pid = startDetached({
+    name: 'etcd', command: kubeBin('etcd'), logPath, cwd: stateDir,
+    args: ['--name', 'bindery', '--data-dir', join(stateDir, 'etcd'),
+      '--listen-client-urls', client, '--advertise-client-urls', client,
+      '--listen-peer-urls', peer, '--initial-advertise-peer-urls', peer,
+      '--initial-cluster', `bindery=${peer}`,
+      // test data only: durability on power loss is not worth the fsync cost on a shared machine
+      '--unsafe-no-fsync', '--log-level', 'warn'],
+  });
+  await waitUntilReady({ component: 'etcd', what: `etcd answering on ${client}`, logPath, timeoutMs: 60_000, pid, ready: etcdHealthy });
+}
+
+async function startApiServer(progress: Progress): Promise<void> {
+  if (await apiAnswers('/readyz')) return;
+  const p = pki();
+  progress('kubernetes: starting kube-apiserver...');
+  const logPath = logFile('kube-apiserver');
+  const pid = startDetached({
+    name: 'kube-apiserver', command: kubeBin('kube-apiserver'), logPath, cwd: stateDir,
+    args: [
+      `--etcd-servers=http://127.0.0.1:${etcdClientPort}`,
+      '--bind-address=127.0.0.1', `--secure-port=${apiPort}`, '--advertise-address=127.0.0.1',
+      `--tls-cert-file=${p.serverCert}`, `--tls-private-key-file=${p.serverKey}`,
+      `--client-ca-file=${p.caCert}`,
+      `--service-account-key-file=${p.serviceAccountPub}`,
+      `--service-account-signing-key-file=${p.serviceAccountKey}`,
+      '--service-account-issuer=https://kubernetes.default.svc.cluster.local',
+      `--service-cluster-ip-range=${serviceRange}`,
+      '--authorization-mode=Node,RBAC',
+      '--allow-privileged=true',
+      // Endpoints may not point at loopback; with no reconciler the `kubernetes` Service has none.
+      '--endpoint-reconciler-type=none',
+      `--cert-dir=${join(stateDir, 'apiserver-certs')}`,
+      '--profiling=false',
+    ],
+  });
+  await waitUntilReady({
+    component: 'kube-apiserver', what: `https://127.0.0.1:${apiPort}/readyz answering ok`, logPath,
+    timeoutMs: 180_000, pid, ready: () => apiAnswers('/readyz'),
+  });
+}
+
+async function startControllerManager(progress: Progress): Promise<void> {
+  if (await controllerManagerHealthy()) return;
+  const p = pki();
+  const kubeconfig = join(stateDir, 'controller-manager.kubeconfig');
+  writeFileSync(kubeconfig, kubeconfigYaml('system:kube-controller-manager', p.controllerManagerCert, p.controllerManagerKey), { mode: 0o600 });
+  progress('kubernetes: starting kube-controller-manager...');
+  const logPath = logFile('kube-controller-manager');
+  const pid = startDetached({
+    name: 'kube-controller-manager', command: kubeBin('kube-controller-manager'), logPath, cwd: stateDir,
+    args: [
+      `--kubeconfig=${kubeconfig}`,
+      `--authentication-kubeconfig=${kubeconfig}`,
+      `--authorization-kubeconfig=${kubeconfig}`,
+      '--bind-address=127.0.0.1', `--secure-port=${controllerManagerPort}`,
+      `--cert-dir=${join(stateDir, 'controller-manager-certs')}`,
+      `--service-account-private-key-file=${p.serviceAccountKey}`,
+      `--root-ca-file=${p.caCert}`,
+      '--use-service-account-credentials=true',
+      `--cluster-signing-cert-file=${p.caCert}`, `--cluster-signing-key-file=${p.caKey}`,
+      `--service-cluster-ip-range=${serviceRange}`,
+      '--leader-elect=false',
+      '--profiling=false',
+    ],
+  });
+  await waitUntilReady({
+    component: 'kube-controller-manager', what: `/healthz on 127.0.0.1:${controllerManagerPort} answering ok`, logPath,
+    timeoutMs: 120_000, pid, ready: controllerManagerHealthy,
+  });
+  // Pods need their namespace's `default` ServiceAccount; its appearance shows the controllers work.
+  await waitUntilReady({
+    component: 'kube-controller-manager', what: 'the default ServiceAccount appearing in namespace default', logPath,
+    timeoutMs: 60_000, pid, ready: () => apiAnswers('/api/v1/namespaces/default/serviceaccounts/default'),
+  });
+}
+
+async function externalVersion(): Promise<string | undefined> {
+  try {
+    const config = new KubeConfig();
+    config.loadFromFile(kubeconfigPath());
+    const info = await config.makeApiClient(VersionApi).getCode();
+    return info.gitVersion;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The server's version: ours is the pinned one; an outside one (KUBECONFIG) says its own. */
+export async function kubernetesVersion(): Promise<string> {
+  if (!kubernetes.external()) return kubernetesPinnedVersion();
+  return (await externalVersion()) ?? 'unknown';
+}
+
+export const kubernetes: Component & { ensureClients: (progress: Progress) => Promise<void> } = {
+  name: 'kubernetes',
+
+  external() {
+    const given = process.env.KUBECONFIG;
+    // KUBECONFIG pointing at our own kubeconfig (exported for kubectl) still means our control plane.
+    if (!given || resolve(given.split(':')[0]!) === ownKubeconfig) return undefined;
+    return 'KUBECONFIG';
+  },
+
+  ensureClients,
+
+  async ensureInstalled(progress: Progress) {
+    const version = kubernetesPinnedVersion();
+    await goBuild(progress, k8sModule, 'go.etcd.io/etcd/server/v3', kubeBin('etcd'), [], `etcd (${pinned(k8sModule, 'go.etcd.io/etcd/server/v3')})`);
+    await goBuild(progress, k8sModule, 'k8s.io/kubernetes/cmd/kube-apiserver', kubeBin('kube-apiserver'), kubeVersionFlags(), `kube-apiserver ${version}`);
+    await goBuild(progress, k8sModule, 'k8s.io/kubernetes/cmd/kube-controller-manager', kubeBin('kube-controller-manager'), kubeVersionFlags(), `kube-controller-manager ${version}`);
+    await ensureClients(progress);
+  },
+
+  async isUp() {
+    if (kubernetes.external()) return (await externalVersion()) !== undefined;
+    return (await apiAnswers('/readyz')) && (await controllerManagerHealthy());
+  },
+
+  async start(progress: Progress) {
+    mkdirSync(stateDir, { recursive: true });
+    if (await portOpen('127.0.0.1', apiPort) && !(await apiAnswers('/readyz'))) {
+      // Not ours, or still starting: starting a second API server would only fail on the port.
+      await waitUntilReady({
+        component: 'kube-apiserver', what: `https://127.0.0.1:${apiPort}/readyz answering ok`, logPath: logFile('kube-apiserver'),
+        timeoutMs: 120_000, ready: () => apiAnswers('/readyz'),
+      });
+    }
+    await ensurePki(join(stateDir, 'pki'), serviceIp);
+    const admin = pki();
+    const config = kubeconfigYaml('bindery-admin', admin.adminCert, admin.adminKey);
+    const partial = `${ownKubeconfig}.partial`;
+    writeFileSync(partial, config, { mode: 0o600 });
+    renameSync(partial, ownKubeconfig);
+    await startEtcd(progress);
+    await startApiServer(progress);
+    await startControllerManager(progress);
+  },
+
+  async stop() {
+    await stopByPidFile('kube-controller-manager');
+    await stopByPidFile('kube-apiserver');
+    await stopByPidFile('etcd');
+  },
+
+  async status(): Promise<ComponentStatus> {
+    if (kubernetes.external()) {
+      const version = await externalVersion();
+      return { up: version !== undefined, version: `Kubernetes ${version ?? 'unknown'}`, address: kubeconfigPath() };
+    }
+    const up = await kubernetes.isUp();
+    const processes = ['etcd', 'kube-apiserver', 'kube-controller-manager'].filter((name) => readPid(name) !== undefined);
+    return {
+      up,
+      version: `Kubernetes ${kubernetesPinnedVersion()}, helm ${helmVersion()}`,
+      address: `https://127.0.0.1:${apiPort} (kubeconfig ${ownKubeconfig}; ${processes.join(', ') || 'no processes'})`,
+    };
+  },
+};
