@@ -25,7 +25,7 @@ export interface KafkaTopology {
 /** The parts of a binding's config that decide its topology. */
 export type KafkaTopologyInput = Pick<BindingConfig, 'direction' | 'destination' | 'group'> & {
   producer: Pick<ProducerConfig, 'partitionCount'>;
-  consumer: Pick<ConsumerConfig, 'deadLetter' | 'startOffset' | 'partitioned' | 'instanceCount'>;
+  consumer: Pick<ConsumerConfig, 'deadLetter' | 'startOffset' | 'instanceCount' | 'concurrency'>;
 };
 
 export interface KafkaTopologyOptions {
@@ -38,8 +38,10 @@ export interface KafkaTopologyOptions {
 }
 
 /**
- * Partitions: the producer's partitionCount, or for a partitioned input its instanceCount, so
- * every instance gets a partition (as Spring Cloud Stream's provisioner does). The dead-letter
+ * Partitions: the producer's partitionCount; for an input at least instanceCount x
+ * concurrency, so that every consumer of the group has a partition to work on (Spring Cloud
+ * Stream's Kafka provisioner does the same; a group of two on one partition would leave one
+ * member idle). An existing topic is only ever grown to this. The dead-letter
  * topic has as many partitions as its topic: a dead letter goes to its original partition
  * number, so the order of one partition's failures is kept.
  */
@@ -47,7 +49,7 @@ export function kafkaTopology(binding: KafkaTopologyInput, options: KafkaTopolog
   const partitions = Math.max(
     1,
     binding.producer.partitionCount,
-    binding.direction === 'input' && binding.consumer.partitioned ? binding.consumer.instanceCount : 1,
+    binding.direction === 'input' ? binding.consumer.instanceCount * binding.consumer.concurrency : 1,
   );
   const topic = { name: kafka.topic(binding.destination), partitions };
   if (binding.direction === 'output') return { topic };

@@ -65,7 +65,7 @@ describe('kafkaTopology', () => {
       expected: { topic: { name: 'orders', partitions: 1 }, startOffset: 'earliest' },
     },
     {
-      case: 'a partitioned input of 3 instances: 3 partitions, DLQ alike',
+      case: 'an input of 3 instances: 3 partitions, DLQ alike',
       binding: input('audit', { partitioned: true, instanceCount: 3 }),
       options: {},
       expected: {
@@ -76,10 +76,16 @@ describe('kafkaTopology', () => {
       },
     },
     {
-      case: 'instanceCount without partitioned does not add partitions',
-      binding: input('audit', { deadLetter: false, instanceCount: 3 }),
+      case: 'an input of 2 instances with concurrency 3: 6 partitions',
+      binding: input('audit', { deadLetter: false, instanceCount: 2, concurrency: 3 }),
       options: {},
-      expected: { topic: { name: 'orders', partitions: 1 }, consumerGroup: 'audit', startOffset: 'earliest' },
+      expected: { topic: { name: 'orders', partitions: 6 }, consumerGroup: 'audit', startOffset: 'earliest' },
+    },
+    {
+      case: 'an output ignores the consumer settings it carries',
+      binding: { ...output(), consumer: { ...defaultConsumer(), concurrency: 4 } },
+      options: {},
+      expected: { topic: { name: 'orders', partitions: 1 } },
     },
     {
       case: 'an input that also knows the producer partitionCount',

@@ -1,0 +1,451 @@
+/**
+ * The Kafka binder (kafkajs), with Spring Cloud Stream's topology (SPEC section 2): a topic
+ * per destination, created with the binding's partitions when missing and only ever grown;
+ * a consumer group per group, `anonymous.<uuid>` for anonymous inputs; dead letters in
+ * `error.<destination>.<group>`.
+ *
+ * Sends wait for acks=all from an idempotent producer. Sends issued in the same tick to one
+ * destination travel in one produce request, each caller still hearing only of its own
+ * message; every record gets an explicit partition (the runtime's for partitioned bindings,
+ * round-robin otherwise) so the receipt can name it.
+ *
+ * Recovery is kafkajs': producers reconnect on the next send, consumers rejoin their group.
+ * The binder watches the cluster with a cheap probe to report `down` and `up`; while down,
+ * sends fail at once with BinderUnavailableError (the runtime answers 503).
+ */
+import {
+  Kafka,
+  logLevel,
+  type Admin,
+  type KafkaConfig,
+  type LogEntry,
+  type Producer as KafkaJsProducer,
+  type RecordMetadata,
+} from 'kafkajs';
+import type { BaseLogger } from 'pino';
+import type { BinderConfig, BindingConfig, KafkaBinderConfig } from '../../config/model.ts';
+import { kafka as naming } from '../../topology/naming.ts';
+import { kafkaTopology, type KafkaTopic } from '../../topology/kafka.ts';
+import {
+  BinderUnavailableError,
+  ConfirmTimeoutError,
+  type Binder,
+  type BinderDeps,
+  type BinderState,
+  type Consumer,
+  type DeliveryHandler,
+  type OutboundMessage,
+  type Producer,
+  type SendReceipt,
+} from '../binder.ts';
+import { KafkaInput, type ConsumerContext, type KafkaConsumerTuning } from './consumer.ts';
+import { outboundRecord, type OutboundRecord } from './messages.ts';
+
+export interface KafkaBinderOptions {
+  /** Consumer group timing; tests shorten it so that group changes take little time. */
+  consumer?: Partial<KafkaConsumerTuning>;
+  /** How long a send waits for acks=all before ConfirmTimeoutError (ms). */
+  sendTimeout?: number;
+  /** kafkajs retries of a send before it fails with BinderUnavailableError. */
+  sendRetries?: number;
+  /** Interval of the cluster probe while up and while down (ms). */
+  probeInterval?: { up: number; down: number };
+  /** Records in one produce request at most. */
+  maxBatch?: number;
+}
+
+export const DEFAULT_CONSUMER_TUNING: KafkaConsumerTuning = {
+  sessionTimeout: 30_000,
+  heartbeatInterval: 3_000,
+  rebalanceTimeout: 60_000,
+  maxWaitTime: 500,
+  maxQueuedPerPartition: 500,
+  joinTimeout: 60_000,
+  restartDelay: 1_000,
+};
+
+export function createKafkaBinder(config: BinderConfig, deps: BinderDeps, options: KafkaBinderOptions = {}): Binder {
+  if (config.kafka === undefined) throw new Error(`binder "${config.name}" has type kafka but no kafka settings`);
+  return new KafkaBinder(config.name, config.kafka, deps, options);
+}
+
+class KafkaBinder implements Binder {
+  readonly type = 'kafka' as const;
+  state: BinderState = 'connecting';
+  brokerVersion?: string;
+
+  private readonly kafka: Kafka;
+  private readonly admin: Admin;
+  /** A second client without retries, so that a probe answers at once. */
+  private readonly probe: Admin;
+  private deadLetterProducer?: Promise<KafkaJsProducer>;
+  private readonly listeners = new Set<(state: BinderState) => void>();
+  private readonly producers = new Set<KafkaOutput>();
+  private readonly consumers = new Set<KafkaInput>();
+  private probeTimer?: NodeJS.Timeout;
+  private readonly tuning: KafkaConsumerTuning;
+  readonly sendTimeout: number;
+  readonly maxBatch: number;
+  private readonly sendRetries: number;
+  private readonly probeInterval: { up: number; down: number };
+  private readonly logger: BaseLogger;
+
+  constructor(
+    readonly name: string,
+    private readonly settings: KafkaBinderConfig,
+    private readonly deps: BinderDeps,
+    options: KafkaBinderOptions,
+  ) {
+    this.logger = deps.logger;
+    this.tuning = { ...DEFAULT_CONSUMER_TUNING, ...options.consumer };
+    this.sendTimeout = options.sendTimeout ?? 10_000;
+    this.sendRetries = options.sendRetries ?? 5;
+    this.probeInterval = options.probeInterval ?? { up: 5_000, down: 500 };
+    this.maxBatch = options.maxBatch ?? 500;
+    const base: KafkaConfig = {
+      clientId: settings.clientId ?? `bindery-${name}`,
+      brokers: settings.brokers,
+      ...(settings.tls && { ssl: true }),
+      ...(settings.sasl && {
+        sasl: { mechanism: settings.sasl.mechanism, username: settings.sasl.username, password: settings.sasl.password } as KafkaConfig['sasl'],
+      }),
+      connectionTimeout: 3_000,
+      logLevel: logLevel.INFO,
+      logCreator: kafkaLogCreator(this.logger, name),
+      retry: { initialRetryTime: 100, maxRetryTime: 2_000, retries: 8 },
+    };
+    this.kafka = new Kafka(base);
+    this.admin = this.kafka.admin();
+    this.probe = new Kafka({ ...base, retry: { retries: 0 }, requestTimeout: 3_000 }).admin();
+  }
+
+  async connect(): Promise<void> {
+    if (this.state === 'closed') throw new BinderUnavailableError(`binder "${this.name}" is closed`);
+    try {
+      await this.admin.connect();
+      await this.probe.connect();
+      const cluster = await this.admin.describeCluster();
+      this.brokerVersion = `Kafka (cluster ${cluster.clusterId}, ${cluster.brokers.length} broker${cluster.brokers.length === 1 ? '' : 's'})`;
+    } catch (error) {
+      this.setState('down');
+      throw new BinderUnavailableError(this.describe('cannot connect to Kafka', error));
+    }
+    this.setState('up');
+    this.scheduleProbe();
+  }
+
+  onStateChange(listener: (state: BinderState) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  async createProducer(binding: BindingConfig): Promise<Producer> {
+    const topology = kafkaTopology(binding);
+    const partitions = await this.ensureTopic(topology.topic, binding.name);
+    const producer = this.kafka.producer({
+      idempotent: true,
+      allowAutoTopicCreation: false,
+      retry: { retries: this.sendRetries, initialRetryTime: 100, maxRetryTime: 1_000 },
+    });
+    try {
+      await producer.connect();
+    } catch (error) {
+      throw this.unavailable(`binding "${binding.name}": cannot connect a producer`, error);
+    }
+    const output = new KafkaOutput(this, topology.topic.name, partitions, producer);
+    this.producers.add(output);
+    return output;
+  }
+
+  async createConsumer(binding: BindingConfig, handler: DeliveryHandler): Promise<Consumer> {
+    const anonymousGroup = binding.group === undefined ? naming.anonymousGroup() : undefined;
+    const topology = kafkaTopology(binding, anonymousGroup !== undefined ? { anonymousGroup } : {});
+    const partitions = await this.ensureTopic(topology.topic, binding.name);
+    let deadLetterPartitions = 0;
+    if (topology.deadLetterTopic !== undefined) {
+      // As many partitions as the topic really has: a dead letter keeps its partition number.
+      const wanted = Math.max(partitions, topology.deadLetterTopic.partitions);
+      deadLetterPartitions = await this.ensureTopic({ ...topology.deadLetterTopic, partitions: wanted }, binding.name);
+    }
+    const input = new KafkaInput(
+      binding,
+      { ...topology, consumerGroup: topology.consumerGroup! },
+      deadLetterPartitions,
+      handler,
+      this.consumerContext(),
+    );
+    this.consumers.add(input);
+    try {
+      await input.start();
+    } catch (error) {
+      this.consumers.delete(input);
+      await input.close().catch(() => {});
+      throw this.unavailable(`binding "${binding.name}": cannot start consuming ${topology.topic.name}`, error);
+    }
+    return {
+      pause: () => input.pause(),
+      resume: () => input.resume(),
+      close: async () => {
+        this.consumers.delete(input);
+        await input.close();
+      },
+    };
+  }
+
+  async close(): Promise<void> {
+    if (this.state === 'closed') return;
+    clearTimeout(this.probeTimer);
+    await Promise.allSettled([...this.consumers].map((c) => c.close()));
+    await Promise.allSettled([...this.producers].map((p) => p.close()));
+    const deadLetters = this.deadLetterProducer;
+    if (deadLetters !== undefined) await deadLetters.then((p) => p.disconnect()).catch(() => {});
+    await Promise.allSettled([this.admin.disconnect(), this.probe.disconnect()]);
+    this.setState('closed');
+  }
+
+  /** Creates the topic when missing, grows it when it has fewer partitions; returns its partitions. */
+  async ensureTopic(topic: KafkaTopic, binding: string): Promise<number> {
+    try {
+      const created = await this.admin.createTopics({
+        topics: [{ topic: topic.name, numPartitions: topic.partitions }],
+        waitForLeaders: true,
+      });
+      if (created) {
+        this.logger.info({ binder: this.name, binding, topic: topic.name, partitions: topic.partitions }, 'kafka topic created');
+        return topic.partitions;
+      }
+      const current = await this.partitionCount(topic.name);
+      if (current >= topic.partitions) return current;
+      try {
+        await this.admin.createPartitions({ topicPartitions: [{ topic: topic.name, count: topic.partitions }] });
+      } catch (error) {
+        // Another sidecar may have grown it first; what counts is that it has enough now.
+        const now = await this.partitionCount(topic.name);
+        if (now >= topic.partitions) return now;
+        throw error;
+      }
+      this.logger.info({ binder: this.name, binding, topic: topic.name, from: current, to: topic.partitions }, 'kafka topic partitions increased');
+      return topic.partitions;
+    } catch (error) {
+      throw this.unavailable(`binding "${binding}": cannot provision topic ${topic.name}`, error);
+    }
+  }
+
+  private async partitionCount(topic: string): Promise<number> {
+    const metadata = await this.admin.fetchTopicMetadata({ topics: [topic] });
+    return metadata.topics[0]?.partitions.length ?? 0;
+  }
+
+  private consumerContext(): ConsumerContext {
+    return {
+      kafka: this.kafka,
+      logger: this.logger,
+      tuning: this.tuning,
+      publishDeadLetter: (topic, record) => this.publishDeadLetter(topic, record),
+      startAtEnd: (group, topic) => this.startAtEnd(group, topic),
+      deleteGroup: async (group) => {
+        await this.admin.deleteGroups([group]).catch((error: Error) => {
+          this.logger.debug({ binder: this.name, group, err: error.message }, 'anonymous consumer group not deleted');
+        });
+      },
+      ...(this.deps.onConsumerLag && { onConsumerLag: this.deps.onConsumerLag }),
+      onCrash: () => this.suspectDown(),
+      onActive: () => this.setState('up'),
+    };
+  }
+
+  /**
+   * A new group with `latest` starts at the end of the topic as it is now, before the group
+   * even joins: what is sent once createConsumer resolved is never skipped. Partitions that
+   * already have a committed position keep it.
+   */
+  private async startAtEnd(group: string, topic: string): Promise<void> {
+    const committed = await this.admin.fetchOffsets({ groupId: group, topics: [topic] });
+    const unset = new Set(committed[0]?.partitions.filter((p) => Number(p.offset) < 0).map((p) => p.partition));
+    if (unset.size === 0) return;
+    const ends = await this.admin.fetchTopicOffsets(topic);
+    const partitions = ends.filter((e) => unset.has(e.partition)).map((e) => ({ partition: e.partition, offset: e.high }));
+    await this.admin.setOffsets({ groupId: group, topic, partitions }).catch((error: Error) => {
+      // A group with running members already has its positions; theirs stand.
+      this.logger.debug({ binder: this.name, group, err: error.message }, 'start offsets not set');
+    });
+  }
+
+  private async publishDeadLetter(topic: string, record: OutboundRecord): Promise<void> {
+    this.deadLetterProducer ??= (async () => {
+      const producer = this.kafka.producer({ idempotent: true, allowAutoTopicCreation: false });
+      await producer.connect();
+      return producer;
+    })();
+    let producer: KafkaJsProducer;
+    try {
+      producer = await this.deadLetterProducer;
+    } catch (error) {
+      this.deadLetterProducer = undefined;
+      throw this.unavailable('cannot connect the dead-letter producer', error);
+    }
+    try {
+      await producer.send({ topic, acks: -1, messages: [record] });
+    } catch (error) {
+      throw this.unavailable(`cannot publish a dead letter to ${topic}`, error);
+    }
+  }
+
+  /** A failed call: look at the cluster now rather than at the next scheduled probe. */
+  suspectDown(): void {
+    if (this.state === 'closed') return;
+    clearTimeout(this.probeTimer);
+    this.probeTimer = setTimeout(() => void this.runProbe(), 0);
+    this.probeTimer.unref();
+  }
+
+  private scheduleProbe(): void {
+    if (this.state === 'closed') return;
+    clearTimeout(this.probeTimer);
+    this.probeTimer = setTimeout(() => void this.runProbe(), this.state === 'up' ? this.probeInterval.up : this.probeInterval.down);
+    this.probeTimer.unref();
+  }
+
+  private async runProbe(): Promise<void> {
+    try {
+      await this.probe.describeCluster();
+      this.setState('up');
+    } catch (error) {
+      if (this.state === 'up') this.logger.warn({ binder: this.name, err: (error as Error).message }, 'kafka unreachable');
+      this.setState('down');
+    }
+    this.scheduleProbe();
+  }
+
+  setState(state: BinderState): void {
+    if (this.state === state || this.state === 'closed') return;
+    this.state = state;
+    this.logger.info({ binder: this.name, state }, `binder ${state}`);
+    for (const listener of this.listeners) listener(state);
+  }
+
+  unavailable(what: string, error: unknown): BinderUnavailableError {
+    if (isConnectionError(error)) this.suspectDown();
+    return new BinderUnavailableError(this.describe(what, error));
+  }
+
+  private describe(what: string, error: unknown): string {
+    return `${what} (${this.settings.brokers.join(',')}): ${(error as Error)?.message ?? String(error)}`;
+  }
+
+  forgetProducer(output: KafkaOutput): void {
+    this.producers.delete(output);
+  }
+}
+
+interface PendingSend {
+  record: OutboundRecord & { partition: number };
+  resolve: (receipt: SendReceipt) => void;
+  reject: (error: Error) => void;
+}
+
+class KafkaOutput implements Producer {
+  private pending: PendingSend[] = [];
+  private flushScheduled = false;
+  private nextPartition = 0;
+  private closed = false;
+
+  constructor(
+    private readonly binder: KafkaBinder,
+    private readonly topic: string,
+    private readonly partitions: number,
+    private readonly producer: KafkaJsProducer,
+  ) {}
+
+  send(message: OutboundMessage): Promise<SendReceipt> {
+    if (this.closed) return Promise.reject(new BinderUnavailableError(`the producer of ${this.topic} is closed`));
+    if (this.binder.state === 'down') {
+      return Promise.reject(new BinderUnavailableError(`Kafka is unreachable (binder "${this.binder.name}")`));
+    }
+    const partition = message.partition ?? this.roundRobin();
+    const record = { ...outboundRecord({ ...message, partition: message.partition }), partition };
+    return new Promise((resolve, reject) => {
+      this.pending.push({ record, resolve, reject });
+      if (!this.flushScheduled) {
+        this.flushScheduled = true;
+        setImmediate(() => this.flush());
+      }
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.binder.forgetProducer(this);
+    await this.producer.disconnect().catch(() => {});
+  }
+
+  private roundRobin(): number {
+    const partition = this.nextPartition;
+    this.nextPartition = (this.nextPartition + 1) % this.partitions;
+    return partition;
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    while (this.pending.length > 0) {
+      const batch = this.pending.splice(0, this.binder.maxBatch);
+      void this.sendBatch(batch);
+    }
+  }
+
+  private async sendBatch(batch: PendingSend[]): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(
+        () => reject(new ConfirmTimeoutError(`Kafka did not acknowledge within ${this.binder.sendTimeout} ms`)),
+        this.binder.sendTimeout,
+      );
+    });
+    try {
+      const metadata: RecordMetadata[] = await Promise.race([
+        this.producer.send({ topic: this.topic, acks: -1, messages: batch.map((p) => p.record) }),
+        timeout,
+      ]);
+      if (metadata.some((m) => m.errorCode !== 0)) throw new Error(`produce error ${metadata.find((m) => m.errorCode !== 0)?.errorCode}`);
+      this.binder.setState('up');
+      for (const p of batch) p.resolve({ partition: p.record.partition });
+    } catch (error) {
+      const failure = error instanceof ConfirmTimeoutError ? error : this.binder.unavailable(`send to ${this.topic} failed`, error);
+      for (const p of batch) p.reject(failure);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+}
+
+function isConnectionError(error: unknown): boolean {
+  const seen = new Set<unknown>();
+  let current: unknown = error;
+  while (current instanceof Error && !seen.has(current)) {
+    seen.add(current);
+    if (/Connection|ECONNREFUSED|ENOTFOUND|ETIMEDOUT|NumberOfRetriesExceeded/i.test(`${current.name} ${current.message}`)) return true;
+    current = (current as Error & { originalError?: unknown; cause?: unknown }).originalError ?? (current as Error & { cause?: unknown }).cause;
+  }
+  return false;
+}
+
+/** kafkajs logs through the runtime's logger; its chatty info lines become debug. */
+function kafkaLogCreator(logger: BaseLogger, binder: string) {
+  return () =>
+    ({ namespace, level, log }: LogEntry): void => {
+      const { message, timestamp: _timestamp, logger: _logger, ...extra } = log as LogEntry['log'] & { logger?: unknown };
+      const fields = { binder, kafkajs: namespace, ...pickLogFields(extra) };
+      if (level === logLevel.ERROR || level === logLevel.WARN) logger.warn(fields, message);
+      else if (level === logLevel.INFO) logger.debug(fields, message);
+      else logger.trace(fields, message);
+    };
+}
+
+function pickLogFields(extra: Record<string, unknown>): Record<string, unknown> {
+  const kept: Record<string, unknown> = {};
+  for (const key of ['broker', 'groupId', 'memberId', 'topic', 'partition', 'error', 'retryCount', 'retryTime']) {
+    if (extra[key] !== undefined) kept[key] = extra[key];
+  }
+  return kept;
+}
