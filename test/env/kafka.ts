@@ -2,15 +2,16 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
+import { aptInstall } from './apt.ts';
 import type { Component, ComponentStatus, Progress } from './component.ts';
-import { cacheDir, envDir, logFile, repoRoot } from './paths.ts';
+import { cacheDir, envDir, envPort, logFile, repoRoot } from './paths.ts';
 import { isKafka, portOpen } from './probe.ts';
-import { run, startDetached, stopByPidFile, waitUntilReady } from './process.ts';
+import { onPath, run, startDetached, stopByPidFile, waitUntilReady, withLock } from './process.ts';
 
 const logPath = logFile('kafka');
-const brokerPort = 9092;
-const controllerPort = 9093;
 const heap = '-Xmx512m';
+const brokerPort = (): number => envPort(9092);
+const controllerPort = (): number => envPort(9093);
 
 export function kafkaVersion(): string {
   return process.env.KAFKA_VERSION || '3.9.1';
@@ -19,7 +20,7 @@ export function kafkaVersion(): string {
 /** The bootstrap brokers: KAFKA_BROKERS (comma list) when set, our own node otherwise. */
 export function kafkaBrokers(): string[] {
   const given = process.env.KAFKA_BROKERS;
-  if (!given) return [`127.0.0.1:${brokerPort}`];
+  if (!given) return [`127.0.0.1:${brokerPort()}`];
   return given.split(',').map((b) => b.trim()).filter(Boolean);
 }
 
@@ -50,9 +51,9 @@ function writeConfig(version: string): { properties: string; logging: string[] }
   writeFileSync(properties, [
     'process.roles=broker,controller',
     'node.id=1',
-    `controller.quorum.voters=1@127.0.0.1:${controllerPort}`,
-    `listeners=PLAINTEXT://127.0.0.1:${brokerPort},CONTROLLER://127.0.0.1:${controllerPort}`,
-    `advertised.listeners=PLAINTEXT://127.0.0.1:${brokerPort}`,
+    `controller.quorum.voters=1@127.0.0.1:${controllerPort()}`,
+    `listeners=PLAINTEXT://127.0.0.1:${brokerPort()},CONTROLLER://127.0.0.1:${controllerPort()}`,
+    `advertised.listeners=PLAINTEXT://127.0.0.1:${brokerPort()}`,
     'controller.listener.names=CONTROLLER',
     'inter.broker.listener.name=PLAINTEXT',
     'listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT',
@@ -123,6 +124,28 @@ async function metadataAnswers(): Promise<{ clusterId: string } | undefined> {
   }
 }
 
+async function resolveJars(version: string, progress: Progress): Promise<void> {
+  const libs = libsDir(version);
+  const complete = join(libs, '.complete');
+  if (existsSync(complete)) return;
+  if (!onPath('mvn')) await aptInstall(['maven'], progress, logFile('install'));
+  rmSync(libs, { recursive: true, force: true });
+  progress(`kafka: resolving Kafka ${version} jars from Maven Central (first time: about a minute)...`);
+  const pom = join(repoRoot, 'test', 'env', 'kafka', 'pom.xml');
+  await run({
+    command: 'mvn',
+    args: ['-q', '-B', '-f', pom, `-P${major(version) >= 4 ? 'kafka-4' : 'kafka-3'}`,
+      `-Dkafka.version=${version}`, `-Dmaven.repo.local=${join(cacheDir(), 'maven-repository')}`,
+      'dependency:copy-dependencies', `-DoutputDirectory=${libs}`],
+    logPath: logFile('install'), progress, label: `mvn dependency:copy-dependencies (Kafka ${version})`,
+  });
+  const jars = readdirSync(libs).filter((f) => f.endsWith('.jar'));
+  if (!jars.some((f) => f.startsWith(`kafka_2.13-${version}`))) {
+    throw new Error(`kafka: Maven did not deliver kafka_2.13-${version}.jar into ${libs} (see ${logFile('install')})`);
+  }
+  writeFileSync(complete, `${jars.length} jars\n`);
+}
+
 export const kafka: Component = {
   name: 'kafka',
 
@@ -135,23 +158,9 @@ export const kafka: Component = {
     const libs = libsDir(version);
     const complete = join(libs, '.complete');
     if (existsSync(complete)) return;
-    rmSync(libs, { recursive: true, force: true });
-    progress(`kafka: resolving Kafka ${version} jars from Maven Central (first time: about a minute)...`);
-    const pom = join(repoRoot, 'test', 'env', 'kafka', 'pom.xml');
-    await run({
-      command: 'mvn',
-      args: ['-q', '-B', '-f', pom, `-P${major(version) >= 4 ? 'kafka-4' : 'kafka-3'}`,
-        `-Dkafka.version=${version}`, `-Dmaven.repo.local=${join(cacheDir(), 'maven-repository')}`,
-        'dependency:copy-dependencies', `-DoutputDirectory=${libs}`],
-      logPath: logFile('install'), progress, label: `mvn dependency:copy-dependencies (Kafka ${version})`,
-    });
-    const jars = readdirSync(libs).filter((f) => f.endsWith('.jar'));
-    if (!jars.some((f) => f.startsWith(`kafka_2.13-${version}`))) {
-      throw new Error(`kafka: Maven did not deliver kafka_2.13-${version}.jar into ${libs} (see ${logFile('install')})`);
-    }
-    writeFileSync(complete, `${jars.length} jars\n`);
+    // Checkouts share the cache: one resolves while the others wait for it.
+    await withLock(`kafka-${version}`, () => resolveJars(version, progress), { dir: cacheDir() });
   },
-
   async isUp() {
     const brokers = kafkaBrokers();
     const { host, port } = hostPort(brokers[0]!);
@@ -159,8 +168,8 @@ export const kafka: Component = {
   },
 
   async start(progress: Progress) {
-    if (await portOpen('127.0.0.1', brokerPort)) {
-      progress(`kafka: 127.0.0.1:${brokerPort} is taken; waiting for it to answer as Kafka...`);
+    if (await portOpen('127.0.0.1', brokerPort())) {
+      progress(`kafka: 127.0.0.1:${brokerPort()} is taken; waiting for it to answer as Kafka...`);
       await waitUntilReady({
         component: 'kafka', what: 'a metadata request answering', logPath, timeoutMs: 60_000,
         ready: async () => (await metadataAnswers()) !== undefined,
@@ -187,7 +196,7 @@ export const kafka: Component = {
     });
     writeFileSync(versionFile, version);
     await waitUntilReady({
-      component: 'kafka', what: `a metadata request answering on 127.0.0.1:${brokerPort}`, logPath,
+      component: 'kafka', what: `a metadata request answering on 127.0.0.1:${brokerPort()}`, logPath,
       timeoutMs: 120_000, pid, ready: async () => (await metadataAnswers()) !== undefined,
     });
   },

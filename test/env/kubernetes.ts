@@ -1,22 +1,22 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
-import { join, resolve } from 'node:path';
-import { KubeConfig, VersionApi } from '@kubernetes/client-node';
+import { basename, join, resolve } from 'node:path';
+import { aptInstall } from './apt.ts';
 import type { Component, ComponentStatus, Progress } from './component.ts';
-import { cacheDir, envDir, logFile, repoRoot } from './paths.ts';
+import { cacheDir, envDir, envPort, logFile, repoRoot } from './paths.ts';
 import { ensurePki, pkiPaths, type Pki } from './pki.ts';
 import { portOpen } from './probe.ts';
-import { readPid, run, startDetached, stopByPidFile, waitUntilReady } from './process.ts';
+import { onPath, readPid, run, startDetached, stopByPidFile, waitUntilReady, withLock } from './process.ts';
 
 const k8sModule = join(repoRoot, 'test', 'env', 'k8s');
 const helmModule = join(repoRoot, 'test', 'env', 'helm');
 const stateDir = join(envDir, 'k8s');
 const ownKubeconfig = join(envDir, 'kubeconfig');
-const apiPort = 6443;
-const controllerManagerPort = 10257;
+const apiPort = envPort(6443);
+const controllerManagerPort = envPort(10257);
 // Not etcd's usual 2379/2380: a Debian etcd on this machine would hold those.
-const etcdClientPort = 12379;
-const etcdPeerPort = 12380;
+const etcdClientPort = envPort(12379);
+const etcdPeerPort = envPort(12380);
 const serviceRange = '10.0.0.0/24';
 const serviceIp = '10.0.0.1';
 
@@ -85,6 +85,13 @@ function helmVersionFlags(): string[] {
 
 async function goBuild(progress: Progress, moduleDir: string, pkg: string, output: string, ldflags: string[], what: string): Promise<void> {
   if (existsSync(output)) return;
+  // Checkouts share the cache: one builds a binary while the others wait for it.
+  await withLock(`build-${basename(output)}-${basename(join(output, '..', '..'))}`, async () => {
+    if (!existsSync(output)) await goBuildUnlocked(progress, moduleDir, pkg, output, ldflags, what);
+  }, { dir: cacheDir() });
+}
+
+async function goBuildUnlocked(progress: Progress, moduleDir: string, pkg: string, output: string, ldflags: string[], what: string): Promise<void> {
   mkdirSync(join(output, '..'), { recursive: true });
   progress(`kubernetes: building ${what} (cold: several minutes)...`);
   const started = Date.now();
@@ -261,6 +268,8 @@ async function startControllerManager(progress: Progress): Promise<void> {
 
 async function externalVersion(): Promise<string | undefined> {
   try {
+    // Loaded only for an outside cluster: the client library takes seconds to load.
+    const { KubeConfig, VersionApi } = await import('@kubernetes/client-node');
     const config = new KubeConfig();
     config.loadFromFile(kubeconfigPath());
     const info = await config.makeApiClient(VersionApi).getCode();
@@ -290,6 +299,7 @@ export const kubernetes: Component & { ensureClients: (progress: Progress) => Pr
 
   async ensureInstalled(progress: Progress) {
     const version = kubernetesPinnedVersion();
+    if (!onPath('openssl')) await aptInstall(['openssl'], progress, logFile('install'));
     await goBuild(progress, k8sModule, 'go.etcd.io/etcd/server/v3', kubeBin('etcd'), [], `etcd (${pinned(k8sModule, 'go.etcd.io/etcd/server/v3')})`);
     await goBuild(progress, k8sModule, 'k8s.io/kubernetes/cmd/kube-apiserver', kubeBin('kube-apiserver'), kubeVersionFlags(), `kube-apiserver ${version}`);
     await goBuild(progress, k8sModule, 'k8s.io/kubernetes/cmd/kube-controller-manager', kubeBin('kube-controller-manager'), kubeVersionFlags(), `kube-controller-manager ${version}`);

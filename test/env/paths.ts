@@ -15,6 +15,18 @@ export function cacheDir(): string {
   return join(base, 'bindery');
 }
 
+/**
+ * Shifts every port of the environment (BINDERY_ENV_PORT_OFFSET), so that a second checkout
+ * can run its own environment beside the first one.
+ */
+export function envPort(base: number): number {
+  const offset = Number.parseInt(process.env.BINDERY_ENV_PORT_OFFSET || '0', 10);
+  if (!Number.isInteger(offset) || offset < 0 || offset > 20_000) {
+    throw new Error(`BINDERY_ENV_PORT_OFFSET must be a whole number from 0 to 20000, not "${process.env.BINDERY_ENV_PORT_OFFSET}"`);
+  }
+  return base + offset;
+}
+
 export function logFile(component: string): string {
   return join(logsDir, `${component}.log`);
 }

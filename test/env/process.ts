@@ -196,8 +196,11 @@ export async function run(spec: RunSpec): Promise<string> {
  * Serialises `up` of one component across processes (two test runs started together must
  * not start two brokers). A lock whose holder died is taken over.
  */
-export async function withLock<T>(name: string, body: () => Promise<T>, timeoutMs = 1_800_000): Promise<T> {
-  const dir = join(envDir, 'locks');
+export async function withLock<T>(
+  name: string, body: () => Promise<T>, options: { dir?: string; timeoutMs?: number } = {},
+): Promise<T> {
+  const dir = join(options.dir ?? envDir, 'locks');
+  const timeoutMs = options.timeoutMs ?? 1_800_000;
   mkdirSync(dir, { recursive: true });
   const path = join(dir, `${name}.lock`);
   const deadline = Date.now() + timeoutMs;
@@ -220,6 +223,10 @@ export async function withLock<T>(name: string, body: () => Promise<T>, timeoutM
   } finally {
     if (readFileSafe(path).trim() === String(process.pid)) rmSync(path, { force: true });
   }
+}
+
+export function onPath(command: string): boolean {
+  return (process.env.PATH ?? '').split(':').some((dir) => dir !== '' && existsSync(join(dir, command)));
 }
 
 function readFileSafe(path: string): string {

@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { aptInstall } from './apt.ts';
 import type { Component, ComponentStatus, Progress } from './component.ts';
-import { envDir, logFile, logsDir } from './paths.ts';
+import { envDir, envPort, logFile, logsDir } from './paths.ts';
 import { isAmqp, portOpen } from './probe.ts';
 import { readPid, run, startDetached, stopByPidFile, waitUntilReady } from './process.ts';
 
@@ -10,7 +10,8 @@ const serverScript = '/usr/lib/rabbitmq/bin/rabbitmq-server';
 const ctlScript = '/usr/lib/rabbitmq/bin/rabbitmqctl';
 const dataDir = join(envDir, 'rabbitmq');
 const logPath = logFile('rabbit');
-const nodeName = 'bindery@localhost';
+// Port offsets let a second checkout run its own node; Erlang needs a name of its own for it.
+const nodeName = (): string => (envPort(0) === 0 ? 'bindery@localhost' : `bindery${envPort(0)}@localhost`);
 
 export interface RabbitAddress {
   url: string;
@@ -23,10 +24,11 @@ export interface RabbitAddress {
 
 /** Where RabbitMQ is: RABBIT_URL (and RABBIT_MANAGEMENT_URL) when set, our own node otherwise. */
 export function rabbitAddress(): RabbitAddress {
-  const url = new URL(process.env.RABBIT_URL || 'amqp://guest:guest@127.0.0.1:5672');
+  const given = process.env.RABBIT_URL;
+  const url = new URL(given || `amqp://guest:guest@127.0.0.1:${envPort(5672)}`);
   const user = decodeURIComponent(url.username || 'guest');
   const password = decodeURIComponent(url.password || 'guest');
-  const management = new URL(process.env.RABBIT_MANAGEMENT_URL || `http://${url.hostname}:15672`);
+  const management = new URL(process.env.RABBIT_MANAGEMENT_URL || `http://${url.hostname}:${given ? 15672 : envPort(15672)}`);
   const managementUser = management.username ? decodeURIComponent(management.username) : user;
   const managementPassword = management.password ? decodeURIComponent(management.password) : password;
   management.username = '';
@@ -62,7 +64,7 @@ function nodeEnv(): NodeJS.ProcessEnv {
     ...process.env,
     // The Erlang cookie lives in $HOME; the server and rabbitmqctl share it through this HOME.
     HOME: dataDir,
-    RABBITMQ_NODENAME: nodeName,
+    RABBITMQ_NODENAME: nodeName(),
     RABBITMQ_USE_LONGNAME: 'false',
     RABBITMQ_CONF_ENV_FILE: join(dataDir, 'rabbitmq-env.conf'),
     RABBITMQ_CONFIG_FILE: join(dataDir, 'rabbitmq.conf'),
@@ -72,7 +74,7 @@ function nodeEnv(): NodeJS.ProcessEnv {
     RABBITMQ_LOG_BASE: logsDir,
     RABBITMQ_PID_FILE: join(dataDir, 'rabbit.pid'),
     // Keeps our node's distribution port away from a system node's default 25672.
-    RABBITMQ_DIST_PORT: '25772',
+    RABBITMQ_DIST_PORT: String(envPort(25772)),
   };
 }
 
@@ -83,9 +85,9 @@ function writeConfig(): void {
   writeFileSync(join(dataDir, 'advanced.config'), '[].\n');
   writeFileSync(join(dataDir, 'enabled_plugins'), '[rabbitmq_management].\n');
   writeFileSync(join(dataDir, 'rabbitmq.conf'), [
-    'listeners.tcp.1 = 127.0.0.1:5672',
+    `listeners.tcp.1 = 127.0.0.1:${envPort(5672)}`,
     'management.tcp.ip = 127.0.0.1',
-    'management.tcp.port = 15672',
+    `management.tcp.port = ${envPort(15672)}`,
     // guest may log in, from loopback only (RabbitMQ's default, stated so nobody widens it by accident)
     'loopback_users.guest = true',
     'log.file = rabbit.log',
@@ -96,7 +98,7 @@ function writeConfig(): void {
 }
 
 export async function rabbitctl(args: string[]): Promise<string> {
-  return run({ command: ctlScript, args: ['-n', nodeName, ...args], env: nodeEnv() });
+  return run({ command: ctlScript, args: ['-n', nodeName(), ...args], env: nodeEnv() });
 }
 
 export const rabbit: Component = {
@@ -120,7 +122,7 @@ export const rabbit: Component = {
   async start(progress: Progress) {
     const { host, port } = rabbitAddress();
     if (await portOpen(host, port)) {
-      // Something answers on 5672 but is not (yet) a complete RabbitMQ with management:
+      // Something answers on the AMQP port but is not (yet) a complete RabbitMQ with management:
       // starting a second node would only fail on the port, so wait for this one instead.
       progress(`rabbit: ${host}:${port} is taken; waiting for it to answer as RabbitMQ...`);
       await waitUntilReady({
@@ -130,10 +132,10 @@ export const rabbit: Component = {
       return;
     }
     writeConfig();
-    progress('rabbit: starting RabbitMQ node bindery@localhost...');
+    progress(`rabbit: starting RabbitMQ node ${nodeName()}...`);
     const pid = startDetached({ name: 'rabbit', command: serverScript, args: [], env: nodeEnv(), cwd: dataDir, logPath });
     await waitUntilReady({
-      component: 'rabbit', what: 'AMQP on 5672 and the management API on 15672 answering', logPath,
+      component: 'rabbit', what: `AMQP on ${port} and the management API answering`, logPath,
       timeoutMs: 120_000, pid, ready: () => rabbit.isUp(),
     });
   },
