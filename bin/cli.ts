@@ -12,6 +12,7 @@ export interface Command {
 export const commands: Command[] = [
   { name: 'runtime', summary: 'the sidecar: HTTP send/listen over a broker (--config FILE)', load: () => import('../runtime/src/command.ts') },
   { name: 'demo', summary: 'the seed scenario on one machine (--binder memory|rabbit|kafka)', load: () => import('../runtime/src/demo/index.ts') },
+  { name: 'operator', summary: 'the Kubernetes operator and injection webhook (--kubeconfig FILE)', load: () => import('../operator/src/main.ts') },
 ];
 
 export function usage(): string {

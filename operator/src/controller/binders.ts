@@ -1,0 +1,56 @@
+/**
+ * From a Binder resource to what a broker client needs: its settings with the credentials
+ * read from the Secret (never logged), the Binder a StreamBinding resolves to, and the
+ * broker's identity, which says whether two Binders reach the same broker objects.
+ */
+import type { V1Secret } from '@kubernetes/client-node';
+import type { Binder, StreamBinding } from '../api/types.ts';
+import { binderCredentialsRef, defaultBinderName } from '../config/index.ts';
+import { BrokerError, type BrokerSettings } from '../topology/backend.ts';
+import type { ResourceCache } from './controller.ts';
+
+export interface BinderLister {
+  get(name: string, namespace: string): Binder | undefined;
+  list(namespace?: string): readonly Binder[];
+}
+
+export function brokerSettings(binder: Binder, secrets: ResourceCache<V1Secret>): BrokerSettings {
+  const { spec, metadata } = binder;
+  const ref = binderCredentialsRef(spec);
+  let username: string | undefined;
+  let password: string | undefined;
+  if (ref) {
+    const secret = secrets.get(ref.secretName, metadata.namespace);
+    if (!secret) throw new BrokerError('SecretNotFound', `Secret ${ref.secretName} not found`);
+    const read = (key: string): string => {
+      const value = secret.data?.[key] ?? (secret.stringData?.[key] !== undefined ? Buffer.from(secret.stringData[key]!).toString('base64') : undefined);
+      if (value === undefined) throw new BrokerError('SecretKeyMissing', `Secret ${ref.secretName} has no key ${key}`);
+      return Buffer.from(value, 'base64').toString('utf8');
+    };
+    username = read(ref.usernameKey);
+    password = read(ref.passwordKey);
+  }
+  if (spec.type === 'rabbit') {
+    const rabbit = spec.rabbit!;
+    return { type: 'rabbit', host: rabbit.host, port: rabbit.port ?? 5672, vhost: rabbit.vhost ?? '/', tls: rabbit.tls ?? false, username, password };
+  }
+  const kafka = spec.kafka!;
+  return {
+    type: 'kafka',
+    brokers: kafka.brokers,
+    tls: kafka.tls ?? false,
+    ...(kafka.sasl && username !== undefined && password !== undefined && { sasl: { mechanism: kafka.sasl.mechanism, username, password } }),
+  };
+}
+
+/** Two Binders with the same identity reach the same exchanges, queues and topics. */
+export function brokerIdentity(binder: Binder): string {
+  const { spec } = binder;
+  if (spec.type === 'rabbit') return `rabbit://${spec.rabbit?.host}:${spec.rabbit?.port ?? 5672}/${spec.rabbit?.vhost ?? '/'}`;
+  return `kafka://${[...(spec.kafka?.brokers ?? [])].sort().join(',')}`;
+}
+
+/** The Binder name a StreamBinding uses: its own, else the namespace's default. */
+export function resolveBinderName(binding: StreamBinding, binders: BinderLister): string | undefined {
+  return binding.spec.binder ?? defaultBinderName(binders.list(binding.metadata.namespace));
+}

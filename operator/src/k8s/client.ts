@@ -1,0 +1,63 @@
+/** Kubernetes client wiring: one KubeConfig, the typed APIs the operator calls, error helpers. */
+import {
+  CoordinationV1Api,
+  CoreV1Api,
+  CustomObjectsApi,
+  KubeConfig,
+  PatchStrategy,
+  setHeaderOptions,
+} from '@kubernetes/client-node';
+
+export interface KubeClients {
+  kubeConfig: KubeConfig;
+  core: CoreV1Api;
+  custom: CustomObjectsApi;
+  coordination: CoordinationV1Api;
+}
+
+/** `--kubeconfig FILE`, else KUBECONFIG / ~/.kube/config / the in-cluster service account. */
+export function loadKubeConfig(file?: string): KubeConfig {
+  const kubeConfig = new KubeConfig();
+  if (file) kubeConfig.loadFromFile(file);
+  else kubeConfig.loadFromDefault();
+  return kubeConfig;
+}
+
+export function makeClients(kubeConfig: KubeConfig): KubeClients {
+  return {
+    kubeConfig,
+    core: kubeConfig.makeApiClient(CoreV1Api),
+    custom: kubeConfig.makeApiClient(CustomObjectsApi),
+    coordination: kubeConfig.makeApiClient(CoordinationV1Api),
+  };
+}
+
+/** Options that make a patch call send a JSON merge patch. */
+export const mergePatch = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
+
+/** The HTTP status of a failed API call, if it was one. */
+export function statusCode(error: unknown): number | undefined {
+  if (typeof error !== 'object' || error === null) return undefined;
+  const code = (error as { code?: unknown; statusCode?: unknown }).code ?? (error as { statusCode?: unknown }).statusCode;
+  return typeof code === 'number' ? code : undefined;
+}
+
+export const isNotFound = (error: unknown): boolean => statusCode(error) === 404;
+export const isConflict = (error: unknown): boolean => statusCode(error) === 409;
+export const isAlreadyExists = (error: unknown): boolean => statusCode(error) === 409;
+
+/** A short message of an API error for logs and conditions: the API server's message, never request details. */
+export function apiErrorMessage(error: unknown): string {
+  const body = (error as { body?: unknown }).body;
+  if (typeof body === 'string') {
+    try {
+      const parsed = JSON.parse(body) as { message?: string };
+      if (parsed.message) return parsed.message;
+    } catch {
+      // not JSON: fall through to the error's own message
+    }
+  } else if (body && typeof body === 'object' && 'message' in body) {
+    return String((body as { message: unknown }).message);
+  }
+  return error instanceof Error ? error.message : String(error);
+}

@@ -1,0 +1,223 @@
+/**
+ * The operator assembled: informers on Binders, StreamBindings and Secrets; the Binder,
+ * StreamBinding and ConfigMap controllers behind work queues; a periodic resync; leader
+ * election. Informers run on every replica (a warm cache for a fast takeover); controllers
+ * run on the leader only.
+ */
+import type { KubeConfig, KubernetesListObject, KubernetesObject, V1Secret } from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+import { GROUP, VERSION, type Binder, type StreamBinding } from './api/types.ts';
+import { BinderReconciler } from './controller/binder.ts';
+import { resolveBinderName } from './controller/binders.ts';
+import { ConfigMapWriter } from './controller/configmap.ts';
+import { Controller, processQueue } from './controller/controller.ts';
+import { conditionStatus } from './controller/conditions.ts';
+import { StreamBindingReconciler } from './controller/streambinding.ts';
+import { binderCredentialsRef } from './config/index.ts';
+import { makeClients, type KubeClients } from './k8s/client.ts';
+import { KubeEventRecorder } from './k8s/events.ts';
+import { SupervisedInformer } from './k8s/informer.ts';
+import { LeaderElector } from './k8s/leader.ts';
+import { ExponentialBackoff, WorkQueue } from './k8s/queue.ts';
+import { ResourceClient } from './k8s/resources.ts';
+import { OperatorMetrics } from './metrics.ts';
+import { BrokerCalls, type SessionFactory } from './topology/backend.ts';
+import { BrokerPool } from './topology/pool.ts';
+
+export interface OperatorOptions {
+  kubeConfig: KubeConfig;
+  logger: Logger;
+  /** Watch one namespace only; all namespaces when absent. */
+  namespace?: string;
+  resyncPeriodMs?: number;
+  /** Back-off of failed reconciles: first delay and cap. */
+  retryBaseMs?: number;
+  retryMaxMs?: number;
+  /** How often waiting bindings (for consumers to leave, a queue to drain) look again. */
+  pollMs?: number;
+  workers?: number;
+  metrics?: OperatorMetrics;
+  /** Leader election; absent: this process reconciles alone. */
+  leaderElection?: { namespace: string; name?: string; identity: string; leaseDurationMs?: number; renewDeadlineMs?: number; retryPeriodMs?: number };
+  /** Called when leadership is lost: the process should exit, as controller-runtime does. */
+  onLostLeadership?: () => void;
+  connect?: SessionFactory;
+}
+
+export class Operator {
+  readonly metrics: OperatorMetrics;
+  readonly clients: KubeClients;
+  readonly pool: BrokerPool;
+  readonly binders: SupervisedInformer<Binder>;
+  readonly bindings: SupervisedInformer<StreamBinding>;
+  readonly secrets: SupervisedInformer<V1Secret>;
+  readonly binderController: Controller<Binder>;
+  readonly bindingController: Controller<StreamBinding>;
+  private readonly configQueue: WorkQueue;
+  private readonly configWriter: ConfigMapWriter;
+  private configWorkers: Promise<void>[] = [];
+  private elector: LeaderElector | undefined;
+  private resyncTimer: NodeJS.Timeout | undefined;
+  private leading = false;
+  private synced = false;
+  /** Last seen (generation, Ready, default) of each Binder: bindings are woken only when it changes. */
+  private readonly binderStates = new Map<string, string>();
+
+  constructor(private readonly options: OperatorOptions) {
+    const { kubeConfig, logger, namespace } = options;
+    this.metrics = options.metrics ?? new OperatorMetrics();
+    this.clients = makeClients(kubeConfig);
+    const { custom, core } = this.clients;
+    const events = new KubeEventRecorder(core, logger);
+    const queue = () => new WorkQueue({ backoff: new ExponentialBackoff(options.retryBaseMs ?? 100, options.retryMaxMs ?? 60_000) });
+
+    this.pool = new BrokerPool({
+      connect: options.connect,
+      calls: new BrokerCalls(this.metrics),
+      onDown: (binderKey) => {
+        logger.warn({ binder: binderKey }, 'broker connection lost');
+        const [ns, name] = binderKey.split('/') as [string, string];
+        this.binderController.enqueue(ns, name);
+        this.wakeBindingsOf(ns, name);
+      },
+    });
+
+    const customPath = (plural: string) =>
+      namespace ? `/apis/${GROUP}/${VERSION}/namespaces/${namespace}/${plural}` : `/apis/${GROUP}/${VERSION}/${plural}`;
+    const listCustom = (plural: string) => async (): Promise<KubernetesListObject<KubernetesObject>> =>
+      (namespace
+        ? await custom.listNamespacedCustomObject({ group: GROUP, version: VERSION, namespace, plural })
+        : await custom.listClusterCustomObject({ group: GROUP, version: VERSION, plural })) as KubernetesListObject<KubernetesObject>;
+
+    this.binders = new SupervisedInformer<Binder>({
+      name: 'binders', kubeConfig, logger, path: customPath('binders'),
+      list: listCustom('binders'),
+    });
+    this.bindings = new SupervisedInformer<StreamBinding>({
+      name: 'streambindings', kubeConfig, logger, path: customPath('streambindings'),
+      list: listCustom('streambindings'),
+    });
+    // Every Secret of the watched namespaces is cached, as controller-runtime does; only those
+    // a Binder names wake anything, and their values never leave brokerSettings.
+    this.secrets = new SupervisedInformer<V1Secret>({
+      name: 'secrets', kubeConfig, logger,
+      path: namespace ? `/api/v1/namespaces/${namespace}/secrets` : '/api/v1/secrets',
+      list: () => (namespace ? core.listNamespacedSecret({ namespace }) : core.listSecretForAllNamespaces()),
+    });
+
+    const controllerDeps = { events, logger, metrics: this.metrics, workers: options.workers };
+    this.binderController = new Controller(
+      new BinderReconciler({
+        binders: this.binders, secrets: this.secrets, pool: this.pool,
+        client: new ResourceClient<Binder>(custom, 'binders'),
+      }),
+      { ...controllerDeps, queue: queue() },
+    );
+    this.bindingController = new Controller(
+      new StreamBindingReconciler({
+        bindings: this.bindings, binders: this.binders, secrets: this.secrets, pool: this.pool, events, logger,
+        client: new ResourceClient<StreamBinding>(custom, 'streambindings'),
+        pollMs: options.pollMs,
+      }),
+      { ...controllerDeps, queue: queue() },
+    );
+    this.configQueue = queue();
+    this.configWriter = new ConfigMapWriter(core, this.binders, this.bindings);
+
+    this.binders.onChange((binder) => this.onBinderChange(binder));
+    this.bindings.onChange((binding) => {
+      this.bindingController.enqueue(binding.metadata.namespace, binding.metadata.name);
+      this.configQueue.add(binding.metadata.namespace);
+    });
+    this.secrets.onChange((secret) => {
+      const ns = secret.metadata?.namespace ?? '';
+      for (const binder of this.binders.list(ns)) {
+        if (binderCredentialsRef(binder.spec)?.secretName === secret.metadata?.name) {
+          this.binderController.enqueue(ns, binder.metadata.name);
+          this.wakeBindingsOf(ns, binder.metadata.name);
+        }
+      }
+    });
+  }
+
+  /** Starts the informers, then campaigns for leadership; resolves once the caches are synced. */
+  async start(): Promise<void> {
+    await Promise.all([this.secrets.start(), this.binders.start(), this.bindings.start()]);
+    await Promise.all([this.secrets.whenSynced(), this.binders.whenSynced(), this.bindings.whenSynced()]);
+    this.synced = true;
+    const election = this.options.leaderElection;
+    if (!election) {
+      this.startLeading();
+      return;
+    }
+    this.elector = new LeaderElector({ coordination: this.clients.coordination, logger: this.options.logger, name: election.name ?? 'bindery-operator', ...election });
+    void this.elector.run(
+      () => this.startLeading(),
+      () => {
+        this.metrics.leader.set(0);
+        this.options.onLostLeadership?.();
+      },
+    );
+  }
+
+  get ready(): boolean {
+    return this.synced;
+  }
+
+  get isLeader(): boolean {
+    return this.leading;
+  }
+
+  /** Puts every object into its queue: the level-based safety net against missed events and broker drift. */
+  resync(): void {
+    for (const binder of this.binders.list()) this.binderController.enqueue(binder.metadata.namespace, binder.metadata.name);
+    for (const binding of this.bindings.list()) this.bindingController.enqueue(binding.metadata.namespace, binding.metadata.name);
+    const namespaces = new Set([...this.binders.list(), ...this.bindings.list()].map((o) => o.metadata.namespace));
+    for (const ns of namespaces) this.configQueue.add(ns);
+  }
+
+  async stop(): Promise<void> {
+    if (this.resyncTimer) clearInterval(this.resyncTimer);
+    await this.elector?.stop();
+    await Promise.all([this.binderController.stop(), this.bindingController.stop()]);
+    this.configQueue.shutDown();
+    await Promise.all(this.configWorkers);
+    await Promise.all([this.secrets.stop(), this.binders.stop(), this.bindings.stop()]);
+    await this.pool.closeAll();
+    this.leading = false;
+    this.metrics.leader.set(0);
+  }
+
+  private startLeading(): void {
+    this.leading = true;
+    this.metrics.leader.set(1);
+    this.binderController.start();
+    this.bindingController.start();
+    const deps = { queue: this.configQueue, metrics: this.metrics, logger: this.options.logger };
+    this.configWorkers = [processQueue('configmap', (ns) => this.configWriter.reconcile(ns), deps)];
+    this.resync();
+    const period = this.options.resyncPeriodMs ?? 30_000;
+    this.resyncTimer = setInterval(() => this.resync(), period);
+    this.resyncTimer.unref();
+  }
+
+  private onBinderChange(binder: Binder): void {
+    const { namespace, name } = binder.metadata;
+    // Every Binder of the namespace: a change of `default` may start or end a conflict.
+    for (const other of this.binders.list(namespace)) this.binderController.enqueue(namespace, other.metadata.name);
+    this.configQueue.add(namespace);
+    const state = `${binder.metadata.generation}|${conditionStatus(binder.status?.conditions, 'Ready')}|${binder.spec.default}|${binder.metadata.deletionTimestamp ?? ''}`;
+    if (this.binderStates.get(`${namespace}/${name}`) !== state) {
+      this.binderStates.set(`${namespace}/${name}`, state);
+      this.wakeBindingsOf(namespace, name);
+    }
+  }
+
+  /** Enqueues the StreamBindings placed on a Binder, or that could be (those naming none). */
+  private wakeBindingsOf(namespace: string, binderName: string): void {
+    for (const binding of this.bindings.list(namespace)) {
+      const uses = resolveBinderName(binding, this.binders) === binderName || binding.status?.binder === binderName || !binding.spec.binder;
+      if (uses) this.bindingController.enqueue(namespace, binding.metadata.name);
+    }
+  }
+}

@@ -1,0 +1,87 @@
+/**
+ * What the controllers need of a broker: a session per Binder that declares and deletes a
+ * desired topology (idempotently: "exists" and "not found" are success), plus cheap reads
+ * used for drift detection and deletion policies. One implementation per broker, under
+ * topology/rabbit and topology/kafka; nothing else imports a broker client.
+ */
+import type { OperatorMetrics } from '../metrics.ts';
+import type { DesiredTopology } from './desired.ts';
+
+/** A Binder's connection settings with its credentials read from the Secret. Never logged. */
+export type BrokerSettings =
+  | {
+      type: 'rabbit';
+      host: string;
+      port: number;
+      vhost: string;
+      tls: boolean;
+      username?: string;
+      password?: string;
+    }
+  | {
+      type: 'kafka';
+      brokers: string[];
+      tls: boolean;
+      sasl?: { mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512'; username: string; password: string };
+    };
+
+/** Why a broker could not be used, as a condition reason. */
+export type BrokerFailure =
+  | 'AuthenticationFailed'
+  | 'Unreachable'
+  | 'NotAllowed'
+  | 'ProvisioningFailed'
+  | 'SecretNotFound'
+  | 'SecretKeyMissing';
+
+/** A broker failure with a message fit for a condition: no credentials, no URLs with passwords. */
+export class BrokerError extends Error {
+  override readonly name = 'BrokerError';
+  constructor(
+    readonly reason: BrokerFailure,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** What the broker says about the objects of a topology, for deletion decisions. */
+export interface TopologyUsage {
+  /** Messages waiting in its queues (RabbitMQ) or not yet consumed by its group (Kafka). */
+  messages: number;
+  /** Consumers attached to its queues (RabbitMQ) or members of its group (Kafka). */
+  consumers: number;
+}
+
+export interface BrokerSession {
+  readonly type: 'rabbit' | 'kafka';
+  /** Product and version, e.g. "RabbitMQ 3.10.8". */
+  readonly version: string;
+  readonly closed: boolean;
+  /** Called once when the connection is lost. */
+  onDown(listener: () => void): void;
+  /** Creates whatever of `desired` is missing; grows Kafka partitions. A write. */
+  declare(desired: DesiredTopology): Promise<void>;
+  /** Names of the objects of `desired` that do not exist. Reads only. */
+  missing(desired: DesiredTopology): Promise<string[]>;
+  usage(desired: DesiredTopology): Promise<TopologyUsage>;
+  /** Deletes the objects of `desired`; absent ones count as deleted. */
+  delete(desired: DesiredTopology): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Counts broker calls, so a test or the bench can prove an unchanged resync writes nothing. */
+export class BrokerCalls {
+  writes = 0;
+  reads = 0;
+
+  constructor(private readonly metrics?: OperatorMetrics) {}
+
+  count(type: 'rabbit' | 'kafka', kind: 'write' | 'read', n = 1): void {
+    if (kind === 'write') this.writes += n;
+    else this.reads += n;
+    this.metrics?.brokerCalls.inc({ type, kind }, n);
+  }
+}
+
+export type SessionFactory = (settings: BrokerSettings, calls: BrokerCalls) => Promise<BrokerSession>;
