@@ -4,8 +4,7 @@
  * message), declaring the same topology as the sidecar through the shared pure function.
  */
 import amqp from 'amqplib';
-import { redactUrl } from '../../runtime/src/binders/rabbit/url.ts';
-import { defaultConsumer, defaultProducer } from '../../runtime/src/config/model.ts';
+import { defaultConsumer, defaultProducer, redactUrl } from '../../runtime/src/config/model.ts';
 import { rabbit } from '../../runtime/src/topology/naming.ts';
 import { rabbitTopology, type RabbitTopology } from '../../runtime/src/topology/rabbit.ts';
 import type { BrokerBench, DirectProducer } from '../harness.ts';

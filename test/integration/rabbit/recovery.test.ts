@@ -1,67 +1,117 @@
 /**
- * RabbitMQ stopped and started again under a stream of sends, at the adapter level: the
- * binder goes down and up by itself, no confirmed message is lost, and its consumer resumes.
+ * RabbitMQ stopped and started again under two streams of sends, one through the rabbit
+ * binder directly and one through the sidecar over HTTP (one restart serves both, to keep
+ * the suite fast): each goes down and up by itself, and no message that was confirmed
+ * (binder) or answered 202 (sidecar) is lost; both consumers resume.
  */
-import { afterAll, expect, it } from 'vitest';
+import { afterAll, beforeAll, expect, it } from 'vitest';
 import { BinderUnavailableError, ConfirmTimeoutError, type Binder, type BinderState } from '../../../runtime/src/binders/binder.ts';
 import { startRabbit, stopRabbit } from '../../support/env.ts';
+import { pushTarget, rabbitSidecar, sendJson, type Closable } from './sidecar-support.ts';
 import { collector, inputBinding, message, outputBinding, rabbitBinder, rawRabbit, uniqueDestination, waitFor } from './support.ts';
 
-const binders: Binder[] = [];
-const destination = uniqueDestination('recovery');
+const binderDestination = uniqueDestination('recovery-binder');
+const sidecarDestination = uniqueDestination('recovery-http');
+const closing: Closable[] = [];
 
-afterAll(async () => {
-  await startRabbit();
-  await Promise.all(binders.map((b) => b.close()));
-  const raw = await rawRabbit();
-  await raw.deleteAll({ exchanges: [destination], queues: [`${destination}.g`, `${destination}.g.dlq`] });
-  await raw.close();
-});
-
-it('survives a RabbitMQ restart during a stream of sends: every confirmed message is received', async () => {
-  const binder = rabbitBinder();
-  binders.push(binder);
-  const states: BinderState[] = [];
-  binder.onStateChange((state) => states.push(state));
-  await binder.connect();
-  const received = collector();
-  await binder.createConsumer(inputBinding(destination, 'g', { concurrency: 16 }), received.handler);
-  const producer = await binder.createProducer(outputBinding(destination));
-
-  const confirmed = new Set<string>();
+/** Sends until stopped; `send` resolves to the accepted id, or rejects / resolves undefined when refused. */
+function stream(send: (id: string) => Promise<string | undefined>) {
+  const accepted = new Set<string>();
   const refusals: unknown[] = [];
   let sending = true;
-  const stream = (async () => {
+  const done = (async () => {
     for (let i = 0; sending; i++) {
       try {
-        await producer.send(message(`m-${i}`));
-        confirmed.add(`m-${i}`);
+        const id = await send(`m-${i}`);
+        if (id !== undefined) accepted.add(id);
       } catch (error) {
         refusals.push(error);
+        // A refused send is retried by its client; this one paces itself like a polite one.
         await new Promise((resolve) => setTimeout(resolve, 20));
       }
     }
   })();
+  return { accepted, refusals, stop: async () => { sending = false; await done; } };
+}
 
-  await waitFor(() => confirmed.size >= 50, '50 confirmed sends before the outage');
+let binder: Binder;
+const states: BinderState[] = [];
+const binderReceived = collector();
+let binderStream: ReturnType<typeof stream>;
+let sidecarStream: ReturnType<typeof stream>;
+let app: Awaited<ReturnType<typeof pushTarget>>;
+
+beforeAll(async () => {
+  binder = rabbitBinder();
+  closing.push(binder);
+  binder.onStateChange((state) => states.push(state));
+  await binder.connect();
+  await binder.createConsumer(inputBinding(binderDestination, 'g', { concurrency: 16 }), binderReceived.handler);
+  const producer = await binder.createProducer(outputBinding(binderDestination));
+
+  app = await pushTarget(() => 200);
+  closing.push(app);
+  const sidecar = await rabbitSidecar([
+    outputBinding(sidecarDestination, { requiredGroups: ['g'] }),
+    inputBinding(sidecarDestination, 'g', { concurrency: 16 }),
+  ], app.port);
+  closing.push(sidecar);
+
+  binderStream = stream(async (id) => {
+    await producer.send(message(id));
+    return id;
+  });
+  sidecarStream = stream(async (id) => {
+    const response = await sendJson(sidecar.base, id);
+    if (response.status === 202) return ((await response.json()) as { id: string }).id;
+    await response.body?.cancel();
+    throw { status: response.status, retryAfter: response.headers.get('retry-after') };
+  });
+
+  const enough = (): boolean => binderStream.accepted.size >= 50 && sidecarStream.accepted.size >= 50;
+  await waitFor(enough, '50 accepted sends on each stream before the outage');
   await stopRabbit();
-  await waitFor(() => binder.state === 'down', 'the binder to go down');
-  const confirmedBeforeRestart = confirmed.size;
+  await waitFor(() => binder.state === 'down' && sidecarStream.refusals.length > 0, 'both to notice the outage');
+  const before = [binderStream.accepted.size, sidecarStream.accepted.size] as const;
   await startRabbit();
-  await waitFor(() => binder.state === 'up', 'the binder to come back up', 45_000);
-  await waitFor(() => confirmed.size >= confirmedBeforeRestart + 50, '50 confirmed sends after the restart');
-  sending = false;
-  await stream;
+  await waitFor(() => binderStream.accepted.size >= before[0] + 50 && sidecarStream.accepted.size >= before[1] + 50,
+    '50 accepted sends on each stream after the restart', 45_000);
+  await Promise.all([binderStream.stop(), sidecarStream.stop()]);
+}, 150_000);
 
-  const missing = (): string[] => {
-    const receivedIds = new Set(received.ids());
-    return [...confirmed].filter((id) => !receivedIds.has(id));
-  };
-  await waitFor(() => missing().length === 0, 'every confirmed message to be received', 30_000).catch(() => undefined);
-  expect(missing()).toEqual([]);
+afterAll(async () => {
+  await startRabbit();
+  for (const resource of closing.reverse()) await resource.close();
+  const raw = await rawRabbit();
+  for (const destination of [binderDestination, sidecarDestination]) {
+    await raw.deleteAll({ exchanges: [destination], queues: [`${destination}.g`, `${destination}.g.dlq`] });
+  }
+  await raw.close();
+});
+
+function missing(accepted: Set<string>, received: string[]): string[] {
+  const got = new Set(received);
+  return [...accepted].filter((id) => !got.has(id));
+}
+
+it('the binder goes down and up by itself, and every confirmed message is received', async () => {
+  await waitFor(() => missing(binderStream.accepted, binderReceived.ids()).length === 0, 'every confirmed message', 30_000)
+    .catch(() => undefined);
+  expect(missing(binderStream.accepted, binderReceived.ids())).toEqual([]);
   expect(states).toEqual(['up', 'down', 'up']);
-  expect(refusals.length).toBeGreaterThan(0);
-  for (const refusal of refusals) {
+  expect(binderStream.refusals.length).toBeGreaterThan(0);
+  for (const refusal of binderStream.refusals) {
     expect(refusal instanceof BinderUnavailableError || refusal instanceof ConfirmTimeoutError).toBe(true);
   }
-}, 150_000);
+});
+
+it('the sidecar answers 503 with Retry-After meanwhile, and every 202-answered message reaches the app', async () => {
+  await waitFor(() => missing(sidecarStream.accepted, app.ids).length === 0, 'every accepted message at the app', 30_000)
+    .catch(() => undefined);
+  expect(missing(sidecarStream.accepted, app.ids)).toEqual([]);
+  expect(sidecarStream.refusals.length).toBeGreaterThan(0);
+  for (const refusal of sidecarStream.refusals) {
+    expect(refusal).toMatchObject({ status: expect.toSatisfy((s: number) => s === 503 || s === 504) });
+    if ((refusal as { status: number }).status === 503) expect(refusal).toMatchObject({ retryAfter: expect.stringMatching(/^\d+$/) });
+  }
+});

@@ -11,7 +11,7 @@
  */
 import amqp from 'amqplib';
 import type { Channel, ChannelModel, ConfirmChannel, ConsumeMessage } from 'amqplib';
-import type { BinderConfig, BindingConfig } from '../../config/model.ts';
+import { redactUrl, type BinderConfig, type BindingConfig } from '../../config/model.ts';
 import { RABBIT_DLX, rabbit } from '../../topology/naming.ts';
 import { rabbitTopology, type RabbitTopology } from '../../topology/rabbit.ts';
 import {
@@ -28,9 +28,7 @@ import {
   type SendReceipt,
 } from '../binder.ts';
 import { deadLetterProperties, inboundMessage, publishProperties, route, type PublishProperties } from './messages.ts';
-import { redactUrl, scrubSecrets, withHeartbeat } from './url.ts';
-
-export { redactUrl } from './url.ts';
+import { scrubSecrets, withHeartbeat } from './url.ts';
 
 /** Timer functions, injected so that tests of back-off and confirm timeouts are exact. */
 export interface Timers {

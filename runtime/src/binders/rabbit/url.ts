@@ -1,15 +1,5 @@
 /** RabbitMQ URLs carry the password; everything that logs or reports one goes through here. */
-
-/** `amqp://user:secret@host/vhost` -> `amqp://user:***@host/vhost`; unparsable input is hidden whole. */
-export function redactUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password !== '') parsed.password = '***';
-    return parsed.toString();
-  } catch {
-    return '<invalid url>';
-  }
-}
+import { redactUrl } from '../../config/model.ts';
 
 /** Removes the URL and its password from a broker error's text before it is logged or thrown. */
 export function scrubSecrets(text: string, url: string): string {
