@@ -102,7 +102,9 @@ export async function startWebhook(options: WebhookOptions): Promise<Webhook> {
         response.patchType = 'JSONPatch';
         response.patch = Buffer.from(JSON.stringify(decision.patch)).toString('base64');
       }
-      if (decision.outcome !== 'not-opted-in') logger.info({ namespace: request.namespace, pod: podName, outcome: decision.outcome }, 'pod admitted');
+      // A reinvocation (reinvocationPolicy IfNeeded) finds the sidecar already there: not news.
+      const level = decision.outcome === 'injected' ? 'info' : 'debug';
+      logger[level]({ namespace: request.namespace, pod: podName, outcome: decision.outcome }, 'pod admitted');
     } else {
       response.status = { code: 400, reason: 'BadRequest', message: decision.message };
       logger.info({ namespace: request.namespace, pod: podName, reason: decision.message }, 'pod refused');
