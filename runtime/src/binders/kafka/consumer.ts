@@ -41,8 +41,8 @@ export interface ConsumerContext {
   tuning: KafkaConsumerTuning;
   /** Publishes a dead letter and resolves once Kafka acknowledged it (acks=all). */
   publishDeadLetter(topic: string, record: OutboundRecord): Promise<void>;
-  /** Starts a new consumer group for an anonymous or `latest` input at the topic's end. */
-  startAtEnd(group: string, topic: string): Promise<void>;
+  /** The end offset of each partition the group has no committed position for. */
+  endsWithoutPosition(group: string, topic: string): Promise<Map<number, string>>;
   deleteGroup(group: string): Promise<void>;
   onConsumerLag?: (binding: string, partition: number, lag: number) => void;
   onCrash(error: Error): void;
@@ -81,6 +81,8 @@ export class KafkaInput implements Consumer {
   private committing: Promise<void> | undefined;
   private commitAgain = false;
   private joined: (() => void) | undefined;
+  /** `latest` inputs: where to start on partitions without a committed position. */
+  private startPositions = new Map<number, string>();
 
   constructor(
     private readonly binding: BindingConfig,
@@ -135,9 +137,14 @@ export class KafkaInput implements Consumer {
 
   async start(): Promise<void> {
     const joined = new Promise<void>((resolve) => (this.joined = resolve));
-    if (this.topology.startOffset === 'latest') await this.context.startAtEnd(this.group, this.topic);
+    if (this.topology.startOffset === 'latest') {
+      this.startPositions = await this.context.endsWithoutPosition(this.group, this.topic);
+    }
     await this.consumer.connect();
-    await this.consumer.subscribe({ topics: [this.topic], fromBeginning: this.topology.startOffset !== 'latest' });
+    // From the beginning where the group has no position; `latest` inputs seek to the ends
+    // they noted above once assigned. A partition added later is read from its beginning
+    // either way: all of it was written after this input started.
+    await this.consumer.subscribe({ topics: [this.topic], fromBeginning: true });
     await this.consumer.run({
       autoCommit: false,
       eachBatchAutoResolve: true,
@@ -190,6 +197,20 @@ export class KafkaInput implements Consumer {
         state.queue.length = 0;
         this.partitions.delete(partition);
       }
+    }
+    const starts: { topic: string; partition: number; offset: string }[] = [];
+    for (const partition of partitions) {
+      const offset = this.startPositions.get(partition);
+      if (offset === undefined) continue;
+      this.startPositions.delete(partition);
+      this.consumer.seek({ topic: this.topic, partition, offset });
+      starts.push({ topic: this.topic, partition, offset });
+    }
+    if (starts.length > 0) {
+      // Committed at once, so that a rejoin before the first record does not start over.
+      this.consumer.commitOffsets(starts).catch((error: Error) => {
+        this.context.logger.debug({ binding: this.binding.name, err: error.message }, 'kafka start position not committed');
+      });
     }
     this.context.onActive();
     this.context.logger.debug({ binding: this.binding.name, group: this.group, partitions }, 'kafka partitions assigned');

@@ -242,7 +242,7 @@ class KafkaBinder implements Binder {
       logger: this.logger,
       tuning: this.tuning,
       publishDeadLetter: (topic, record) => this.publishDeadLetter(topic, record),
-      startAtEnd: (group, topic) => this.startAtEnd(group, topic),
+      endsWithoutPosition: (group, topic) => this.endsWithoutPosition(group, topic),
       deleteGroup: async (group) => {
         await this.admin.deleteGroups([group]).catch((error: Error) => {
           this.logger.debug({ binder: this.name, group, err: error.message }, 'anonymous consumer group not deleted');
@@ -255,20 +255,15 @@ class KafkaBinder implements Binder {
   }
 
   /**
-   * A new group with `latest` starts at the end of the topic as it is now, before the group
-   * even joins: what is sent once createConsumer resolved is never skipped. Partitions that
-   * already have a committed position keep it.
+   * Where a `latest` input starts on the partitions its group has no position for: the end of
+   * each as it is now, before the group even joins, so that nothing sent once createConsumer
+   * resolved is skipped. Partitions that have a committed position keep it.
    */
-  private async startAtEnd(group: string, topic: string): Promise<void> {
+  private async endsWithoutPosition(group: string, topic: string): Promise<Map<number, string>> {
     const committed = await this.admin.fetchOffsets({ groupId: group, topics: [topic] });
     const unset = new Set(committed[0]?.partitions.filter((p) => Number(p.offset) < 0).map((p) => p.partition));
-    if (unset.size === 0) return;
     const ends = await this.admin.fetchTopicOffsets(topic);
-    const partitions = ends.filter((e) => unset.has(e.partition)).map((e) => ({ partition: e.partition, offset: e.high }));
-    await this.admin.setOffsets({ groupId: group, topic, partitions }).catch((error: Error) => {
-      // A group with running members already has its positions; theirs stand.
-      this.logger.debug({ binder: this.name, group, err: error.message }, 'start offsets not set');
-    });
+    return new Map(ends.filter((e) => unset.has(e.partition)).map((e) => [e.partition, e.high]));
   }
 
   private async publishDeadLetter(topic: string, record: OutboundRecord): Promise<void> {
