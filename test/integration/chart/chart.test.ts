@@ -82,6 +82,9 @@ describe('the bindery Helm chart', () => {
       '--webhook-port=9443',
       '--webhook-cert=/etc/bindery/webhook-tls/tls.crt',
       '--webhook-key=/etc/bindery/webhook-tls/tls.key',
+      '--resync-period=30s',
+      '--health-port=8081',
+      '--metrics-port=8080',
     ]);
     expect(container.securityContext).toMatchObject({ runAsNonRoot: true, allowPrivilegeEscalation: false, readOnlyRootFilesystem: true });
     const env = Object.fromEntries((container.env as Array<{ name: string; value?: string }>).map((e) => [e.name, e.value]));
@@ -144,16 +147,15 @@ describe('the bindery Helm chart', () => {
     const clusterRole = one(manifests, 'ClusterRole') as Manifest & { rules: Rule[] };
     expect(grants(clusterRole.rules)).toEqual(
       [
-        ...['get', 'list', 'watch', 'update', 'patch'].flatMap((v) => [`bindery.io/binders:${v}`, `bindery.io/streambindings:${v}`]),
-        ...['get', 'update', 'patch'].flatMap((v) => [`bindery.io/binders/status:${v}`, `bindery.io/streambindings/status:${v}`]),
+        ...['get', 'list', 'watch', 'patch'].flatMap((v) => [`bindery.io/binders:${v}`, `bindery.io/streambindings:${v}`]),
+        'bindery.io/binders/status:update',
+        'bindery.io/streambindings/status:update',
         'bindery.io/binders/finalizers:update',
         'bindery.io/streambindings/finalizers:update',
-        ...['get', 'list', 'watch'].map((v) => `core/secrets:${v}`),
-        ...['get', 'list', 'watch', 'create', 'update', 'patch'].map((v) => `core/configmaps:${v}`),
+        'core/secrets:list',
+        'core/secrets:watch',
+        ...['get', 'create', 'update', 'delete'].map((v) => `core/configmaps:${v}`),
         'core/events:create',
-        'core/events:patch',
-        'events.k8s.io/events:create',
-        'events.k8s.io/events:patch',
         'apps/statefulsets:get',
       ].sort(),
     );
