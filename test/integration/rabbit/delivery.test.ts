@@ -167,4 +167,24 @@ describe('rabbit binder deliveries', () => {
     expect(received.ids()).toEqual(['after-resume']);
     await consumer.close();
   });
+
+  it('reports the messages waiting in its queue as the binding\'s consumer lag', async () => {
+    const destination = groupDestination('dlv-lag');
+    const lags: [string, number, number][] = [];
+    const reporting = rabbitBinder({ lagInterval: 50 }, undefined, { onConsumerLag: (...report) => lags.push(report) });
+    await reporting.connect();
+    try {
+      const producer = await reporting.createProducer(outputBinding(destination, { requiredGroups: ['g'] }));
+      for (let i = 0; i < 4; i++) await producer.send(message(`m-${i}`));
+      const held = collector(() => undefined);
+      await reporting.createConsumer(inputBinding(destination, 'g', { concurrency: 1 }), held.handler);
+      // One message is out with the consumer, unacked; three wait.
+      await waitFor(() => lags.some(([, , lag]) => lag === 3), 'a lag of 3');
+      expect(lags.at(-1)).toEqual(['input', 0, 3]);
+      await held.received[0]!.ack();
+      await waitFor(() => lags.at(-1)?.[2] === 2, 'the lag to drop to 2 once one is acked');
+    } finally {
+      await reporting.close();
+    }
+  });
 });

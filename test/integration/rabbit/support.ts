@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import amqp from 'amqplib';
 import pino from 'pino';
-import type { Binder, Delivery } from '../../../runtime/src/binders/binder.ts';
+import type { Binder, BinderDeps, Delivery } from '../../../runtime/src/binders/binder.ts';
 import { createRabbitBinder, type RabbitBinderOptions } from '../../../runtime/src/binders/rabbit/index.ts';
 import {
   defaultConsumer,
@@ -51,10 +51,10 @@ export function inputBinding(destination: string, group: string | undefined, con
   };
 }
 
-export function rabbitBinder(options: RabbitBinderOptions = {}, url = testEnv().rabbitUrl): Binder {
+export function rabbitBinder(options: RabbitBinderOptions = {}, url = testEnv().rabbitUrl, deps: Partial<BinderDeps> = {}): Binder {
   return createRabbitBinder(
     { name: 'rabbit', type: 'rabbit', rabbit: { url } },
-    { logger: silentLogger },
+    { logger: silentLogger, ...deps },
     { reconnect: { initialDelay: 100, multiplier: 2, maxDelay: 1000 }, ...options },
   );
 }

@@ -46,10 +46,13 @@ export interface RabbitBinderOptions {
   /** How long a send waits for the broker's confirm before ConfirmTimeoutError (ms). */
   confirmTimeout?: number;
   reconnect?: Partial<ReconnectPolicy>;
+  /** How often each input reports its queue's depth through `BinderDeps.onConsumerLag` (ms). */
+  lagInterval?: number;
   timers?: Timers;
 }
 
 export const DEFAULT_CONFIRM_TIMEOUT = 10_000;
+export const DEFAULT_LAG_INTERVAL = 5_000;
 export const DEFAULT_RECONNECT: ReconnectPolicy = { initialDelay: 250, multiplier: 2, maxDelay: 10_000 };
 
 const systemTimers: Timers = {
@@ -69,6 +72,7 @@ export function createRabbitBinder(config: BinderConfig, deps: BinderDeps, optio
   return new RabbitBinder(config.name, config.rabbit.url, deps, {
     confirmTimeout: options.confirmTimeout ?? DEFAULT_CONFIRM_TIMEOUT,
     reconnect: { ...DEFAULT_RECONNECT, ...options.reconnect },
+    lagInterval: options.lagInterval ?? DEFAULT_LAG_INTERVAL,
     timers: options.timers ?? systemTimers,
   });
 }
@@ -76,6 +80,7 @@ export function createRabbitBinder(config: BinderConfig, deps: BinderDeps, optio
 interface ResolvedOptions {
   confirmTimeout: number;
   reconnect: ReconnectPolicy;
+  lagInterval: number;
   timers: Timers;
 }
 
@@ -90,6 +95,7 @@ class RabbitBinder implements Binder {
 
   private connection?: ChannelModel;
   private publisher?: Promise<ConfirmChannel>;
+  private inspector?: Promise<Channel>;
   private readonly listeners = new Set<(state: BinderState) => void>();
   private readonly producers = new Set<RabbitProducer>();
   private readonly consumers = new Set<RabbitConsumer>();
@@ -229,6 +235,31 @@ class RabbitBinder implements Binder {
     }
   }
 
+  /**
+   * Messages ready in `queue`, read on a channel kept for such questions: asking about a
+   * queue that was just deleted closes that channel, and the next question opens another.
+   */
+  async queueDepth(queue: string): Promise<number | undefined> {
+    const connection = this.connection;
+    if (connection === undefined) return undefined;
+    if (this.inspector === undefined) {
+      const opening = connection.createChannel();
+      this.inspector = opening;
+      const forget = (): void => {
+        if (this.inspector === opening) this.inspector = undefined;
+      };
+      opening.then((channel) => {
+        channel.on('error', () => undefined);
+        channel.on('close', forget);
+      }, forget);
+    }
+    try {
+      return (await (await this.inspector).checkQueue(queue)).messageCount;
+    } catch {
+      return undefined;
+    }
+  }
+
   get currentConnection(): ChannelModel | undefined {
     return this.connection;
   }
@@ -318,6 +349,7 @@ class RabbitBinder implements Binder {
   private dropConnection(): void {
     this.connection = undefined;
     this.publisher = undefined;
+    this.inspector = undefined;
     this.failPendingConfirms(new BinderUnavailableError(`lost the connection to RabbitMQ (binder "${this.name}")`));
     for (const consumer of this.consumers) consumer.detach();
   }
@@ -392,6 +424,7 @@ class RabbitConsumer implements Consumer {
   private closed = false;
   private retryTimer?: unknown;
   private retryAttempt = 0;
+  private lagTimer?: unknown;
   private readonly deadLetterEnabled: boolean;
 
   constructor(
@@ -429,6 +462,7 @@ class RabbitConsumer implements Consumer {
       await channel.prefetch(this.binding.consumer.concurrency);
       if (!this.paused) await this.consume(connection, life);
       this.retryAttempt = 0;
+      this.scheduleLagReport();
     } catch (error) {
       if (this.life === life) this.detach();
       await channel.close().catch(() => undefined);
@@ -459,6 +493,7 @@ class RabbitConsumer implements Consumer {
     this.closed = true;
     this.binder.forgetConsumer(this);
     if (this.retryTimer !== undefined) this.binder.options.timers.clearTimeout(this.retryTimer);
+    if (this.lagTimer !== undefined) this.binder.options.timers.clearTimeout(this.lagTimer);
     const life = this.life;
     const open = life?.open === true;
     this.detach();
@@ -486,6 +521,29 @@ class RabbitConsumer implements Consumer {
       if (connection === undefined || this.closed) return;
       this.start(connection).catch((e: unknown) => this.retryLater(e));
     }, delay);
+  }
+
+  /** Reports each consumed queue's ready messages as the binding's lag, while consuming. */
+  private scheduleLagReport(): void {
+    const report = this.binder.deps.onConsumerLag;
+    if (report === undefined || this.closed || this.lagTimer !== undefined) return;
+    this.lagTimer = this.binder.options.timers.setTimeout(() => {
+      this.lagTimer = undefined;
+      if (this.closed) return;
+      const queues = this.life?.open ? this.queues : [];
+      void Promise.all(queues.map(async (queue) => {
+        const depth = await this.binder.queueDepth(queue);
+        if (depth !== undefined) report(this.binding.name, this.partitionOf(queue), depth);
+      })).finally(() => this.scheduleLagReport());
+    }, this.binder.options.lagInterval);
+  }
+
+  private partitionOf(queue: string): number {
+    const { consumer, group, destination } = this.binding;
+    if (!consumer.partitioned) return 0;
+    if (group === undefined) return consumer.instanceIndex;
+    const n = Number(queue.slice(rabbit.groupQueue(destination, group).length + 1));
+    return Number.isInteger(n) ? n : consumer.instanceIndex;
   }
 
   private async consume(connection: ChannelModel, life: ChannelLife): Promise<void> {
