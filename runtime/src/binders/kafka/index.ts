@@ -56,7 +56,7 @@ export interface KafkaBinderOptions {
 
 export const DEFAULT_CONSUMER_TUNING: KafkaConsumerTuning = {
   sessionTimeout: 30_000,
-  heartbeatInterval: 3_000,
+  heartbeatInterval: 1_000,
   rebalanceTimeout: 60_000,
   maxWaitTime: 500,
   maxQueuedPerPartition: 500,
@@ -141,10 +141,14 @@ class KafkaBinder implements Binder {
 
   async createProducer(binding: BindingConfig): Promise<Producer> {
     const topology = kafkaTopology(binding);
-    const partitions = await this.ensureTopic(topology.topic, binding.name);
+    await this.ensureTopic(topology.topic, binding.name);
+    const chosen = new WeakMap<object, number>();
     const producer = this.kafka.producer({
       idempotent: true,
       allowAutoTopicCreation: false,
+      // Partitions another sidecar adds are used within this long.
+      metadataMaxAge: 30_000,
+      createPartitioner: () => roundRobinPartitioner(chosen),
       retry: { retries: this.sendRetries, initialRetryTime: 100, maxRetryTime: 1_000 },
     });
     try {
@@ -152,7 +156,7 @@ class KafkaBinder implements Binder {
     } catch (error) {
       throw this.unavailable(`binding "${binding.name}": cannot connect a producer`, error);
     }
-    const output = new KafkaOutput(this, topology.topic.name, partitions, producer);
+    const output = new KafkaOutput(this, topology.topic.name, producer, chosen);
     this.producers.add(output);
     return output;
   }
@@ -333,8 +337,29 @@ class KafkaBinder implements Binder {
   }
 }
 
+/**
+ * Kafka's own choice for records without a partition would be fine, but the receipt must name
+ * the partition: this round-robin partitioner, over the partitions kafkajs knows, notes where
+ * each record went. A partition kafkajs does not know fails the send rather than being
+ * skipped in silence (kafkajs drops records of unknown partitions).
+ */
+function roundRobinPartitioner(chosen: WeakMap<object, number>) {
+  let next = 0;
+  return ({ partitionMetadata, message }: { partitionMetadata: { partitionId: number }[]; message: object & { partition?: number } }): number => {
+    let partition = message.partition;
+    if (partition === undefined || partition === null) {
+      partition = partitionMetadata[next % partitionMetadata.length]!.partitionId;
+      next = (next + 1) % Math.max(1, partitionMetadata.length);
+    } else if (!partitionMetadata.some((p) => p.partitionId === partition)) {
+      throw new BinderUnavailableError(`partition ${partition} is not (yet) known to the producer`);
+    }
+    chosen.set(message, partition);
+    return partition;
+  };
+}
+
 interface PendingSend {
-  record: OutboundRecord & { partition: number };
+  record: OutboundRecord;
   resolve: (receipt: SendReceipt) => void;
   reject: (error: Error) => void;
 }
@@ -342,14 +367,13 @@ interface PendingSend {
 class KafkaOutput implements Producer {
   private pending: PendingSend[] = [];
   private flushScheduled = false;
-  private nextPartition = 0;
   private closed = false;
 
   constructor(
     private readonly binder: KafkaBinder,
     private readonly topic: string,
-    private readonly partitions: number,
     private readonly producer: KafkaJsProducer,
+    private readonly chosen: WeakMap<object, number>,
   ) {}
 
   send(message: OutboundMessage): Promise<SendReceipt> {
@@ -357,8 +381,7 @@ class KafkaOutput implements Producer {
     if (this.binder.state === 'down') {
       return Promise.reject(new BinderUnavailableError(`Kafka is unreachable (binder "${this.binder.name}")`));
     }
-    const partition = message.partition ?? this.roundRobin();
-    const record = { ...outboundRecord({ ...message, partition: message.partition }), partition };
+    const record = outboundRecord(message);
     return new Promise((resolve, reject) => {
       this.pending.push({ record, resolve, reject });
       if (!this.flushScheduled) {
@@ -373,12 +396,6 @@ class KafkaOutput implements Producer {
     this.closed = true;
     this.binder.forgetProducer(this);
     await this.producer.disconnect().catch(() => {});
-  }
-
-  private roundRobin(): number {
-    const partition = this.nextPartition;
-    this.nextPartition = (this.nextPartition + 1) % this.partitions;
-    return partition;
   }
 
   private flush(): void {
@@ -404,7 +421,7 @@ class KafkaOutput implements Producer {
       ]);
       if (metadata.some((m) => m.errorCode !== 0)) throw new Error(`produce error ${metadata.find((m) => m.errorCode !== 0)?.errorCode}`);
       this.binder.setState('up');
-      for (const p of batch) p.resolve({ partition: p.record.partition });
+      for (const p of batch) p.resolve({ partition: this.chosen.get(p.record) ?? p.record.partition });
     } catch (error) {
       const failure = error instanceof ConfirmTimeoutError ? error : this.binder.unavailable(`send to ${this.topic} failed`, error);
       for (const p of batch) p.reject(failure);
