@@ -102,6 +102,8 @@ class RabbitBinder implements Binder {
   private readonly pendingConfirms = new Set<PendingConfirm>();
   private reconnectTimer?: unknown;
   private reconnectAttempt = 0;
+  /** The connection attempt in progress, shared by `connect()` and the reconnect timer. */
+  private opening?: Promise<void>;
   private readonly broker: string;
 
   constructor(
@@ -116,7 +118,7 @@ class RabbitBinder implements Binder {
   async connect(): Promise<void> {
     if (this.state === 'closed') throw new BinderUnavailableError(`binder "${this.name}" is closed`);
     try {
-      await this.open();
+      await this.openOnce();
     } catch (error) {
       this.setState('down');
       throw new BinderUnavailableError(this.describe('cannot connect to RabbitMQ', error));
@@ -287,12 +289,25 @@ class RabbitBinder implements Binder {
     return scrubSecrets(`${what} (binder "${this.name}"): ${detail}`, this.url);
   }
 
+  private openOnce(): Promise<void> {
+    if (this.connection !== undefined && this.state === 'up') return Promise.resolve();
+    this.opening ??= this.open().finally(() => {
+      this.opening = undefined;
+    });
+    return this.opening;
+  }
+
   private async open(): Promise<void> {
     const connection = await amqp.connect(withHeartbeat(this.url), { clientProperties: { connection_name: `bindery ${this.name}` } });
     connection.on('error', (error: unknown) => {
       this.log('warn', { err: this.describe('connection error', error) }, 'RabbitMQ connection error');
     });
     connection.on('close', () => this.connectionLost(connection));
+    if (this.state === 'closed') {
+      // Closed while connecting: nobody will use this connection.
+      await connection.close().catch(() => undefined);
+      throw new BinderUnavailableError(`binder "${this.name}" is closed`);
+    }
     this.connection = connection;
     const server = connection.connection.serverProperties;
     this.brokerVersion = `${server.product} ${server.version}`;
@@ -309,6 +324,8 @@ class RabbitBinder implements Binder {
     for (const consumer of this.consumers) {
       await consumer.start(connection).catch((error: unknown) => consumer.retryLater(error));
     }
+    // Lost again while recovering: the reconnect that loss scheduled takes over.
+    if (this.connection !== connection) throw new Error('the connection closed while the topology was being declared');
     this.reconnectAttempt = 0;
     this.log('info', { brokerVersion: this.brokerVersion }, 'connected to RabbitMQ');
     this.setState('up');
@@ -361,7 +378,7 @@ class RabbitBinder implements Binder {
     this.reconnectTimer = this.options.timers.setTimeout(() => {
       this.reconnectTimer = undefined;
       if (this.state === 'closed' || this.connection !== undefined) return;
-      this.open().catch((error: unknown) => {
+      this.openOnce().catch((error: unknown) => {
         this.log('warn', { err: this.describe('reconnect failed', error), attempt: this.reconnectAttempt }, 'RabbitMQ reconnect failed');
         this.scheduleReconnect();
       });
