@@ -8,6 +8,24 @@ describe('Kafka of the test environment', () => {
   const admin = client.admin();
   const topics: string[] = [];
 
+  /**
+   * Creates a topic and waits until every partition has a leader. kafkajs's own
+   * waitForLeaders gives up on a fresh broker's "does not host this topic-partition".
+   */
+  async function createTopic(topic: string, numPartitions: number): Promise<void> {
+    topics.push(topic);
+    await admin.connect();
+    expect(await admin.createTopics({ topics: [{ topic, numPartitions, replicationFactor: 1 }] })).toBe(true);
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      const metadata = await admin.fetchTopicMetadata({ topics: [topic] }).catch(() => undefined);
+      const partitions = metadata?.topics[0]?.partitions ?? [];
+      if (partitions.length === numPartitions && partitions.every((p) => p.leader >= 0)) return;
+      if (Date.now() > deadline) throw new Error(`topic ${topic} got no leaders within 30 s`);
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
+
   afterAll(async () => {
     if (topics.length > 0) await admin.deleteTopics({ topics }).catch(() => {});
     await admin.disconnect();
@@ -15,9 +33,7 @@ describe('Kafka of the test environment', () => {
 
   it('creates a topic with 3 partitions and reads its metadata back', async () => {
     const topic = `smoke.partitions.${randomUUID()}`;
-    topics.push(topic);
-    await admin.connect();
-    expect(await admin.createTopics({ topics: [{ topic, numPartitions: 3, replicationFactor: 1 }], waitForLeaders: true })).toBe(true);
+    await createTopic(topic, 3);
     const metadata = await admin.fetchTopicMetadata({ topics: [topic] });
     const partitions = metadata.topics[0]?.partitions.map((p) => p.partitionId).sort();
     expect(partitions).toEqual([0, 1, 2]);
@@ -25,9 +41,7 @@ describe('Kafka of the test environment', () => {
 
   it('produces a record and consumes it back in a consumer group', async () => {
     const topic = `smoke.roundtrip.${randomUUID()}`;
-    topics.push(topic);
-    await admin.connect();
-    await admin.createTopics({ topics: [{ topic, numPartitions: 1, replicationFactor: 1 }], waitForLeaders: true });
+    await createTopic(topic, 1);
     const producer = client.producer();
     const consumer = client.consumer({ groupId: `smoke-${randomUUID()}` });
     try {
@@ -47,9 +61,7 @@ describe('Kafka of the test environment', () => {
 
   it('keeps topics and records across stopKafka/startKafka', async () => {
     const topic = `smoke.restart.${randomUUID()}`;
-    topics.push(topic);
-    await admin.connect();
-    await admin.createTopics({ topics: [{ topic, numPartitions: 1, replicationFactor: 1 }], waitForLeaders: true });
+    await createTopic(topic, 1);
     const producer = client.producer();
     await producer.connect();
     await producer.send({ topic, acks: -1, messages: [{ value: 'survives' }] });
