@@ -147,7 +147,7 @@ describe('the seed scenario on the real API server', () => {
       'consumer-8803': { replicas: 1, bindings: 'input-b', appPort: '8803' },
     };
     const list = await until('the ReplicaSets to create the seed pods', async () => {
-      const found = (await getJson<{ items: V1Pod[] }>('pods', '--namespace', namespace)).items;
+      const found = (await getJson<{ items: V1Pod[] }>('pods', '--namespace', namespace, '-l', 'app.kubernetes.io/part-of=bindery-seed')).items;
       return found.length === 4 ? found : undefined;
     }, 60_000);
 
@@ -197,6 +197,37 @@ describe('the seed scenario on the real API server', () => {
     const plain = await getJson<V1Pod>('pod', '--namespace', namespace, 'plain');
     expect(plain.spec!.initContainers ?? []).toHaveLength(0);
     await kubectl('delete', 'pod', '--namespace', namespace, 'plain', '--wait=false');
+  });
+
+  it('gives StatefulSet pods their index from the pod-index label and the count from the StatefulSet', async () => {
+    const labels = { 'app.kubernetes.io/name': 'indexed' };
+    writeFileSync(`${work}/statefulset.json`, JSON.stringify({
+      apiVersion: 'apps/v1', kind: 'StatefulSet',
+      metadata: { name: 'indexed' },
+      spec: {
+        replicas: 3,
+        serviceName: 'indexed',
+        // Parallel: with no kubelet here, pod 0 never gets Ready, and OrderedReady would stop there.
+        podManagementPolicy: 'Parallel',
+        selector: { matchLabels: labels },
+        template: {
+          metadata: { labels: { ...labels, 'bindery.io/inject': 'true' }, annotations: { 'bindery.io/bindings': 'input-a' } },
+          spec: { containers: [{ name: 'app', image: 'bindery/bindery:0.1.0' }] },
+        },
+      },
+    }));
+    await kubectl('apply', '--namespace', namespace, '-f', `${work}/statefulset.json`);
+    const indexed = await until('the StatefulSet controller to create 3 pods', async () => {
+      const found = (await getJson<{ items: V1Pod[] }>('pods', '--namespace', namespace, '-l', 'app.kubernetes.io/name=indexed')).items;
+      return found.length === 3 ? found : undefined;
+    }, 60_000);
+    for (const pod of indexed) {
+      const env = Object.fromEntries(pod.spec!.initContainers![0]!.env!.map((e) => [e.name, e]));
+      expect(pod.metadata!.labels!['apps.kubernetes.io/pod-index']).toBe(pod.metadata!.name!.split('-').pop());
+      expect(env.BINDERY_INSTANCE_INDEX?.valueFrom?.fieldRef?.fieldPath).toBe("metadata.labels['apps.kubernetes.io/pod-index']");
+      expect(env.BINDERY_INSTANCE_COUNT?.value).toBe('3');
+    }
+    await kubectl('delete', 'statefulset', '--namespace', namespace, 'indexed', '--wait=false');
   });
 
   it('runs each pod\'s sidecar with its env and config, and the seed holds: broadcast, competition, durability', async () => {
