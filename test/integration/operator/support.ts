@@ -208,3 +208,25 @@ export async function topicPartitions(topic: string): Promise<number | undefined
     await admin.disconnect();
   }
 }
+
+/**
+ * Deletes the namespace's StreamBindings while its operator still runs (their finalizers need
+ * it), then stops the operator and deletes the namespace.
+ */
+export async function teardown(namespace: string, operator: Operator | undefined): Promise<void> {
+  const { custom } = kube();
+  const list = async () =>
+    ((await custom.listNamespacedCustomObject({ group: 'bindery.io', version: 'v1alpha1', namespace, plural: 'streambindings' })) as { items: StreamBinding[] }).items;
+  await custom.deleteCollectionNamespacedCustomObject({ group: 'bindery.io', version: 'v1alpha1', namespace, plural: 'streambindings' }).catch(() => {});
+  await waitFor(`the StreamBindings of ${namespace} to go`, async () => (await list()).length === 0, 15_000).catch(async () => {
+    // An operator that could not finish (broker gone): let the namespace go anyway.
+    for (const binding of await list()) {
+      await custom.patchNamespacedCustomObject(
+        { group: 'bindery.io', version: 'v1alpha1', namespace, plural: 'streambindings', name: binding.metadata.name, body: { metadata: { finalizers: null } } },
+        (await import('@kubernetes/client-node')).setHeaderOptions('Content-Type', 'application/merge-patch+json'),
+      ).catch(() => {});
+    }
+  });
+  await operator?.stop();
+  await deleteNamespace(namespace);
+}
