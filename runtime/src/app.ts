@@ -36,6 +36,9 @@ export interface AppDeps {
 
 export type SidecarApp = FastifyInstance & { readonly sidecar: Sidecar };
 
+/** How long closing waits for answers already being written. */
+const CLOSE_DRAIN_MS = 10_000;
+
 /** Bodies above this are refused while being read, whatever a binding allows. */
 const HARD_BODY_LIMIT = 64 * 1024 * 1024;
 
@@ -53,6 +56,9 @@ export function buildApp(deps: AppDeps): SidecarApp {
   const app = Fastify({
     loggerInstance: logger,
     logController: quietRequests(),
+    // While closing, requests still reach the routes, which refuse sends with the API's own
+    // 503 (code and Retry-After) rather than fastify's bare one.
+    return503OnClosing: false,
     // Sized by the largest binding's limit; each binding's own limit is checked per send.
     bodyLimit: Math.min(HARD_BODY_LIMIT, Math.max(largest + 1, 1024 * 1024)),
   }) as unknown as FastifyInstance;
@@ -67,19 +73,54 @@ export function buildApp(deps: AppDeps): SidecarApp {
   app.addHook('onReady', async () => {
     await sidecar.start();
   });
+  const requests = trackRequests(app);
   // The graceful part of closing (refuse sends, finish in-flight ones, give back unsettled
-  // messages, end SSE streams) must come before the server waits for open connections.
+  // messages, end SSE streams) comes first; then every answer is let out; only then are
+  // connections cut, including the keep-alive sockets a client opened and never used, which
+  // the server would otherwise wait for until they time out.
   app.addHook('preClose', async () => {
     await sidecar.close();
+    await requests.drained(CLOSE_DRAIN_MS);
+    app.server.closeAllConnections();
   });
   return app as unknown as SidecarApp;
 }
 
 export function buildOpsApp(deps: { sidecar: Sidecar; logger?: Logger }): FastifyInstance {
-  const app = Fastify({ loggerInstance: deps.logger ?? pino({ level: 'silent' }), logController: quietRequests() }) as unknown as FastifyInstance;
+  const app = Fastify({
+    loggerInstance: deps.logger ?? pino({ level: 'silent' }),
+    logController: quietRequests(),
+    // Probes and scrapes hold nothing worth waiting for when the sidecar stops.
+    forceCloseConnections: true,
+  }) as unknown as FastifyInstance;
   installErrorHandling(app);
   registerOpsRoutes(app, deps.sidecar);
   return app;
+}
+
+/** Counts requests whose response is not finished (SSE streams included, until they end). */
+function trackRequests(app: FastifyInstance): { drained(timeoutMs: number): Promise<void> } {
+  let active = 0;
+  let waiter: (() => void) | undefined;
+  app.addHook('onRequest', async (_request, reply) => {
+    active++;
+    reply.raw.once('close', () => {
+      active--;
+      if (active === 0) waiter?.();
+    });
+  });
+  return {
+    drained(timeoutMs) {
+      if (active === 0) return Promise.resolve();
+      return new Promise((resolve) => {
+        const timer = setTimeout(resolve, timeoutMs);
+        waiter = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    },
+  };
 }
 
 /** One log line per request would cost more than the send itself; errors are logged where they occur. */
@@ -130,7 +171,8 @@ function toApiError(error: FastifyError): { statusCode: number; code: string; me
 
 /** JSON bodies of the control routes; an empty body reads as "no options". */
 function installJsonParser(app: FastifyInstance): void {
-  app.removeContentTypeParser('application/json');
+  // Control routes take JSON only; the send route has its own parser for any content type.
+  app.removeContentTypeParser(['application/json', 'text/plain']);
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
     const text = String(body);
     if (text.trim() === '') return done(null, undefined);

@@ -38,7 +38,9 @@ export function registerListenRoutes(parent: FastifyInstance, sidecar: Sidecar):
       raw.writeHead(200, {
         'content-type': 'text/event-stream; charset=utf-8',
         'cache-control': 'no-cache',
-        connection: 'keep-alive',
+        // The stream is the connection's only use: when it ends, so does the socket, and a
+        // shutting-down server need not wait for it to go idle.
+        connection: 'close',
         'x-accel-buffering': 'no',
       });
       raw.write(': listening\n\n');
@@ -76,6 +78,10 @@ export function registerListenRoutes(parent: FastifyInstance, sidecar: Sidecar):
           }),
         ),
         response: { 204: Type.Null(), '4xx': ErrorBody, '5xx': ErrorBody },
+      },
+      // A nack without a body is the common case: it reads as "no options".
+      preValidation: async (request) => {
+        request.body ??= {};
       },
     },
     async (request, reply) => {

@@ -1,0 +1,152 @@
+/** Helpers of the runtime's integration tests: sidecars on real ports, push targets, SSE readers. */
+import { randomBytes } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import pino from 'pino';
+import type { Binder } from '../../../runtime/src/binders/binder.ts';
+import { parseConfig } from '../../../runtime/src/config/load.ts';
+import { startSidecar, type RunningSidecar } from '../../../runtime/src/server.ts';
+
+export const silent = pino({ level: 'silent' });
+
+/** A name no other test uses. */
+export function unique(prefix: string): string {
+  return `${prefix}-${randomBytes(4).toString('hex')}`;
+}
+
+/** A sidecar on free ports from a bindery.yaml text (without `http:`, which is added). */
+export async function sidecarFrom(yaml: string, options: { sharedBinders?: Record<string, Binder>; sendWaitMs?: number } = {}): Promise<RunningSidecar> {
+  const config = await parseConfig(`${yaml}\nhttp: { port: 0, opsPort: 0, opsHost: 127.0.0.1 }\n`, 'test.yaml', {});
+  return startSidecar({ config, logger: silent, ...options });
+}
+
+export async function until(condition: () => boolean | Promise<boolean>, timeoutMs = 10_000, what = 'condition'): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+export function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+export interface Pushed {
+  path: string;
+  headers: IncomingMessage['headers'];
+  body: string;
+}
+
+/** An app that receives pushes and answers with the statuses it is given (the last one repeats). */
+export class PushTarget {
+  readonly received: Pushed[] = [];
+  statuses: number[] = [200];
+  private constructor(private readonly server: Server) {}
+
+  static async start(): Promise<PushTarget> {
+    const server = createServer();
+    const target = new PushTarget(server);
+    server.on('request', (request, response) => {
+      const chunks: Buffer[] = [];
+      request.on('data', (c: Buffer) => chunks.push(c));
+      request.on('end', () => {
+        target.received.push({ path: request.url ?? '', headers: request.headers, body: Buffer.concat(chunks).toString('utf8') });
+        const status = target.statuses[Math.min(target.received.length - 1, target.statuses.length - 1)]!;
+        response.writeHead(status).end();
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    return target;
+  }
+
+  get port(): number {
+    return (this.server.address() as AddressInfo).port;
+  }
+
+  bodies(): string[] {
+    return this.received.map((r) => r.body);
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve) => {
+      this.server.close(() => resolve());
+      this.server.closeAllConnections();
+    });
+  }
+}
+
+export interface SseEvent {
+  id: string;
+  event: string;
+  data: { id: string; payload: unknown; contentType: string; headers: Record<string, string>; partition: number | null; attempt: number };
+}
+
+/** An SSE client that collects `message` events. */
+export class SseReader {
+  readonly events: SseEvent[] = [];
+  status = 0;
+  contentType = '';
+  private readonly abort = new AbortController();
+  private done: Promise<void> = Promise.resolve();
+
+  static async open(url: string): Promise<SseReader> {
+    const reader = new SseReader();
+    const response = await fetch(url, { signal: reader.abort.signal, headers: { accept: 'text/event-stream' } });
+    reader.status = response.status;
+    reader.contentType = response.headers.get('content-type') ?? '';
+    if (response.status !== 200 || !response.body) return reader;
+    reader.done = reader.consume(response.body);
+    return reader;
+  }
+
+  private async consume(body: ReadableStream<Uint8Array>): Promise<void> {
+    const decoder = new TextDecoder();
+    let buffer = '';
+    try {
+      for await (const chunk of body) {
+        buffer += decoder.decode(chunk, { stream: true });
+        let end;
+        while ((end = buffer.indexOf('\n\n')) >= 0) {
+          const block = buffer.slice(0, end);
+          buffer = buffer.slice(end + 2);
+          const fields: Record<string, string> = {};
+          for (const line of block.split('\n')) {
+            if (line.startsWith(':')) continue;
+            const colon = line.indexOf(':');
+            fields[line.slice(0, colon)] = line.slice(colon + 1).trimStart();
+          }
+          if (fields.data !== undefined) {
+            this.events.push({ id: fields.id ?? '', event: fields.event ?? 'message', data: JSON.parse(fields.data) as SseEvent['data'] });
+          }
+        }
+      }
+    } catch {
+      // aborted by close()
+    }
+  }
+
+  async close(): Promise<void> {
+    this.abort.abort();
+    await this.done;
+  }
+}
+
+export async function send(
+  sidecar: RunningSidecar,
+  binding: string,
+  body: string | Buffer,
+  headers: Record<string, string> = { 'content-type': 'application/json' },
+): Promise<{ status: number; body: Record<string, unknown>; headers: Headers }> {
+  const response = await fetch(`${sidecar.apiUrl}/v1/send/${binding}`, { method: 'POST', headers, body });
+  const text = await response.text();
+  return { status: response.status, body: text ? (JSON.parse(text) as Record<string, unknown>) : {}, headers: response.headers };
+}
+
+export async function post(url: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body: Record<string, unknown>; headers: Headers }> {
+  const init: RequestInit = { method: 'POST', headers: { ...(body !== undefined && { 'content-type': 'application/json' }), ...headers } };
+  if (body !== undefined) init.body = typeof body === 'string' ? body : JSON.stringify(body);
+  const response = await fetch(url, init);
+  const text = await response.text();
+  return { status: response.status, body: text ? (JSON.parse(text) as Record<string, unknown>) : {}, headers: response.headers };
+}
