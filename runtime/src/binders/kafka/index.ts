@@ -210,7 +210,9 @@ class KafkaBinder implements Binder {
   /** Creates the topic when missing, grows it when it has fewer partitions; returns its partitions. */
   async ensureTopic(topic: KafkaTopic, binding: string): Promise<number> {
     try {
-      const created = await this.admin.createTopics({
+      // Looked up first: kafkajs logs a refused CreateTopics as a broker error.
+      const exists = (await this.admin.listTopics()).includes(topic.name);
+      const created = !exists && await this.admin.createTopics({
         topics: [{ topic: topic.name, numPartitions: topic.partitions }],
         waitForLeaders: true,
       });
