@@ -111,7 +111,9 @@ export function sleep(ms: number): Promise<void> {
 export async function logTail(path: string, lines = 25): Promise<string> {
   try {
     const text = await readFile(path, 'utf8');
-    return text.trimEnd().split('\n').slice(-lines).join('\n');
+    // Erlang prints whole terms on one line; keep the start of each, which names the error.
+    return text.trimEnd().split('\n').slice(-lines)
+      .map((line) => (line.length > 600 ? `${line.slice(0, 600)} [...]` : line)).join('\n');
   } catch {
     return '(no log written)';
   }
