@@ -73,6 +73,7 @@ describe('the bindery Helm chart', () => {
 
   it('runs two operator replicas serving the webhook over the generated certificate, non-root', async () => {
     const manifests = await render();
+    expect(one(manifests, 'PodDisruptionBudget')).toMatchObject({ spec: { minAvailable: 1 } });
     const deployment = one(manifests, 'Deployment') as Manifest & { spec: { replicas: number; template: { spec: { containers: Array<Record<string, unknown>> } } } };
     expect(deployment.spec.replicas).toBe(2);
     const container = deployment.spec.template.spec.containers[0]!;
@@ -132,6 +133,7 @@ describe('the bindery Helm chart', () => {
     expect(webhookOf(manifests).clientConfig).toEqual({ url: 'https://127.0.0.1:9443/mutate', caBundle: 'Zm9v' });
     expect((one(manifests, 'Deployment') as Manifest & { spec: { replicas: number } }).spec.replicas).toBe(0);
     expect(find(manifests, 'Pod')).toHaveLength(0);
+    expect(find(manifests, 'PodDisruptionBudget')).toHaveLength(0);
   });
 
   it('lets cert-manager issue the certificate and inject the CA when enabled', async () => {
