@@ -99,7 +99,7 @@ beforeAll(async () => {
   ], { BINDERY_SIDECAR_IMAGE: 'bindery/bindery:0.1.0' }, work);
   processes.push(operator);
 
-  await until('the local webhook to answer', async () => (await httpsStatus(`https://127.0.0.1:${webhookPort}/healthz`, webhookCa)) === 200, 60_000)
+  await until('the local webhook to answer', async () => (await httpsStatus(`https://127.0.0.1:${webhookPort}/healthz`, webhookCa)) === 200, 120_000)
     .catch((error: Error) => { throw fail(error.message, operator); });
 
   await kubectl('apply', '--namespace', namespace, '-f', `${repo}k8s/`);
@@ -110,7 +110,7 @@ beforeAll(async () => {
   await kubectl('patch', '--namespace', namespace, 'secret', 'rabbit-creds', '--type', 'merge', '-p', JSON.stringify({
     stringData: { username: decodeURIComponent(rabbit.username), password: decodeURIComponent(rabbit.password) },
   }));
-}, 180_000);
+}, 240_000);
 
 afterAll(async () => {
   await Promise.allSettled(processes.map((p) => p.stop()));
@@ -263,7 +263,7 @@ describe('the seed scenario on the real API server', () => {
       startPod(pod);
     }
     for (const pod of pods) {
-      await until(`${pod.name}'s sidecar to be ready`, async () => (await fetch(`http://127.0.0.1:${pod.opsPort}/readyz`)).ok, 60_000)
+      await until(`${pod.name}'s sidecar to be ready`, async () => (await fetch(`http://127.0.0.1:${pod.opsPort}/readyz`)).ok, 120_000)
         .catch((error: Error) => { throw fail(error.message, pod.processes.sidecar, pod.processes.app); });
       await until(`${pod.name}'s app to listen`, async () => (await fetch(`http://127.0.0.1:${pod.appPort}/healthz`)).ok, 30_000)
         .catch((error: Error) => { throw fail(error.message, pod.processes.app); });
@@ -312,7 +312,7 @@ describe('the seed scenario on the real API server', () => {
     startPod(groupB, 'sidecar');
     await until('atguiguB to get, once back, the 4 sent while it was down', async () => (await received(groupB, whileDown)).length === 4, 60_000)
       .catch((error: Error) => { throw fail(error.message, groupB.processes.sidecar); });
-  }, 240_000);
+  }, 300_000);
 });
 
 /** Starts the pod's sidecar (with its pod env) and app (with the pod's args), each on its local ports. */
