@@ -20,6 +20,7 @@ import { redactUrl } from './config/model.ts';
 import { sleep, systemClock, type Clock } from './delivery/clock.ts';
 import { ListenerHub, isJsonContentType, type Listener } from './delivery/listeners.ts';
 import { PushDispatcher, httpTransport } from './delivery/push.ts';
+import { DeliveryTracker } from './delivery/tracker.ts';
 import type { DeliveryOutcome } from './delivery/settle.ts';
 import {
   BinderUnavailableHttpError,
@@ -47,6 +48,13 @@ export interface SidecarOptions {
   metrics?: Metrics;
   /** How long a send may wait for its binding to become ready (first connect, binder switch). */
   sendWaitMs?: number;
+  /**
+   * A group input moving to another binder keeps consuming from the old one until nothing
+   * arrived there for this long (default 1 s), so what was sent before the move is not stranded.
+   */
+  drainQuietMs?: number;
+  /** Upper bound of that drain, and of waiting for its deliveries to settle (default 30 s). */
+  drainMaxMs?: number;
 }
 
 export type BindingState = 'started' | 'stopped' | 'paused';
@@ -108,6 +116,7 @@ interface InputHandle {
   slot: BinderSlot;
   state: BindingState;
   consumer?: Consumer;
+  tracker?: DeliveryTracker;
   push?: { dispatcher: PushDispatcher; close: () => Promise<void> };
   hub: ListenerHub;
   /** Serialises attach/detach/state changes of this binding. */
@@ -125,6 +134,8 @@ export class Sidecar {
   private readonly clock: Clock;
   private readonly sharedBinders: Record<string, Binder>;
   private readonly sendWaitMs: number;
+  private readonly drainQuietMs: number;
+  private readonly drainMaxMs: number;
   private readonly slots = new Map<string, BinderSlot>();
   private readonly handles = new Map<string, Handle>();
   private readonly listenerEnds = new Set<() => void>();
@@ -139,6 +150,8 @@ export class Sidecar {
     this.sharedBinders = options.sharedBinders ?? {};
     this.metrics = options.metrics ?? new Metrics();
     this.sendWaitMs = options.sendWaitMs ?? 10_000;
+    this.drainQuietMs = options.drainQuietMs ?? 1_000;
+    this.drainMaxMs = options.drainMaxMs ?? 30_000;
   }
 
   get runtimeConfig(): RuntimeConfig {
@@ -256,10 +269,11 @@ export class Sidecar {
       handle.push = { dispatcher: new PushDispatcher(binding, transport, this.clock, this.observer(() => handle.binding)), close };
     }
     const target = handle.push ? handle.push.dispatcher.handle : handle.hub.handle;
-    const handler = (delivery: Delivery): void => {
+    const tracker = new DeliveryTracker(this.clock);
+    const handler = tracker.wrap((delivery: Delivery): void => {
       this.metrics.messageReceived(handle.binding);
       target(delivery);
-    };
+    });
     for (let attempt = 1; ; attempt++) {
       try {
         await slot.connected;
@@ -268,6 +282,7 @@ export class Sidecar {
       }
       try {
         handle.consumer = await slot.binder.createConsumer(binding, handler);
+        handle.tracker = tracker;
         break;
       } catch (error) {
         const delay = Math.min(500 * 2 ** (attempt - 1), BINDER_RETRY_MAX_MS);
@@ -284,6 +299,7 @@ export class Sidecar {
   private async detachInput(handle: InputHandle): Promise<void> {
     const consumer = handle.consumer;
     handle.consumer = undefined;
+    handle.tracker = undefined;
     await consumer?.pause().catch(() => undefined);
     if (handle.push) {
       await handle.push.dispatcher.stop();
@@ -496,21 +512,30 @@ export class Sidecar {
     this.config = next;
     for (const name of changedBinders) this.slots.delete(name);
 
-    const work: Promise<void>[] = [];
+    // Inputs first: on a new binder, a group's queue must exist before the first message is
+    // sent there. Then outputs move. Then old consumers drain and retire.
+    const retirements: Array<() => Promise<void>> = [];
+    const outputs: Array<() => Promise<void>> = [];
+    const removals: Handle[] = [];
+    const inputs: Promise<void>[] = [];
     for (const [name, handle] of this.handles) {
       const binding = next.bindings[name];
       if (!binding) {
-        work.push(this.remove(handle));
+        removals.push(handle);
         continue;
       }
       const appChanged = handle.direction === 'input' && !sameJson(previous.app, next.app);
       if (sameJson(handle.binding, binding) && !changedBinders.has(binding.binder) && !appChanged) continue;
-      work.push(handle.direction === 'output' ? this.moveOutput(handle, binding) : this.moveInput(handle, binding));
+      if (handle.direction === 'output') outputs.push(() => this.moveOutput(handle, binding));
+      else if (binding.group !== undefined && !appChanged && sameJson({ ...handle.binding, binder: '' }, { ...binding, binder: '' })) {
+        inputs.push(this.switchInput(handle, binding).then((retire) => void retirements.push(retire)));
+      } else inputs.push(this.restartInput(handle, binding));
     }
-    for (const binding of Object.values(next.bindings)) {
-      if (!this.handles.has(binding.name)) work.push(this.open(binding));
-    }
-    await Promise.all(work);
+    const added = Object.values(next.bindings).filter((binding) => !this.handles.has(binding.name));
+    inputs.push(...added.filter((b) => b.direction === 'input').map((binding) => this.open(binding)));
+    await Promise.all(inputs);
+    await Promise.all([...outputs.map((move) => move()), ...added.filter((b) => b.direction === 'output').map((binding) => this.open(binding))]);
+    await Promise.all([...retirements.map((retire) => retire()), ...removals.map((handle) => this.remove(handle))]);
     // Binders no binding uses any more are closed.
     const used = new Set([...this.handles.values()].map((handle) => handle.slot));
     for (const slot of new Set([...oldSlots.values(), ...this.slots.values()])) {
@@ -536,19 +561,48 @@ export class Sidecar {
     this.logger.info({ binding: binding.name, from: oldBinding.binder, to: binding.binder }, 'output binding moved');
   }
 
-  private async moveInput(handle: InputHandle, binding: BindingConfig): Promise<void> {
-    const oldBinding = handle.binding;
+  /**
+   * A group input moving to another binder: it consumes from the new binder first (its
+   * queue then exists there before any output sends to it), and keeps the old consumer until
+   * that has gone quiet and settled what it delivered. Returns the old consumer's retirement.
+   */
+  private async switchInput(handle: InputHandle, binding: BindingConfig): Promise<() => Promise<void>> {
+    const old = { consumer: handle.consumer, tracker: handle.tracker, binding: handle.binding };
+    await this.serial(handle, async () => {
+      handle.consumer = undefined;
+      handle.tracker = undefined;
+      await this.rebindInput(handle, binding);
+      await this.attachInput(handle);
+    });
+    this.logger.info({ binding: binding.name, from: old.binding.binder, to: binding.binder }, 'input binding moved; draining the old binder');
+    return async () => {
+      if (!old.consumer) return;
+      await old.tracker?.quiet(this.drainQuietMs, this.drainMaxMs);
+      await old.consumer.pause().catch(() => undefined);
+      await old.tracker?.settled(this.drainMaxMs);
+      await old.consumer.close().catch((error) => this.logger.warn({ binding: binding.name, err: safeError(error) }, 'closing the old consumer failed'));
+      this.logger.info({ binding: binding.name, binder: old.binding.binder }, 'old binder drained');
+    };
+  }
+
+  /** Any other change of an input: it stops (settling what it holds), then starts anew. */
+  private async restartInput(handle: InputHandle, binding: BindingConfig): Promise<void> {
+    const from = handle.binding.binder;
     await this.serial(handle, async () => {
       await this.detachInput(handle);
-      handle.slot = await this.slotFor(binding.binder);
-      handle.binding = binding;
-      if (oldBinding.binder !== binding.binder || oldBinding.destination !== binding.destination) this.metrics.forget(oldBinding);
-      this.metrics.binderState(binding, handle.slot.binder.state === 'up');
+      await this.rebindInput(handle, binding);
     });
-    // Bindings share the hub's listeners across the move; only its settings follow the new binding.
-    handle.hub.rebind(binding);
     await this.serial(handle, () => this.attachInput(handle));
-    this.logger.info({ binding: binding.name, from: oldBinding.binder, to: binding.binder }, 'input binding moved');
+    this.logger.info({ binding: binding.name, from, to: binding.binder }, 'input binding restarted');
+  }
+
+  private async rebindInput(handle: InputHandle, binding: BindingConfig): Promise<void> {
+    const oldBinding = handle.binding;
+    handle.slot = await this.slotFor(binding.binder);
+    handle.binding = binding;
+    handle.hub.rebind(binding);
+    if (oldBinding.binder !== binding.binder || oldBinding.destination !== binding.destination) this.metrics.forget(oldBinding);
+    this.metrics.binderState(binding, handle.slot.binder.state === 'up');
   }
 
   private async remove(handle: Handle): Promise<void> {

@@ -150,3 +150,19 @@ export async function post(url: string, body?: unknown, headers: Record<string, 
   const text = await response.text();
   return { status: response.status, body: text ? (JSON.parse(text) as Record<string, unknown>) : {}, headers: response.headers };
 }
+
+/** Deletes the RabbitMQ queues and exchanges whose names start with `prefix` (test clean-up). */
+export async function deleteRabbitObjects(prefix: string): Promise<void> {
+  const { testEnv, managementApi } = await import('../../support/env.ts');
+  const env = testEnv();
+  const auth = Buffer.from(`${env.rabbitManagementUser}:${env.rabbitManagementPassword}`).toString('base64');
+  for (const kind of ['queues', 'exchanges'] as const) {
+    const objects = (await managementApi<Array<{ name: string; vhost: string }>>(`/${kind}`)) ?? [];
+    for (const object of objects.filter((o) => o.name.startsWith(prefix))) {
+      await fetch(`${env.rabbitManagementUrl}/api/${kind}/${encodeURIComponent(object.vhost)}/${encodeURIComponent(object.name)}`, {
+        method: 'DELETE',
+        headers: { authorization: `Basic ${auth}` },
+      });
+    }
+  }
+}

@@ -1,0 +1,67 @@
+/**
+ * Hot reload: a binding whose binder changes moves without a restart, under a steady send
+ * load, and every message answered 202 reaches the app exactly once.
+ */
+import { afterAll, describe, expect, it } from 'vitest';
+import { parseConfig } from '../../../runtime/src/config/load.ts';
+import { startSidecar } from '../../../runtime/src/server.ts';
+import { testEnv } from '../../support/env.ts';
+import { PushTarget, deleteRabbitObjects, delay, send, silent, unique, until } from './support.ts';
+
+const destination = unique('reload');
+afterAll(() => deleteRabbitObjects(destination));
+
+function yaml(binder: 'mem' | 'rabbit', appPort: number, extra = ''): string {
+  return `binders:
+  mem: { type: memory }
+  rabbit: { type: rabbit, rabbit: { url: "${testEnv().rabbitUrl}" } }
+bindings:
+  out: { direction: output, destination: ${destination}, binder: ${binder} }
+  in: { direction: input, destination: ${destination}, group: g, binder: ${binder}, consumer: { concurrency: 4 } }
+  ${extra}
+app: { port: ${appPort} }
+http: { port: 0, opsPort: 0, opsHost: 127.0.0.1 }`;
+}
+
+describe('hot reload', () => {
+  it('moves output and input from memory to RabbitMQ under load: every 202 received once, nothing refused', async () => {
+    const target = await PushTarget.start();
+    const load = (binder: 'mem' | 'rabbit') => parseConfig(yaml(binder, target.port, `other: { direction: output, destination: ${destination}-other, binder: mem }`), 'bindery.yaml');
+    const running = await startSidecar({ config: await load('mem'), logger: silent, drainQuietMs: 300 });
+    try {
+      const otherProducer = (running.sidecar as unknown as { handles: Map<string, { producer?: unknown }> }).handles.get('other')!;
+      const accepted: string[] = [];
+      const refused: number[] = [];
+      let sending = true;
+      const sender = (async () => {
+        for (let i = 0; sending; i++) {
+          const answer = await send(running, 'out', JSON.stringify(i), { 'content-type': 'application/json', 'x-msg-id': `m-${i}` });
+          if (answer.status === 202) accepted.push(`m-${i}`);
+          else refused.push(answer.status);
+          await delay(2);
+        }
+      })();
+      await until(() => accepted.length >= 30, 10_000, '30 sends on memory');
+      const producerBefore = otherProducer.producer;
+      await running.sidecar.reload(await load('rabbit'));
+      const views = running.sidecar.bindings();
+      expect(views.find((b) => b.name === 'out')).toMatchObject({ binder: 'rabbit', binderType: 'rabbit' });
+      expect(views.find((b) => b.name === 'in')).toMatchObject({ binder: 'rabbit', consuming: true });
+      // An unchanged binding is left alone.
+      expect(otherProducer.producer).toBe(producerBefore);
+      const atSwitch = accepted.length;
+      await until(() => accepted.length >= atSwitch + 30, 20_000, '30 sends on RabbitMQ');
+      sending = false;
+      await sender;
+      await until(() => new Set(target.received.map((r) => r.headers['x-msg-id'])).size >= accepted.length, 20_000, 'every accepted message pushed');
+      await delay(300);
+      const ids = target.received.map((r) => String(r.headers['x-msg-id']));
+      expect(refused).toEqual([]);
+      expect(ids.filter((id) => accepted.includes(id)).sort()).toEqual([...accepted].sort());
+      expect(ids.length).toBe(new Set(ids).size);
+    } finally {
+      await running.close();
+      await target.close();
+    }
+  });
+});
