@@ -3,6 +3,9 @@
  * leader renews every `retryPeriod`; if it cannot renew within `renewDeadline` it stops
  * leading; a candidate takes a Lease whose holder has not renewed for `leaseDuration`. On a
  * clean shutdown the leader releases the Lease, so the next one takes over at once.
+ *
+ * Defaults are 12 s / 8 s / 2 s rather than client-go's 15 / 10 / 2, so that a standby takes
+ * over within 15 s of the leader's death (docs/adr/0009-operator-lease-timings.md).
  */
 import type { CoordinationV1Api, V1Lease } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
@@ -32,8 +35,8 @@ export class LeaderElector {
   private wake: (() => void) | undefined;
 
   constructor(private readonly options: LeaderElectionOptions) {
-    this.leaseDurationMs = options.leaseDurationMs ?? 15_000;
-    this.renewDeadlineMs = options.renewDeadlineMs ?? 10_000;
+    this.leaseDurationMs = options.leaseDurationMs ?? 12_000;
+    this.renewDeadlineMs = options.renewDeadlineMs ?? 8_000;
     this.retryPeriodMs = options.retryPeriodMs ?? 2_000;
     this.now = options.now ?? (() => new Date());
   }
@@ -79,7 +82,7 @@ export class LeaderElector {
     try {
       const lease = await this.read();
       if (lease?.spec?.holderIdentity !== this.options.identity) return;
-      lease.spec = { ...lease.spec, holderIdentity: undefined, leaseDurationSeconds: 1, renewTime: this.now() };
+      lease.spec = { ...lease.spec, holderIdentity: undefined, leaseDurationSeconds: 1, renewTime: microTime(this.now()) };
       await this.options.coordination.replaceNamespacedLease({ namespace: this.options.namespace, name: this.options.name, body: lease });
       this.options.logger.info({ lease: this.options.name }, 'leader lease released');
     } catch (error) {
@@ -90,6 +93,7 @@ export class LeaderElector {
   private async tryAcquireOrRenew(): Promise<boolean> {
     const { coordination, namespace, name, identity } = this.options;
     const now = this.now();
+    const stamp = microTime(now);
     const leaseDurationSeconds = Math.ceil(this.leaseDurationMs / 1000);
     try {
       const lease = await this.read();
@@ -98,7 +102,7 @@ export class LeaderElector {
           namespace,
           body: {
             metadata: { name, namespace },
-            spec: { holderIdentity: identity, leaseDurationSeconds, acquireTime: now, renewTime: now, leaseTransitions: 0 },
+            spec: { holderIdentity: identity, leaseDurationSeconds, acquireTime: stamp, renewTime: stamp, leaseTransitions: 0 },
           },
         });
         this.lastRenew = now.getTime();
@@ -114,8 +118,8 @@ export class LeaderElector {
         ...spec,
         holderIdentity: identity,
         leaseDurationSeconds,
-        renewTime: now,
-        ...(takeover && { acquireTime: now, leaseTransitions: (spec.leaseTransitions ?? 0) + 1 }),
+        renewTime: stamp,
+        ...(takeover && { acquireTime: stamp, leaseTransitions: (spec.leaseTransitions ?? 0) + 1 }),
       };
       await coordination.replaceNamespacedLease({ namespace, name, body: lease });
       this.lastRenew = now.getTime();
@@ -142,4 +146,12 @@ export class LeaderElector {
       this.timer = setTimeout(resolve, ms);
     });
   }
+}
+
+/**
+ * metav1.MicroTime wants six fractional digits; client-node types it as Date and would send
+ * JavaScript's three, which the API server refuses. The string passes through its serializer.
+ */
+function microTime(date: Date): Date {
+  return date.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z') as unknown as Date;
 }
