@@ -4,6 +4,7 @@
  * a condition instead of sleeping.
  */
 import { randomBytes } from 'node:crypto';
+import { connect as connectTcp, createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
 import amqp from 'amqplib';
 import pino from 'pino';
 import type { Binder, BinderDeps, Delivery } from '../../../runtime/src/binders/binder.ts';
@@ -123,3 +124,83 @@ export const management = {
       .filter((b) => b.source !== '')
       .map((b) => ({ exchange: b.source, routingKey: b.routing_key })),
 };
+
+/**
+ * A TCP proxy in front of RabbitMQ that can drop every connection and refuse new ones, so a
+ * test can take the broker away from one binder without stopping the broker for everyone.
+ */
+export async function brokerProxy(url = testEnv().rabbitUrl) {
+  const upstream = new URL(url);
+  const sockets = new Set<Socket>();
+  const brokerSides = new Set<Socket>();
+  let refusing = false;
+  const server: NetServer = createNetServer((client) => {
+    if (refusing) {
+      client.destroy();
+      return;
+    }
+    const broker = connectTcp(Number(upstream.port || 5672), upstream.hostname);
+    brokerSides.add(broker);
+    broker.on('close', () => brokerSides.delete(broker));
+    for (const [a, b] of [[client, broker], [broker, client]] as const) {
+      sockets.add(a);
+      a.on('error', () => b.destroy());
+      a.on('close', () => {
+        sockets.delete(a);
+        b.destroy();
+      });
+      a.pipe(b);
+    }
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const proxied = new URL(url);
+  proxied.hostname = '127.0.0.1';
+  proxied.port = String((server.address() as AddressInfo).port);
+  return {
+    url: proxied.toString(),
+    /** Stops passing what the broker says (confirms, deliveries) to the clients. */
+    hold() {
+      for (const broker of brokerSides) broker.pause();
+    },
+    /** Drops every open connection and refuses new ones until `restore()`. */
+    cut() {
+      refusing = true;
+      for (const socket of sockets) socket.destroy();
+    },
+    restore() {
+      refusing = false;
+    },
+    close: () => new Promise<void>((resolve) => {
+      for (const socket of sockets) socket.destroy();
+      server.close(() => resolve());
+    }),
+  };
+}
+
+/** Timers that only run when the test says so; each remembers the delay it was asked for. */
+export function manualTimers() {
+  const pending = new Map<number, { fire: () => void; ms: number }>();
+  let next = 0;
+  return {
+    timers: {
+      setTimeout: (fire: () => void, ms: number) => {
+        next += 1;
+        pending.set(next, { fire, ms });
+        return next;
+      },
+      clearTimeout: (handle: unknown) => {
+        pending.delete(handle as number);
+      },
+    },
+    /** Delays of the timers waiting to run. */
+    delays: () => [...pending.values()].map((t) => t.ms),
+    /** Runs (and forgets) every waiting timer of `ms`. */
+    fire(ms: number) {
+      for (const [handle, timer] of [...pending]) {
+        if (timer.ms !== ms) continue;
+        pending.delete(handle);
+        timer.fire();
+      }
+    },
+  };
+}
