@@ -87,7 +87,8 @@ beforeAll(async () => {
   const healthPort = await freePort();
   operator = startBindery('operator', [
     'operator',
-    '--kubeconfig', env.kubeconfig,
+    // The chart's ServiceAccount, not the admin: the operator runs with exactly the chart's RBAC.
+    '--kubeconfig', await serviceAccountKubeconfig(),
     // Reconcile this test's namespace only; the Lease goes where the chart's Role allows it.
     '--namespace', namespace,
     '--leader-election-namespace', releaseNamespace,
@@ -112,6 +113,23 @@ beforeAll(async () => {
   }));
 }, 240_000);
 
+/** A kubeconfig for the same API server that authenticates as the chart's ServiceAccount. */
+async function serviceAccountKubeconfig(): Promise<string> {
+  const token = (await kubectl('create', 'token', release, '--namespace', releaseNamespace, '--duration', '1h')).trim();
+  const admin = JSON.parse(await kubectl('config', 'view', '--raw', '--minify', '-o', 'json')) as { clusters: Array<{ name: string }> };
+  const cluster = admin.clusters[0]!;
+  const file = `${work}/operator.kubeconfig`;
+  writeFileSync(file, JSON.stringify({
+    apiVersion: 'v1',
+    kind: 'Config',
+    clusters: [cluster],
+    users: [{ name: 'operator', user: { token } }],
+    contexts: [{ name: 'operator', context: { cluster: cluster.name, user: 'operator' } }],
+    'current-context': 'operator',
+  }));
+  return file;
+}
+
 afterAll(async () => {
   await Promise.allSettled(processes.map((p) => p.stop()));
   await kubectl('delete', 'namespace', namespace, '--wait=false').catch(() => {});
@@ -131,6 +149,18 @@ describe('the seed scenario on the real API server', () => {
     );
     expect(webhooks.webhooks[0]!.clientConfig.url).toMatch(/^https:\/\/127\.0\.0\.1:\d+\/mutate$/);
     expect(webhooks.webhooks[0]!.failurePolicy).toBe('Fail');
+
+    // What the operator's ServiceAccount may do, asked of the API server's RBAC.
+    const as = `--as=system:serviceaccount:${releaseNamespace}:${release}`;
+    const can = (...args: string[]) => kubectl('auth', 'can-i', as, ...args).then((out) => out.trim(), () => 'no');
+    expect(await can('watch', 'streambindings.bindery.io', '--all-namespaces')).toBe('yes');
+    expect(await can('update', 'binders.bindery.io', '--subresource=status', '--namespace', namespace)).toBe('yes');
+    expect(await can('list', 'secrets', '--all-namespaces')).toBe('yes');
+    expect(await can('update', 'leases.coordination.k8s.io', '--namespace', releaseNamespace)).toBe('yes');
+    expect(await can('update', 'leases.coordination.k8s.io', '--namespace', namespace)).toBe('no');
+    expect(await can('list', 'pods', '--all-namespaces')).toBe('no');
+    expect(await can('update', 'secrets', '--namespace', namespace)).toBe('no');
+    expect(await can('delete', 'streambindings.bindery.io', '--namespace', namespace)).toBe('no');
 
     const secretName = `${release}-webhook-tls`;
     const before = await getJson<{ data: Record<string, string> }>('secret', '--namespace', releaseNamespace, secretName);
