@@ -18,7 +18,13 @@ export function desiredTopology(spec: StreamBindingSpec, type: 'rabbit' | 'kafka
   if (type === 'kafka') {
     return {
       type,
-      kafka: kafkaTopology({ direction: spec.direction, destination: spec.destination, group: spec.group, partitionCount: producer.partitionCount, deadLetter }),
+      kafka: kafkaTopology({
+        direction: spec.direction,
+        destination: spec.destination,
+        group: spec.group,
+        producer,
+        consumer: { deadLetter, startOffset: spec.consumer?.startOffset, instanceCount: 1, concurrency: spec.consumer?.concurrency ?? 1 },
+      }),
     };
   }
   return {

@@ -1,38 +1,25 @@
 /**
- * The Kafka objects a binding needs (SPEC section 2): its topic, and for a group input with
- * dead letters, the `error.<destination>.<group>` topic. Names from runtime/src/topology/naming.ts.
+ * The Kafka objects of a binding as the operator's backend handles them: a flat list of
+ * topics (so the sharing rule can drop some before a delete) computed from the runtime's
+ * pure topology function, the one source of Kafka names and partition counts.
  */
-import { kafka } from '../../../../runtime/src/topology/naming.ts';
+import { kafkaTopology as runtimeKafkaTopology, type KafkaTopic, type KafkaTopologyInput } from '../../../../runtime/src/topology/kafka.ts';
 
-export interface KafkaTopic {
-  name: string;
-  /** The least partition count; a topic with more is left as it is (Kafka cannot shrink). */
-  partitions: number;
-}
+export type { KafkaTopic } from '../../../../runtime/src/topology/kafka.ts';
 
 export interface KafkaTopology {
+  /** The destination's topic first, then the dead-letter topic if any. */
   topics: KafkaTopic[];
   /** The group the binding consumes as, for lag and membership checks. */
   group?: string;
   deadLetterTopic?: string;
 }
 
-export interface KafkaTopologyInput {
-  direction: 'input' | 'output';
-  destination: string;
-  group?: string;
-  partitionCount: number;
-  deadLetter: boolean;
-}
-
 export function kafkaTopology(binding: KafkaTopologyInput): KafkaTopology {
-  const topics: KafkaTopic[] = [
-    { name: kafka.topic(binding.destination), partitions: binding.direction === 'output' ? Math.max(1, binding.partitionCount) : 1 },
-  ];
-  if (binding.direction === 'output' || binding.group === undefined) return { topics };
-  const group = kafka.consumerGroup(binding.group);
-  if (!binding.deadLetter) return { topics, group };
-  const deadLetterTopic = kafka.dlqTopic(binding.destination, binding.group);
-  topics.push({ name: deadLetterTopic, partitions: 1 });
-  return { topics, group, deadLetterTopic };
+  const topology = runtimeKafkaTopology(binding);
+  return {
+    topics: [topology.topic, ...(topology.deadLetterTopic ? [topology.deadLetterTopic] : [])],
+    ...(topology.consumerGroup !== undefined && { group: topology.consumerGroup }),
+    ...(topology.deadLetterTopic && { deadLetterTopic: topology.deadLetterTopic.name }),
+  };
 }
