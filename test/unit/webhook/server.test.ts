@@ -10,7 +10,8 @@ import { fileURLToPath } from 'node:url';
 import { KubeConfig } from '@kubernetes/client-node';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startWebhook, type Webhook } from '../../../operator/src/webhook/server.ts';
+import { DEFAULT_SIDECAR_RESOURCES } from '../../../operator/src/webhook/patch.ts';
+import { DEFAULT_SIDECAR_IMAGE, sidecarOptionsFromEnv, startWebhook, type Webhook } from '../../../operator/src/webhook/server.ts';
 import { freePort, issueWebhookCertificate } from '../../e2e/processes.ts';
 
 const fixtures = fileURLToPath(new URL('../../fixtures/admission/', import.meta.url));
@@ -94,5 +95,21 @@ describe('the webhook HTTPS handler', () => {
     ['POST', '/validate', '{}', 404],
   ])('%s %s %s answers %i', async (method, path, body, expected) => {
     expect((await call(method, path, body)).status).toBe(expected);
+  });
+});
+
+describe('the sidecar the operator injects, from the env the chart sets', () => {
+  it.each([
+    [{}, { image: DEFAULT_SIDECAR_IMAGE, resources: DEFAULT_SIDECAR_RESOURCES }],
+    [
+      {
+        BINDERY_SIDECAR_IMAGE: 'registry.example/bindery:1.2.3',
+        BINDERY_SIDECAR_IMAGE_PULL_POLICY: 'Always',
+        BINDERY_SIDECAR_RESOURCES: '{"requests":{"cpu":"10m"}}',
+      },
+      { image: 'registry.example/bindery:1.2.3', imagePullPolicy: 'Always', resources: { requests: { cpu: '10m' } } },
+    ],
+  ])('%j gives %j', (env, expected) => {
+    expect(sidecarOptionsFromEnv(env)).toEqual(expected);
   });
 });
