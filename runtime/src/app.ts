@@ -6,9 +6,6 @@
 import { STATUS_CODES } from 'node:http';
 import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
 import pino, { type Logger } from 'pino';
-import type { Binder } from './binders/binder.ts';
-import type { RuntimeConfig } from './config/model.ts';
-import type { Clock } from './delivery/clock.ts';
 import {
   InternalError,
   InvalidRequestError,
@@ -17,21 +14,15 @@ import {
   RETRY_AFTER_SECONDS,
   UnsupportedMediaTypeError,
 } from './errors.ts';
-import type { Metrics } from './metrics.ts';
 import { registerBindingRoutes } from './routes/bindings.ts';
 import { registerListenRoutes } from './routes/listen.ts';
 import { registerOpsRoutes } from './routes/ops.ts';
 import { registerSendRoute } from './routes/send.ts';
-import { Sidecar } from './sidecar.ts';
+import { Sidecar, type SidecarOptions } from './sidecar.ts';
 
-export interface AppDeps {
-  config: RuntimeConfig;
+/** What the sidecar is built from; see SidecarOptions for the meaning of each. */
+export interface AppDeps extends Omit<SidecarOptions, 'logger'> {
   logger?: Logger;
-  clock?: Clock;
-  /** Binders shared with other sidecars of this process, by name (see Sidecar). */
-  sharedBinders?: Record<string, Binder>;
-  metrics?: Metrics;
-  sendWaitMs?: number;
 }
 
 export type SidecarApp = FastifyInstance & { readonly sidecar: Sidecar };
@@ -44,14 +35,7 @@ const HARD_BODY_LIMIT = 64 * 1024 * 1024;
 
 export function buildApp(deps: AppDeps): SidecarApp {
   const logger = deps.logger ?? pino({ level: 'silent' });
-  const sidecar = new Sidecar({
-    config: deps.config,
-    logger,
-    ...(deps.clock && { clock: deps.clock }),
-    ...(deps.sharedBinders && { sharedBinders: deps.sharedBinders }),
-    ...(deps.metrics && { metrics: deps.metrics }),
-    ...(deps.sendWaitMs !== undefined && { sendWaitMs: deps.sendWaitMs }),
-  });
+  const sidecar = new Sidecar({ ...deps, logger });
   const largest = Math.max(0, ...Object.values(deps.config.bindings).map((b) => b.maxMessageBytes));
   const app = Fastify({
     loggerInstance: logger,

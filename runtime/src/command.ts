@@ -3,12 +3,6 @@
  * down gracefully (see Sidecar.close) and exits 0.
  */
 import { parseArgs } from 'node:util';
-import pino from 'pino';
-import { ConfigError, loadConfigFile, overridesFrom, parseConfig } from './config/load.ts';
-import { watchConfigFile } from './config/watch.ts';
-import { Metrics } from './metrics.ts';
-import { startSidecar } from './server.ts';
-import { safeError } from './sidecar.ts';
 
 export const HELP = `Usage: bindery runtime --config FILE [options]
 
@@ -58,6 +52,16 @@ export async function main(argv: string[]): Promise<number> {
     return 2;
   }
 
+  // Loaded only now, so that --help and usage errors answer at once.
+  const [{ default: pino }, { ConfigError, loadConfigFile, overridesFrom, parseConfig }, { watchConfigFile }, { Metrics }, { startSidecar }, { safeError }] =
+    await Promise.all([
+      import('pino'),
+      import('./config/load.ts'),
+      import('./config/watch.ts'),
+      import('./metrics.ts'),
+      import('./server.ts'),
+      import('./sidecar.ts'),
+    ]);
   const logger = pino({ level: process.env.BINDERY_LOG_LEVEL ?? 'info', base: { component: 'bindery-runtime' } });
   let overrides;
   let config;

@@ -166,3 +166,12 @@ export async function deleteRabbitObjects(prefix: string): Promise<void> {
     }
   }
 }
+
+/** A port nothing listens on right now (for child processes that need fixed ports). */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}

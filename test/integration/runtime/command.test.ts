@@ -1,0 +1,164 @@
+/**
+ * `bindery runtime` as a process: flags, start-up errors, reloading its config file, and
+ * SIGTERM (refuse sends, finish in-flight work, give unsettled messages back, exit 0).
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { testEnv } from '../../support/env.ts';
+import { PushTarget, deleteRabbitObjects, freePort, send, sidecarFrom, unique, until } from './support.ts';
+
+const root = join(import.meta.dirname, '../../..');
+const prefix = unique('cmd');
+const dirs: string[] = [];
+afterAll(async () => {
+  await deleteRabbitObjects(prefix);
+  for (const dir of dirs) await rm(dir, { recursive: true, force: true });
+});
+
+interface Run {
+  child: ChildProcess;
+  output: () => string;
+  exit: Promise<number | null>;
+}
+
+function runtime(args: string[], env: Record<string, string> = {}): Run {
+  const child = spawn(process.execPath, ['bin/bindery', 'runtime', ...args], { cwd: root, env: { ...process.env, ...env } });
+  let output = '';
+  child.stdout!.on('data', (c: Buffer) => (output += c.toString()));
+  child.stderr!.on('data', (c: Buffer) => (output += c.toString()));
+  const exit = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  return { child, output: () => output, exit };
+}
+
+async function configFile(text: string): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), 'bindery-'));
+  dirs.push(dir);
+  const file = join(dir, 'bindery.yaml');
+  await writeFile(file, text);
+  return file;
+}
+
+async function ready(opsPort: number, run: Run): Promise<void> {
+  await until(async () => {
+    try {
+      return (await fetch(`http://127.0.0.1:${opsPort}/readyz`)).status === 200;
+    } catch {
+      return false;
+    }
+  }, 30_000, `readiness (output so far: ${run.output()})`);
+}
+
+describe('bindery runtime', () => {
+  it('prints its help', async () => {
+    const run = runtime(['--help']);
+    expect(await run.exit).toBe(0);
+    expect(run.output()).toContain('Usage: bindery runtime --config FILE');
+  });
+
+  it.each([
+    ['bindings: { in: { direction: input, consumer: { maxAttempts: 0 } } }\nbinders: { m: { type: memory } }', 'bindings.in.consumer.maxAttempts: must be an integer >= 1'],
+    ['binders: { r: { type: rabbit, rabbit: { url: "${NOT_SET_ANYWHERE}" } } }', 'environment variable NOT_SET_ANYWHERE is not set'],
+  ])('refuses to start on a bad config, naming the key', async (text, message) => {
+    const run = runtime(['--config', await configFile(text)]);
+    expect(await run.exit).toBe(1);
+    expect(run.output()).toContain(message);
+  });
+
+  it('reloads its config file: a binding moves from memory to RabbitMQ without a restart', async () => {
+    const destination = unique(`${prefix}-watch`);
+    const [port, opsPort] = [await freePort(), await freePort()];
+    const text = (binder: string) => `binders:
+  mem: { type: memory }
+  rabbit: { type: rabbit, rabbit: { url: "\${TEST_RABBIT_URL}" } }
+bindings: { out: { direction: output, destination: ${destination}, binder: ${binder} } }
+`;
+    const file = await configFile(text('mem'));
+    const run = runtime(['--config', file, '--port', String(port), '--ops-port', String(opsPort)], { TEST_RABBIT_URL: testEnv().rabbitUrl });
+    try {
+      await ready(opsPort, run);
+      const before = await (await fetch(`http://127.0.0.1:${port}/v1/send/out`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '1' })).json();
+      expect(before).toMatchObject({ binder: 'mem' });
+      await writeFile(file, text('rabbit'));
+      await until(async () => {
+        const { bindings } = (await (await fetch(`http://127.0.0.1:${port}/v1/bindings`)).json()) as { bindings: Array<{ binder: string }> };
+        return bindings[0]!.binder === 'rabbit';
+      }, 15_000, 'the binding to move');
+      const after = await (await fetch(`http://127.0.0.1:${port}/v1/send/out`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '2' })).json();
+      expect(after).toMatchObject({ binder: 'rabbit', destination });
+      expect(run.output()).not.toContain('guest:guest');
+    } finally {
+      run.child.kill('SIGTERM');
+      expect(await run.exit).toBe(0);
+    }
+  });
+
+  it('on SIGTERM refuses sends, finishes the push in flight, gives the rest back to RabbitMQ and exits 0', async () => {
+    const destination = unique(`${prefix}-term`);
+    // The app holds each push for a while, so SIGTERM arrives with one in flight.
+    const pushed: string[] = [];
+    const app = createServer((request, response) => {
+      pushed.push(String(request.headers['x-msg-id']));
+      request.resume();
+      setTimeout(() => response.writeHead(200).end(), 1500);
+    });
+    await new Promise<void>((resolve) => app.listen(0, '127.0.0.1', resolve));
+    const appPort = (app.address() as { port: number }).port;
+    const [port, opsPort] = [await freePort(), await freePort()];
+    const file = await configFile(`binders: { rabbit: { type: rabbit, rabbit: { url: "${testEnv().rabbitUrl}" } } }
+bindings:
+  out: { direction: output, destination: ${destination} }
+  in: { direction: input, destination: ${destination}, group: g, consumer: { concurrency: 1 } }
+`);
+    const run = runtime(['--config', file, '--port', String(port), '--ops-port', String(opsPort), '--app-port', String(appPort)]);
+    try {
+      await ready(opsPort, run);
+      await until(async () => {
+        const { bindings } = (await (await fetch(`http://127.0.0.1:${port}/v1/bindings`)).json()) as { bindings: Array<{ name: string; consuming?: boolean }> };
+        return bindings.find((b) => b.name === 'in')!.consuming === true;
+      }, 15_000, 'the input to consume');
+      for (const id of ['t-1', 't-2', 't-3']) {
+        const answer = await fetch(`http://127.0.0.1:${port}/v1/send/out`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-msg-id': id }, body: '"x"' });
+        expect(answer.status).toBe(202);
+      }
+      await until(() => pushed.length === 1, 10_000, 'the first push');
+      run.child.kill('SIGTERM');
+      await until(() => run.output().includes('shutting down'), 5_000, 'the shutdown to begin');
+      const refused = await fetch(`http://127.0.0.1:${port}/v1/send/out`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '"late"' });
+      expect(refused.status).toBe(503);
+      expect(((await refused.json()) as { code: string }).code).toBe('BINDERY_ERR_BINDER_UNAVAILABLE');
+      expect(refused.headers.get('retry-after')).toBe('1');
+      expect(await run.exit).toBe(0);
+      expect(pushed).toEqual(['t-1']);
+    } finally {
+      run.child.kill('SIGKILL');
+      await new Promise((resolve) => app.close(resolve));
+    }
+    // t-1 was acked when its push finished; t-2 and t-3 went back to the queue.
+    const target = await PushTarget.start();
+    const next = await sidecarFrom(`binders: { rabbit: { type: rabbit, rabbit: { url: "${testEnv().rabbitUrl}" } } }
+bindings: { in: { direction: input, destination: ${destination}, group: g } }
+app: { port: ${target.port} }`);
+    try {
+      await until(() => target.received.length >= 2, 15_000, 'the returned messages');
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      expect(target.received.map((r) => r.headers['x-msg-id']).sort()).toEqual(['t-2', 't-3']);
+    } finally {
+      await next.close();
+      await target.close();
+    }
+  });
+});
+
+describe('sends are refused once closing starts', () => {
+  it('answers 503 with the API error body', async () => {
+    const running = await sidecarFrom('binders: { m: { type: memory } }\nbindings: { out: { direction: output } }');
+    await running.sidecar.close();
+    const answer = await send(running, 'out', '{}');
+    expect([answer.status, answer.body.code]).toEqual([503, 'BINDERY_ERR_BINDER_UNAVAILABLE']);
+    await running.close();
+  });
+});

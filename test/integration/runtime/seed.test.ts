@@ -1,0 +1,192 @@
+/**
+ * The seed scenario's behaviours, by count, through real sidecars on the memory binder and
+ * on the real RabbitMQ: broadcast across groups, competition within a group, durable group
+ * subscriptions, and anonymous consumers missing what was sent while they were down.
+ */
+import { afterAll, describe, expect, it } from 'vitest';
+import type { Binder } from '../../../runtime/src/binders/binder.ts';
+import { createMemoryBinder } from '../../../runtime/src/binders/memory/index.ts';
+import type { RunningSidecar } from '../../../runtime/src/server.ts';
+import { testEnv } from '../../support/env.ts';
+import { PushTarget, deleteRabbitObjects, delay, send, sidecarFrom, silent, unique, until } from './support.ts';
+
+const prefix = unique('seed');
+afterAll(() => deleteRabbitObjects(prefix));
+
+type Kind = 'memory' | 'rabbit';
+
+/** One broker for a test: its binder yaml, and for memory the one in-process instance all sidecars share. */
+async function broker(kind: Kind) {
+  if (kind === 'memory') {
+    const memory = createMemoryBinder({ name: 'b', type: 'memory' }, { logger: silent });
+    await memory.connect();
+    return { yaml: 'binders: { b: { type: memory } }', shared: { b: memory } as Record<string, Binder>, memory };
+  }
+  return { yaml: `binders: { b: { type: rabbit, rabbit: { url: "${testEnv().rabbitUrl}" } } }`, shared: {} as Record<string, Binder> };
+}
+
+class Pod {
+  private constructor(
+    readonly app: PushTarget,
+    public sidecar: RunningSidecar | undefined,
+    private readonly start: () => Promise<RunningSidecar>,
+  ) {}
+
+  static async consumer(b: Awaited<ReturnType<typeof broker>>, destination: string, group?: string, consumer = '{}'): Promise<Pod> {
+    const app = await PushTarget.start();
+    const start = async () => {
+      const running = await sidecarFrom(
+        `${b.yaml}\nbindings: { input: { direction: input, destination: ${destination}, ${group ? `group: ${group},` : ''} consumer: ${consumer} } }\napp: { port: ${app.port} }`,
+        { sharedBinders: b.shared },
+      );
+      await until(() => running.sidecar.bindings()[0]!.consuming === true, 15_000, 'the consumer to attach');
+      return running;
+    };
+    return new Pod(app, await start(), start);
+  }
+
+  ids(): string[] {
+    return this.app.received.map((r) => String(r.headers['x-msg-id']));
+  }
+
+  count(ids: string[]): number {
+    return this.ids().filter((id) => ids.includes(id)).length;
+  }
+
+  async stopSidecar(): Promise<void> {
+    await this.sidecar?.close();
+    this.sidecar = undefined;
+  }
+
+  async startSidecar(): Promise<void> {
+    this.sidecar = await this.start();
+  }
+
+  async close(): Promise<void> {
+    await this.stopSidecar();
+    await this.app.close();
+  }
+}
+
+async function producer(b: Awaited<ReturnType<typeof broker>>, destination: string): Promise<RunningSidecar> {
+  return sidecarFrom(`${b.yaml}\nbindings: { output: { direction: output, destination: ${destination} } }`, { sharedBinders: b.shared });
+}
+
+async function sendMany(sidecar: RunningSidecar, count: number, tag: string): Promise<string[]> {
+  const ids: string[] = [];
+  for (let i = 0; i < count; i++) {
+    const id = `${tag}-${i}`;
+    const answer = await send(sidecar, 'output', JSON.stringify(id), { 'content-type': 'application/json', 'x-msg-id': id });
+    expect(answer.status).toBe(202);
+    ids.push(id);
+  }
+  return ids;
+}
+
+describe.each(['memory', 'rabbit'] as const)('seed behaviours on %s', (kind) => {
+  const quietMs = kind === 'memory' ? 200 : 1000;
+
+  it('broadcast: two groups each get every message', async () => {
+    const b = await broker(kind);
+    const destination = unique(`${prefix}-broadcast`);
+    const [a, c] = [await Pod.consumer(b, destination, 'groupA'), await Pod.consumer(b, destination, 'groupB')];
+    const out = await producer(b, destination);
+    try {
+      const ids = await sendMany(out, 5, 'b');
+      await until(() => a.count(ids) === 5 && c.count(ids) === 5, 15_000, 'both groups to get 5');
+      await delay(quietMs);
+      expect([a.ids().length, c.ids().length]).toEqual([5, 5]);
+    } finally {
+      await Promise.all([a.close(), c.close(), out.close()]);
+    }
+  });
+
+  it('competition: members of one group both get some, none twice', async () => {
+    const b = await broker(kind);
+    const destination = unique(`${prefix}-compete`);
+    const [a, c] = [await Pod.consumer(b, destination, 'g'), await Pod.consumer(b, destination, 'g')];
+    const out = await producer(b, destination);
+    try {
+      const ids = await sendMany(out, 10, 'c');
+      await until(() => a.count(ids) + c.count(ids) >= 10, 15_000, '10 deliveries');
+      await delay(quietMs);
+      expect(a.ids().length).toBeGreaterThan(0);
+      expect(c.ids().length).toBeGreaterThan(0);
+      expect([...a.ids(), ...c.ids()].sort()).toEqual([...ids].sort());
+    } finally {
+      await Promise.all([a.close(), c.close(), out.close()]);
+    }
+  });
+
+  it('durability: 4 sent while the group consumer is down, 4 received when it is back', async () => {
+    const b = await broker(kind);
+    const destination = unique(`${prefix}-durable`);
+    const a = await Pod.consumer(b, destination, 'g');
+    const out = await producer(b, destination);
+    try {
+      await a.stopSidecar();
+      const ids = await sendMany(out, 4, 'd');
+      await a.startSidecar();
+      await until(() => a.count(ids) === 4, 15_000, '4 deliveries after the restart');
+      await delay(quietMs);
+      expect(a.ids().sort()).toEqual([...ids].sort());
+    } finally {
+      await Promise.all([a.close(), out.close()]);
+    }
+  });
+
+  it('anonymous: 0 of the 4 sent while it was down', async () => {
+    const b = await broker(kind);
+    const destination = unique(`${prefix}-anon`);
+    const anonymous = await Pod.consumer(b, destination);
+    const witness = await Pod.consumer(b, destination, 'g');
+    const out = await producer(b, destination);
+    try {
+      const before = await sendMany(out, 2, 'up');
+      await until(() => anonymous.count(before) === 2, 15_000, 'the anonymous consumer to get 2 while up');
+      await anonymous.stopSidecar();
+      const ids = await sendMany(out, 4, 'down');
+      await until(() => witness.count(ids) === 4, 15_000, 'the group witness to get the 4');
+      await anonymous.startSidecar();
+      await delay(quietMs);
+      expect(anonymous.count(ids)).toBe(0);
+      expect(anonymous.count(before)).toBe(2);
+    } finally {
+      await Promise.all([anonymous.close(), witness.close(), out.close()]);
+    }
+  });
+
+  it('a message the app keeps failing is retried maxAttempts times, then dead-lettered with SCSt headers', async () => {
+    const b = await broker(kind);
+    const destination = unique(`${prefix}-dlq`);
+    const a = await Pod.consumer(b, destination, 'g', '{ maxAttempts: 3, backOffInitialInterval: 10, backOffMaxInterval: 50 }');
+    a.app.statuses = [503];
+    const out = await producer(b, destination);
+    try {
+      await sendMany(out, 1, 'poison');
+      const letters = await until(async () => (await deadLetters(kind, b, destination)).length === 1, 15_000, 'the dead letter').then(() => deadLetters(kind, b, destination));
+      expect(a.app.received.map((r) => r.headers['x-bindery-delivery-attempt'])).toEqual(['1', '2', '3']);
+      expect(letters[0]).toMatchObject({
+        'x-exception-message': 'the app answered HTTP 503 (attempt 3 of 3)',
+        'x-original-exchange': destination,
+      });
+    } finally {
+      await Promise.all([a.close(), out.close()]);
+    }
+  });
+});
+
+/** The headers of the dead letters of group g. */
+async function deadLetters(kind: Kind, b: Awaited<ReturnType<typeof broker>>, destination: string): Promise<Array<Record<string, unknown>>> {
+  if (kind === 'memory') return b.memory!.deadLetters(destination, 'g').map((m) => m.headers);
+  const env = testEnv();
+  const auth = Buffer.from(`${env.rabbitManagementUser}:${env.rabbitManagementPassword}`).toString('base64');
+  const response = await fetch(`${env.rabbitManagementUrl}/api/queues/%2F/${encodeURIComponent(`${destination}.g.dlq`)}/get`, {
+    method: 'POST',
+    headers: { authorization: `Basic ${auth}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ count: 10, ackmode: 'ack_requeue_true', encoding: 'auto' }),
+  });
+  if (response.status === 404) return [];
+  const messages = (await response.json()) as Array<{ properties: { headers?: Record<string, unknown> } }>;
+  return messages.map((m) => m.properties.headers ?? {});
+}
