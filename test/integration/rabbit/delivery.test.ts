@@ -51,12 +51,12 @@ describe('rabbit binder deliveries', () => {
     await consumer.close();
   });
 
-  it('requeue gives the message back, redelivered as attempt 2; a second settle is a no-op', async () => {
+  it('requeue gives the message back with its attempt counted up; a second settle is a no-op', async () => {
     const destination = groupDestination('dlv-requeue');
     const seen: Delivery[] = [];
     const consumer = await binder.createConsumer(inputBinding(destination, 'g'), (delivery) => {
       seen.push(delivery);
-      if (seen.length === 1) {
+      if (seen.length < 3) {
         void delivery.requeue().then(() => delivery.ack());
       } else {
         void delivery.ack().then(() => delivery.requeue());
@@ -65,12 +65,12 @@ describe('rabbit binder deliveries', () => {
     const producer = await binder.createProducer(outputBinding(destination));
     await producer.send(message('again'));
 
-    await waitFor(() => seen.length === 2, 'the redelivery');
-    expect(seen.map((d) => [d.id, d.attempt])).toEqual([['again', 1], ['again', 2]]);
+    await waitFor(() => seen.length === 3, 'two redeliveries');
+    expect(seen.map((d) => [d.id, d.attempt])).toEqual([['again', 1], ['again', 2], ['again', 3]]);
     await consumer.close();
     // Acked once, then the requeue was ignored: nothing is left in the queue.
     expect(await queueDepth(`${destination}.g`)).toBe(0);
-    expect(seen).toHaveLength(2);
+    expect(seen).toHaveLength(3);
   });
 
   it('deadLetter republishes to DLX with the SCSt headers and acks the original', async () => {

@@ -9,6 +9,7 @@
  * reconnects with a capped back-off, declares every topology again, re-creates every
  * consumer, and goes `up`.
  */
+import { createHash } from 'node:crypto';
 import amqp from 'amqplib';
 import type { Channel, ChannelModel, ConfirmChannel, ConsumeMessage } from 'amqplib';
 import { redactUrl, type BinderConfig, type BindingConfig } from '../../config/model.ts';
@@ -442,6 +443,12 @@ class RabbitConsumer implements Consumer {
   private retryTimer?: unknown;
   private retryAttempt = 0;
   private lagTimer?: unknown;
+  /**
+   * Attempts already made by messages this consumer gave back. A classic queue only flags
+   * a redelivery, so without this a message nacked again and again would stay at attempt 2
+   * and never reach maxAttempts.
+   */
+  private readonly requeues = new Map<string, number>();
   private readonly deadLetterEnabled: boolean;
 
   constructor(
@@ -540,6 +547,16 @@ class RabbitConsumer implements Consumer {
     }, delay);
   }
 
+  private countRequeue(key: string, attempt: number): void {
+    this.requeues.delete(key);
+    this.requeues.set(key, attempt);
+    // Bounded: the oldest entries (messages probably taken by another consumer) go first.
+    for (const oldest of this.requeues.keys()) {
+      if (this.requeues.size <= MAX_TRACKED_REQUEUES) break;
+      this.requeues.delete(oldest);
+    }
+  }
+
   /** Reports each consumed queue's ready messages as the binding's lag, while consuming. */
   private scheduleLagReport(): void {
     const report = this.binder.deps.onConsumerLag;
@@ -588,7 +605,10 @@ class RabbitConsumer implements Consumer {
       }
       return;
     }
-    const inbound = inboundMessage(message, queue, this.binding.destination, this.binding.contentType);
+    const received = inboundMessage(message, queue, this.binding.destination, this.binding.contentType);
+    const requeueKey = this.requeues.size > 0 ? requeueKeyOf(message) : undefined;
+    const earlier = requeueKey === undefined ? undefined : this.requeues.get(requeueKey);
+    const inbound = earlier === undefined ? received : { ...received, attempt: Math.max(received.attempt, earlier + 1) };
     let settled = false;
     const settle = async (action: (channel: Channel) => Promise<void> | void): Promise<void> => {
       if (settled) return;
@@ -599,8 +619,14 @@ class RabbitConsumer implements Consumer {
     };
     const delivery: Delivery = {
       ...inbound,
-      ack: () => settle((channel) => quietly(() => channel.ack(message))),
-      requeue: () => settle((channel) => quietly(() => channel.nack(message, false, true))),
+      ack: () => settle((channel) => {
+        if (requeueKey !== undefined) this.requeues.delete(requeueKey);
+        quietly(() => channel.ack(message));
+      }),
+      requeue: () => settle((channel) => {
+        this.countRequeue(requeueKeyOf(message), inbound.attempt);
+        quietly(() => channel.nack(message, false, true));
+      }),
       deadLetter: (reason: string) => settle(async (channel) => {
         if (this.deadLetterEnabled) {
           try {
@@ -611,6 +637,7 @@ class RabbitConsumer implements Consumer {
             throw error;
           }
         }
+        if (requeueKey !== undefined) this.requeues.delete(requeueKey);
         if (life.open) quietly(() => channel.ack(message));
       }),
     };
@@ -620,6 +647,15 @@ class RabbitConsumer implements Consumer {
       this.binder.log('error', { binding: this.binding.name, err: error }, 'delivery handler threw');
     }
   }
+}
+
+const MAX_TRACKED_REQUEUES = 10_000;
+
+/** What identifies a message across redeliveries: its message_id, or else its body. */
+function requeueKeyOf(message: ConsumeMessage): string {
+  const id: unknown = message.properties.messageId;
+  if (typeof id === 'string' && id !== '') return `id:${id}`;
+  return `sha1:${createHash('sha1').update(message.content).digest('base64')}`;
 }
 
 /** amqplib throws when a channel closed between the check and the call; the broker redelivers then. */
