@@ -1,6 +1,7 @@
 import { execFile } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
-import { readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
@@ -60,6 +61,27 @@ describe('the bindery Helm chart', () => {
     const { stdout } = await helm('lint', '--strict', chart, ...set.flatMap((s) => ['--set', s]));
     expect(stdout).toContain('1 chart(s) linted, 0 chart(s) failed');
     expect(stdout).not.toMatch(/\[(WARNING|ERROR)\]/);
+  });
+
+  it.each([
+    ['defaults', []],
+    ['out-of-cluster webhook', ['webhook.url=https://127.0.0.1:9443/mutate', 'webhook.caBundle=Zm9v', 'operator.replicas=0']],
+  ])('renders with %s only objects the real API server accepts (server-side dry run, strict fields)', async (_case, set) => {
+    const { stdout } = await helm(
+      'template', 'bindery-dry-run', chart, '--namespace', 'default', '--kube-version', testEnv().kubernetesVersion,
+      ...set.flatMap((s) => ['--set', s]),
+    );
+    const dir = mkdtempSync(`${tmpdir()}/bindery-chart-`);
+    try {
+      writeFileSync(`${dir}/rendered.yaml`, stdout);
+      const { stdout: applied } = await run(testEnv().kubectl, [
+        '--kubeconfig', testEnv().kubeconfig, 'apply', '--dry-run=server', '--validate=strict', '-f', `${dir}/rendered.yaml`,
+      ]);
+      expect(applied.trim().split('\n').every((line) => line.endsWith('(server dry run)'))).toBe(true);
+      expect(applied).toContain('mutatingwebhookconfiguration.admissionregistration.k8s.io/bindery-dry-run-default');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('ships exactly the CRDs of crds/ (one source of truth: npm run gen:crds, then npm run chart:crds)', () => {
