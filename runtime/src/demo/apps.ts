@@ -7,6 +7,9 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { RunningSidecar } from '../server.ts';
 
 export class ProviderApp {
+  /** Every id this provider sent in this run. */
+  readonly sent = new Set<string>();
+
   private constructor(
     private readonly server: Server,
     private readonly port: number,
@@ -41,6 +44,7 @@ export class ProviderApp {
     const answer = await fetch(`http://127.0.0.1:${this.port}/sendMessage`);
     const text = await answer.text();
     if (answer.status !== 200) throw new Error(`the provider could not send: HTTP ${answer.status} ${text}`);
+    this.sent.add(text);
     return text;
   }
 
@@ -61,6 +65,8 @@ export class ConsumerApp {
     readonly name: string,
     readonly port: number,
     private readonly startSidecar: (group: string | undefined) => Promise<RunningSidecar>,
+    /** Whether this run sent the message: a durable queue on a real broker may hold older ones. */
+    private readonly sentThisRun: (id: string) => boolean = () => true,
   ) {}
 
   get label(): string {
@@ -77,7 +83,8 @@ export class ConsumerApp {
           const id = String(payload);
           this.received.push(id);
           const who = this.group === undefined ? 'anonymous' : `group ${this.group}`;
-          console.log(`   [${this.name}, ${who}] received ${JSON.stringify(payload)} on port ${this.port}`);
+          const note = this.sentThisRun(id) ? '' : ' (left over from an earlier run, not counted)';
+          console.log(`   [${this.name}, ${who}] received ${JSON.stringify(payload)} on port ${this.port}${note}`);
           response.writeHead(200).end();
         })
         .catch(() => response.writeHead(400).end());
