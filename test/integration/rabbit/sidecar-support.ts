@@ -34,13 +34,13 @@ export async function pushTarget(status: () => number): Promise<Closable & { por
   };
 }
 
-/** A sidecar with one rabbit binder and `bindings`, pushing to the app on `appPort`. */
-export async function rabbitSidecar(bindings: BindingConfig[], appPort: number): Promise<Closable & { base: string }> {
+/** A sidecar with one rabbit binder and `bindings`, pushing to the app on `appPort` (else pulled over SSE). */
+export async function rabbitSidecar(bindings: BindingConfig[], appPort?: number): Promise<Closable & { base: string }> {
   const config: RuntimeConfig = {
     binders: { rabbit: { name: 'rabbit', type: 'rabbit', rabbit: { url: testEnv().rabbitUrl } } },
     defaultBinder: 'rabbit',
     bindings: Object.fromEntries(bindings.map((b) => [b.name, b])),
-    app: { port: appPort, host: '127.0.0.1' },
+    ...(appPort !== undefined && { app: { port: appPort, host: '127.0.0.1' } }),
     http: { host: '127.0.0.1', port: 0, opsHost: '127.0.0.1', opsPort: 0 },
     warnings: [],
   };
