@@ -146,6 +146,33 @@ async function resolveJars(version: string, progress: Progress): Promise<void> {
   writeFileSync(complete, `${jars.length} jars\n`);
 }
 
+const readyTopic = 'bindery-env-ready';
+
+/**
+ * Ready means a write is acknowledged: after a restart the broker answers metadata requests
+ * before it leads its partitions again, and clients then see "not the leader".
+ */
+async function acceptsWrites(): Promise<boolean> {
+  const client = new Kafka({
+    clientId: 'bindery-env', brokers: kafkaBrokers(), logLevel: logLevel.NOTHING,
+    connectionTimeout: 2_000, requestTimeout: 5_000, retry: { retries: 0 },
+  });
+  const admin = client.admin();
+  const producer = client.producer({ allowAutoTopicCreation: false });
+  try {
+    await admin.connect();
+    await admin.createTopics({ topics: [{ topic: readyTopic, numPartitions: 1, replicationFactor: 1 }], waitForLeaders: false });
+    await producer.connect();
+    await producer.send({ topic: readyTopic, acks: -1, messages: [{ value: 'ready' }] });
+    return true;
+  } catch {
+    return false;
+  } finally {
+    await producer.disconnect().catch(() => {});
+    await admin.disconnect().catch(() => {});
+  }
+}
+
 export const kafka: Component = {
   name: 'kafka',
 
@@ -171,8 +198,7 @@ export const kafka: Component = {
     if (await portOpen('127.0.0.1', brokerPort())) {
       progress(`kafka: 127.0.0.1:${brokerPort()} is taken; waiting for it to answer as Kafka...`);
       await waitUntilReady({
-        component: 'kafka', what: 'a metadata request answering', logPath, timeoutMs: 60_000,
-        ready: async () => (await metadataAnswers()) !== undefined,
+        component: 'kafka', what: 'a write acknowledged', logPath, timeoutMs: 60_000, ready: acceptsWrites,
       });
       return;
     }
@@ -196,8 +222,8 @@ export const kafka: Component = {
     });
     writeFileSync(versionFile, version);
     await waitUntilReady({
-      component: 'kafka', what: `a metadata request answering on 127.0.0.1:${brokerPort()}`, logPath,
-      timeoutMs: 120_000, pid, ready: async () => (await metadataAnswers()) !== undefined,
+      component: 'kafka', what: `a write acknowledged on 127.0.0.1:${brokerPort()}`, logPath,
+      timeoutMs: 120_000, pid, ready: acceptsWrites,
     });
   },
 

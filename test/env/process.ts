@@ -162,6 +162,7 @@ export interface RunSpec {
 export async function run(spec: RunSpec): Promise<string> {
   const label = spec.label ?? `${spec.command} ${spec.args.join(' ')}`;
   let output = '';
+  if (spec.logPath) mkdirSync(dirname(spec.logPath), { recursive: true });
   const log = spec.logPath ? openSync(spec.logPath, 'a') : undefined;
   const started = Date.now();
   const child = spawn(spec.command, spec.args, {

@@ -9,13 +9,13 @@ describe('Kafka of the test environment', () => {
   const topics: string[] = [];
 
   /**
-   * Creates a topic and waits until every partition has a leader. kafkajs's own
-   * waitForLeaders gives up on a fresh broker's "does not host this topic-partition".
+   * Creates a topic and waits until every partition has a leader. kafkajs's own wait (on by
+   * default) gives up on a fresh broker's "does not host this topic-partition".
    */
   async function createTopic(topic: string, numPartitions: number): Promise<void> {
     topics.push(topic);
     await admin.connect();
-    expect(await admin.createTopics({ topics: [{ topic, numPartitions, replicationFactor: 1 }] })).toBe(true);
+    expect(await admin.createTopics({ topics: [{ topic, numPartitions, replicationFactor: 1 }], waitForLeaders: false })).toBe(true);
     const deadline = Date.now() + 30_000;
     for (;;) {
       const metadata = await admin.fetchTopicMetadata({ topics: [topic] }).catch(() => undefined);
