@@ -229,6 +229,14 @@ describe('the seed scenario on the real API server', () => {
     await kubectl('delete', 'pod', '--namespace', namespace, 'plain', '--wait=false');
   });
 
+  it('ships a RabbitMQ for the seed (k8s/rabbitmq/) that the API server accepts, using the Binder\'s Secret', async () => {
+    const out = await kubectl('apply', '--namespace', namespace, '--dry-run=server', '--validate=strict', '-f', `${repo}k8s/rabbitmq/`);
+    expect(out).toContain('deployment.apps/rabbitmq created (server dry run)');
+    expect(out).toContain('service/rabbitmq created (server dry run)');
+    const binder = await getJson<{ spec: { rabbit: { credentialsSecret: { name: string } } } }>('binder', '--namespace', namespace, 'rabbit');
+    expect(readFileSync(`${repo}k8s/rabbitmq/rabbitmq.yaml`, 'utf8')).toContain(`name: ${binder.spec.rabbit.credentialsSecret.name}`);
+  });
+
   it('gives StatefulSet pods their index from the pod-index label and the count from the StatefulSet', async () => {
     const labels = { 'app.kubernetes.io/name': 'indexed' };
     writeFileSync(`${work}/statefulset.json`, JSON.stringify({
