@@ -18,9 +18,9 @@ export function kafkaVersion(): string {
 }
 
 /** The bootstrap brokers: KAFKA_BROKERS (comma list) when set, our own node otherwise. */
-export function kafkaBrokers(): string[] {
-  const given = process.env.KAFKA_BROKERS;
-  if (!given) return [`127.0.0.1:${brokerPort()}`];
+export function kafkaBrokers(env: NodeJS.ProcessEnv = process.env): string[] {
+  const given = env.KAFKA_BROKERS;
+  if (!given) return [`127.0.0.1:${envPort(9092, env)}`];
   return given.split(',').map((b) => b.trim()).filter(Boolean);
 }
 

@@ -19,10 +19,11 @@ export function cacheDir(): string {
  * Shifts every port of the environment (BINDERY_ENV_PORT_OFFSET), so that a second checkout
  * can run its own environment beside the first one.
  */
-export function envPort(base: number): number {
-  const offset = Number.parseInt(process.env.BINDERY_ENV_PORT_OFFSET || '0', 10);
-  if (!Number.isInteger(offset) || offset < 0 || offset > 20_000) {
-    throw new Error(`BINDERY_ENV_PORT_OFFSET must be a whole number from 0 to 20000, not "${process.env.BINDERY_ENV_PORT_OFFSET}"`);
+export function envPort(base: number, env: NodeJS.ProcessEnv = process.env): number {
+  const given = env.BINDERY_ENV_PORT_OFFSET || '0';
+  const offset = /^\d+$/.test(given) ? Number(given) : Number.NaN;
+  if (!(offset <= 20_000)) {
+    throw new Error(`BINDERY_ENV_PORT_OFFSET must be a whole number from 0 to 20000, not "${given}"`);
   }
   return base + offset;
 }

@@ -23,12 +23,12 @@ export interface RabbitAddress {
 }
 
 /** Where RabbitMQ is: RABBIT_URL (and RABBIT_MANAGEMENT_URL) when set, our own node otherwise. */
-export function rabbitAddress(): RabbitAddress {
-  const given = process.env.RABBIT_URL;
-  const url = new URL(given || `amqp://guest:guest@127.0.0.1:${envPort(5672)}`);
+export function rabbitAddress(env: NodeJS.ProcessEnv = process.env): RabbitAddress {
+  const given = env.RABBIT_URL;
+  const url = new URL(given || `amqp://guest:guest@127.0.0.1:${envPort(5672, env)}`);
   const user = decodeURIComponent(url.username || 'guest');
   const password = decodeURIComponent(url.password || 'guest');
-  const management = new URL(process.env.RABBIT_MANAGEMENT_URL || `http://${url.hostname}:${given ? 15672 : envPort(15672)}`);
+  const management = new URL(env.RABBIT_MANAGEMENT_URL || `http://${url.hostname}:${given ? 15672 : envPort(15672, env)}`);
   const managementUser = management.username ? decodeURIComponent(management.username) : user;
   const managementPassword = management.password ? decodeURIComponent(management.password) : password;
   management.username = '';
@@ -39,7 +39,7 @@ export function rabbitAddress(): RabbitAddress {
     managementUser,
     managementPassword,
     host: url.hostname,
-    port: Number(url.port || 5672),
+    port: Number(url.port || (url.protocol === 'amqps:' ? 5671 : 5672)),
   };
 }
 
