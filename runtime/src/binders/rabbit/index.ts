@@ -135,6 +135,7 @@ class RabbitBinder implements Binder {
     const producer = new RabbitProducer(this, binding);
     this.producers.add(producer);
     // While the broker is away the producer is declared on reconnect; sends answer 503 meanwhile.
+    await this.connectionSettled();
     if (this.connection !== undefined) {
       try {
         await this.declare(this.connection, producer.topology);
@@ -149,7 +150,9 @@ class RabbitBinder implements Binder {
   async createConsumer(binding: BindingConfig, handler: DeliveryHandler): Promise<Consumer> {
     const consumer = new RabbitConsumer(this, binding, handler);
     this.consumers.add(consumer);
-    if (this.connection !== undefined) {
+    await this.connectionSettled();
+    // A connection attempt that began after this consumer was added has started it already.
+    if (this.connection !== undefined && !consumer.hasChannel) {
       try {
         await consumer.start(this.connection);
       } catch (error) {
@@ -290,6 +293,11 @@ class RabbitBinder implements Binder {
     return scrubSecrets(`${what} (binder "${this.name}"): ${detail}`, this.url);
   }
 
+  /** Waits out a connection attempt in progress, which declares only what existed when it began. */
+  private async connectionSettled(): Promise<void> {
+    await this.opening?.catch(() => undefined);
+  }
+
   private openOnce(): Promise<void> {
     if (this.connection !== undefined && this.state === 'up') return Promise.resolve();
     this.opening ??= this.open().finally(() => {
@@ -314,7 +322,7 @@ class RabbitBinder implements Binder {
     this.brokerVersion = `${server.product} ${server.version}`;
     try {
       await this.publisherChannel(connection);
-      for (const producer of this.producers) await this.declare(connection, producer.topology);
+      for (const producer of [...this.producers]) await this.declare(connection, producer.topology);
     } catch (error) {
       this.dropConnection();
       await connection.close().catch(() => undefined);
@@ -322,7 +330,7 @@ class RabbitBinder implements Binder {
     }
     // A consumer that cannot start does not keep the binder down: it retries on its own,
     // and its error is logged; sends and the other bindings work meanwhile.
-    for (const consumer of this.consumers) {
+    for (const consumer of [...this.consumers]) {
       await consumer.start(connection).catch((error: unknown) => consumer.retryLater(error));
     }
     // Lost again while recovering: the reconnect that loss scheduled takes over.
@@ -523,6 +531,10 @@ class RabbitConsumer implements Consumer {
     this.detach();
     // Closing the channel hands its unacked deliveries back to the broker.
     if (life !== undefined && open) await life.channel.close().catch(() => undefined);
+  }
+
+  get hasChannel(): boolean {
+    return this.life?.open === true;
   }
 
   /** Forgets the current channel: its unsettled deliveries become no-ops. */
