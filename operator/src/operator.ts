@@ -24,6 +24,12 @@ import { OperatorMetrics } from './metrics.ts';
 import { BrokerCalls, type SessionFactory } from './topology/backend.ts';
 import { BrokerPool } from './topology/pool.ts';
 
+/**
+ * Changes in one namespace within this window make one ConfigMap write: a burst of a thousand
+ * StreamBindings would otherwise render and write the whole namespace's config a thousand times.
+ */
+const CONFIG_BATCH_MS = 250;
+
 export interface OperatorOptions {
   kubeConfig: KubeConfig;
   logger: Logger;
@@ -62,6 +68,8 @@ export class Operator {
   private synced = false;
   /** Last seen (generation, Ready, default) of each Binder: bindings are woken only when it changes. */
   private readonly binderStates = new Map<string, string>();
+  /** Last seen (generation, deletion) of each StreamBinding. */
+  private readonly bindingStates = new Map<string, string>();
 
   constructor(private readonly options: OperatorOptions) {
     const { kubeConfig, logger, namespace } = options;
@@ -125,9 +133,17 @@ export class Operator {
     this.configWriter = new ConfigMapWriter(core, this.binders, this.bindings);
 
     this.binders.onChange((binder) => this.onBinderChange(binder));
-    this.bindings.onChange((binding) => {
-      this.bindingController.enqueue(binding.metadata.namespace, binding.metadata.name);
-      this.configQueue.add(binding.metadata.namespace);
+    this.bindings.onChange((binding, event) => {
+      const { namespace, name } = binding.metadata;
+      // As controller-runtime's GenerationChangedPredicate: the operator's own status and
+      // finalizer writes come back as updates, and must not reconcile everything twice more.
+      const state = `${binding.metadata.generation}|${binding.metadata.deletionTimestamp ?? ''}`;
+      const key = `${namespace}/${name}`;
+      if (event === 'delete') this.bindingStates.delete(key);
+      else if (this.bindingStates.get(key) === state) return;
+      else this.bindingStates.set(key, state);
+      this.bindingController.enqueue(namespace, name);
+      this.configQueue.addAfter(namespace, CONFIG_BATCH_MS);
     });
     this.secrets.onChange((secret) => {
       const ns = secret.metadata?.namespace ?? '';
@@ -205,7 +221,7 @@ export class Operator {
     const { namespace, name } = binder.metadata;
     // Every Binder of the namespace: a change of `default` may start or end a conflict.
     for (const other of this.binders.list(namespace)) this.binderController.enqueue(namespace, other.metadata.name);
-    this.configQueue.add(namespace);
+    this.configQueue.addAfter(namespace, CONFIG_BATCH_MS);
     const state = `${binder.metadata.generation}|${conditionStatus(binder.status?.conditions, 'Ready')}|${binder.spec.default}|${binder.metadata.deletionTimestamp ?? ''}`;
     if (this.binderStates.get(`${namespace}/${name}`) !== state) {
       this.binderStates.set(`${namespace}/${name}`, state);

@@ -42,6 +42,8 @@ export interface KindReconciler<T extends Resource> {
   client: ResourceClient<T>;
   /** Without one, objects are deleted without a last reconcile. */
   finalizer?: string;
+  /** Whether this object needs the finalizer (default: all do); one that does not is deleted at once. */
+  needsFinalizer?(object: T): boolean;
   reconcile(object: T): Promise<ReconcileResult<StatusOf<T>>>;
   /** Releases what the object holds; `done` lets the finalizer go. */
   finalize?(object: T): Promise<ReconcileResult<StatusOf<T>>>;
@@ -79,7 +81,7 @@ export class Controller<T extends Resource> {
   }
 
   start(): void {
-    const workers = this.deps.workers ?? 4;
+    const workers = this.deps.workers ?? 8;
     for (let i = 0; i < workers; i += 1) this.running.push(this.work());
   }
 
@@ -114,10 +116,17 @@ export class Controller<T extends Resource> {
       await this.writeStatus(object, result);
       return result.outcome;
     }
-    if (kind.finalizer && !finalizers.includes(kind.finalizer)) {
-      const updated = await kind.client.setFinalizers(object, [...finalizers, kind.finalizer]);
-      if (!updated) return done;
-      object = updated;
+    if (kind.finalizer) {
+      const wanted = kind.needsFinalizer?.(object) ?? true;
+      const present = finalizers.includes(kind.finalizer);
+      if (wanted !== present) {
+        const updated = await kind.client.setFinalizers(
+          object,
+          wanted ? [...finalizers, kind.finalizer] : finalizers.filter((f) => f !== kind.finalizer),
+        );
+        if (!updated) return done;
+        object = updated;
+      }
     }
     const result = await kind.reconcile(object);
     await this.writeStatus(object, result);
@@ -139,6 +148,9 @@ export class Controller<T extends Resource> {
     });
     if (!written) return;
     for (const transition of transitions) {
+      // Ready tells the story; other conditions add an Event only when they go wrong, so a
+      // thousand new bindings do not make two thousand Events.
+      if (transition.type !== 'Ready' && transition.status !== 'False') continue;
       const type = transition.status === 'False' ? 'Warning' : 'Normal';
       this.deps.events.record(object, type, transition.reason, `${transition.type}=${transition.status}: ${transition.message}`);
     }

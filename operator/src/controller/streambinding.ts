@@ -5,7 +5,7 @@
  *
  * Releasing topology, on deletion or after a move to another Binder, follows the binding's
  * deletionPolicy, and never removes an object that another StreamBinding on the same broker
- * still needs (docs/adr: deletion and binder switch).
+ * still needs (docs/adr/0010-topology-release-and-binder-switch.md).
  */
 import type { V1Secret } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
@@ -54,6 +54,14 @@ export class StreamBindingReconciler implements KindReconciler<StreamBinding> {
     this.cache = deps.bindings;
     this.client = deps.client;
     this.pollMs = deps.pollMs ?? 5_000;
+  }
+
+  /**
+   * Retain has nothing to do on the broker when the binding goes, so such bindings carry no
+   * finalizer: they delete at once, and a namespace without a running operator can still go.
+   */
+  needsFinalizer(binding: StreamBinding): boolean {
+    return (binding.spec.deletionPolicy ?? 'Retain') !== 'Retain';
   }
 
   async reconcile(binding: StreamBinding): Promise<ReconcileResult<StreamBindingStatus>> {

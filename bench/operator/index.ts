@@ -1,0 +1,149 @@
+/**
+ * `npm run bench -- operator`: 1 000 StreamBindings applied to the real API server of the test
+ * environment (`npm run env -- up`), reconciled by an in-process operator onto RabbitMQ.
+ * Prints apply->Ready p50/p99, the total time, and the broker calls of one unchanged resync.
+ * Goals: p99 <= 2 s, total <= 60 s, 0 broker writes on an unchanged resync.
+ *
+ * BENCH_BINDINGS (default 1000), BENCH_APPLY_CONCURRENCY (20), BENCH_WORKERS (8).
+ */
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import { CoreV1Api, CustomObjectsApi, KubeConfig, makeInformer, type KubernetesObject } from '@kubernetes/client-node';
+import amqp from 'amqplib';
+import pino from 'pino';
+import type { StreamBinding, StreamBindingSpec } from '../../operator/src/api/types.ts';
+import { Operator } from '../../operator/src/operator.ts';
+import { testEnvironment } from '../../test/env/addresses.ts';
+
+const GROUP = { group: 'bindery.io', version: 'v1alpha1' };
+const CRDS = fileURLToPath(new URL('../../crds/', import.meta.url));
+
+const count = Number(process.env.BENCH_BINDINGS ?? 1000);
+const applyConcurrency = Number(process.env.BENCH_APPLY_CONCURRENCY ?? 20);
+const workers = Number(process.env.BENCH_WORKERS ?? 8);
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
+}
+
+/** Per destination: one output and three group inputs, as a small application family would have. */
+function specs(marker: string): Array<{ name: string; spec: StreamBindingSpec }> {
+  return Array.from({ length: count }, (_, i) => {
+    const destination = `bench-${marker}-${Math.floor(i / 4)}`;
+    const role = i % 4;
+    return role === 0
+      ? { name: `b${i}-out`, spec: { direction: 'output', destination } }
+      : { name: `b${i}-in`, spec: { direction: 'input', destination, group: `g${role}` } };
+  });
+}
+
+async function waitUntil(what: string, probe: () => boolean | Promise<boolean>, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await probe())) {
+    if (Date.now() > deadline) throw new Error(`timed out: ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+async function reconcileCount(operator: Operator): Promise<number> {
+  const metric = await operator.metrics.reconciles.get();
+  return metric.values.filter((v) => v.labels.controller === 'streambinding').reduce((sum, v) => sum + v.value, 0);
+}
+
+export async function main(): Promise<number> {
+  const env = await testEnvironment();
+  const kubeConfig = new KubeConfig();
+  kubeConfig.loadFromFile(env.kubeconfig);
+  const core = kubeConfig.makeApiClient(CoreV1Api);
+  const custom = kubeConfig.makeApiClient(CustomObjectsApi);
+  const marker = randomBytes(3).toString('hex');
+  const namespace = `bench-operator-${marker}`;
+  const rabbitUrl = new URL(env.rabbitUrl);
+
+  execFileSync(env.kubectl, ['--kubeconfig', env.kubeconfig, 'apply', '--server-side', '--force-conflicts', '-f', CRDS], { stdio: 'pipe' });
+  await core.createNamespace({ body: { metadata: { name: namespace } } });
+  await core.createNamespacedSecret({ namespace, body: { metadata: { name: 'rabbit' }, stringData: { username: decodeURIComponent(rabbitUrl.username), password: decodeURIComponent(rabbitUrl.password) } } });
+  await custom.createNamespacedCustomObject({
+    ...GROUP, namespace, plural: 'binders',
+    body: { apiVersion: 'bindery.io/v1alpha1', kind: 'Binder', metadata: { name: 'rabbit' }, spec: { type: 'rabbit', default: true, rabbit: { host: rabbitUrl.hostname, port: Number(rabbitUrl.port || 5672), credentialsSecret: { name: 'rabbit' } } } },
+  });
+
+  // Resync by hand below, so the measured one is the only one.
+  const operator = new Operator({ kubeConfig, logger: pino({ level: 'silent' }), namespace, resyncPeriodMs: 3_600_000, workers });
+  await operator.start();
+
+  const appliedAt = new Map<string, number>();
+  const readyAt = new Map<string, number>();
+  const watch = makeInformer<KubernetesObject>(kubeConfig, `/apis/bindery.io/v1alpha1/namespaces/${namespace}/streambindings`, async () =>
+    (await custom.listNamespacedCustomObject({ ...GROUP, namespace, plural: 'streambindings' })) as never);
+  const seen = (object: KubernetesObject): void => {
+    const binding = object as unknown as StreamBinding;
+    const ready = binding.status?.conditions?.find((c) => c.type === 'Ready' && c.status === 'True');
+    if (ready && !readyAt.has(binding.metadata.name)) readyAt.set(binding.metadata.name, Date.now());
+  };
+  watch.on('add', seen);
+  watch.on('update', seen);
+  await watch.start();
+
+  try {
+    console.log(`bench operator: ${count} StreamBindings on ${env.kubernetesVersion} and RabbitMQ at ${rabbitUrl.host}, ${applyConcurrency} applies in flight, ${workers} reconcile workers`);
+    const items = specs(marker);
+    const started = Date.now();
+    let next = 0;
+    await Promise.all(Array.from({ length: applyConcurrency }, async () => {
+      while (next < items.length) {
+        const { name, spec } = items[next++]!;
+        await custom.createNamespacedCustomObject({ ...GROUP, namespace, plural: 'streambindings', body: { apiVersion: 'bindery.io/v1alpha1', kind: 'StreamBinding', metadata: { name }, spec } });
+        appliedAt.set(name, Date.now());
+      }
+    }));
+    const appliedMs = Date.now() - started;
+    await waitUntil('every StreamBinding Ready', () => readyAt.size >= count, 180_000);
+    const totalMs = Math.max(...readyAt.values()) - started;
+    const latencies = items.map(({ name }) => Math.max(0, readyAt.get(name)! - appliedAt.get(name)!)).sort((a, b) => a - b);
+
+    // One unchanged resync: every binding reconciled again, nothing changed.
+    await waitUntil('the queue to settle', () => operator.bindingController.queue.length === 0, 30_000);
+    await new Promise((r) => setTimeout(r, 1000));
+    const before = { writes: operator.pool.calls.writes, reads: operator.pool.calls.reads, reconciles: await reconcileCount(operator) };
+    const resyncStarted = Date.now();
+    operator.resync();
+    await waitUntil('the resync to finish', async () => (await reconcileCount(operator)) >= before.reconciles + count, 120_000);
+    const resyncMs = Date.now() - resyncStarted;
+    const writes = operator.pool.calls.writes - before.writes;
+    const reads = operator.pool.calls.reads - before.reads;
+
+    const duration = (await operator.metrics.duration.get()).values.filter((v) => v.labels.controller === 'streambinding');
+    const sum = duration.find((v) => v.metricName?.endsWith('_sum'))?.value ?? 0;
+    const reconciles = duration.find((v) => v.metricName?.endsWith('_count'))?.value ?? 0;
+    const goal = (ok: boolean) => (ok ? 'ok' : 'MISSED');
+    const p50 = percentile(latencies, 50);
+    const p99 = percentile(latencies, 99);
+    console.log(`applied ${count} in ${(appliedMs / 1000).toFixed(1)} s; ${reconciles} reconciles, ${((sum / Math.max(1, reconciles)) * 1000).toFixed(0)} ms each on average`);
+    console.log(`apply->Ready p50 ${p50} ms, p99 ${p99} ms (goal p99 <= 2000 ms: ${goal(p99 <= 2000)})`);
+    console.log(`total, first apply to last Ready: ${(totalMs / 1000).toFixed(1)} s (goal <= 60 s: ${goal(totalMs <= 60_000)})`);
+    console.log(`unchanged resync of ${count} bindings in ${(resyncMs / 1000).toFixed(1)} s: ${writes} broker writes (goal 0: ${goal(writes === 0)}), ${reads} broker reads (passive existence checks)`);
+    return 0;
+  } finally {
+    await watch.stop();
+    await custom.deleteCollectionNamespacedCustomObject({ ...GROUP, namespace, plural: 'streambindings' }).catch(() => {});
+    await waitUntil('StreamBindings to go', async () =>
+      ((await custom.listNamespacedCustomObject({ ...GROUP, namespace, plural: 'streambindings', limit: 1 })) as { items: unknown[] }).items.length === 0, 120_000).catch(() => {});
+    await operator.stop();
+    await core.deleteNamespace({ name: namespace }).catch(() => {});
+    const connection = await amqp.connect(env.rabbitUrl);
+    const channel = await connection.createChannel();
+    for (let d = 0; d < Math.ceil(count / 4); d += 1) {
+      const destination = `bench-${marker}-${d}`;
+      for (const g of ['g1', 'g2', 'g3']) {
+        await channel.deleteQueue(`${destination}.${g}`);
+        await channel.deleteQueue(`${destination}.${g}.dlq`);
+      }
+      await channel.deleteExchange(destination);
+    }
+    await connection.close();
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) process.exitCode = await main();
