@@ -630,8 +630,10 @@ export class Sidecar {
     if (this.closed) return;
     this.accepting = false;
     this.closed = true;
+    // Binders still trying their first connection stop trying: nothing waits for them now.
+    for (const slot of this.slots.values()) if (slot.binder.state !== 'up') slot.stop.abort();
     const handles = [...this.handles.values()];
-    await Promise.all(
+    const graceful = Promise.all(
       handles.map(async (handle) => {
         if (handle.direction === 'output') {
           await Promise.allSettled([...handle.inflight]);
@@ -641,6 +643,12 @@ export class Sidecar {
         }
       }),
     );
+    // A broker that does not answer must not keep the process from exiting; what is not
+    // settled by then goes back to the broker when the binder's connection closes.
+    const stop = new AbortController();
+    const finished = await Promise.race([graceful.then(() => true), sleep(this.clock, this.drainMaxMs, stop.signal).then(() => false)]);
+    stop.abort();
+    if (!finished) this.logger.warn({ waitedMs: this.drainMaxMs }, 'shutdown did not finish in time; closing the binders anyway');
     for (const end of this.listenerEnds) end();
     this.listenerEnds.clear();
     for (const slot of [...this.slots.values()]) await this.closeSlot(slot);

@@ -17,7 +17,7 @@ export function registerOpsRoutes(parent: FastifyInstance, sidecar: Sidecar): vo
     return reply.status(readiness.ready ? 200 : 503).send(readiness);
   });
 
-  app.get('/metrics', async (_request, reply) => {
+  app.get('/metrics', { schema: { response: { 200: Type.String() } } }, async (_request, reply) => {
     const text = await sidecar.metrics.text();
     return reply.type(sidecar.metrics.contentType).send(text);
   });
