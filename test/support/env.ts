@@ -4,6 +4,7 @@
  * recovery tests.
  */
 import { inject } from 'vitest';
+import type { Component } from '../env/component.ts';
 import type { TestEnvironment } from '../env/contract.ts';
 import { kafka } from '../env/kafka.ts';
 import { withLock } from '../env/process.ts';
@@ -17,28 +18,35 @@ export function testEnv(): TestEnvironment {
   return env;
 }
 
-function ensureOwn(component: 'rabbit' | 'kafka'): void {
-  if (inject('binderyExternal')?.[component]) {
-    const variable = component === 'rabbit' ? 'RABBIT_URL' : 'KAFKA_BROKERS';
-    throw new Error(`${component} is given through ${variable}: this environment cannot stop or start it`);
+/** The brokers that recovery tests may stop and start: only our own, never one given from outside. */
+function own(component: Component): Component {
+  if (inject('binderyExternal')?.[component.name as 'rabbit' | 'kafka']) {
+    throw new Error(`${component.name} is given through ${component.external()}: this environment cannot stop or start it`);
   }
+  return component;
 }
 
-const quiet = (): void => {};
-
-/** Stops the RabbitMQ broker process: open connections drop. Durable data stays on disk. */
-export async function stopRabbit(): Promise<void> {
-  ensureOwn('rabbit');
-  await withLock('rabbit', () => rabbit.stop());
+async function stop(component: Component): Promise<void> {
+  await withLock(component.name, () => own(component).stop());
 }
 
-/** Starts the RabbitMQ broker again on the same data; resolves once AMQP and management answer. */
-export async function startRabbit(): Promise<void> {
-  ensureOwn('rabbit');
-  await withLock('rabbit', async () => {
-    if (!(await rabbit.isUp())) await rabbit.start(quiet);
+async function start(component: Component): Promise<void> {
+  await withLock(component.name, async () => {
+    if (!(await own(component).isUp())) await component.start(() => {});
   });
 }
+
+/** Stops the RabbitMQ broker process: open connections drop. Durable data stays on disk. */
+export const stopRabbit = (): Promise<void> => stop(rabbit);
+
+/** Starts the RabbitMQ broker again on the same data; resolves once AMQP and management answer. */
+export const startRabbit = (): Promise<void> => start(rabbit);
+
+/** Stops the Kafka process: clients lose their connections. Topics and committed offsets stay on disk. */
+export const stopKafka = (): Promise<void> => stop(kafka);
+
+/** Starts Kafka again on the same storage; resolves once it acknowledges a write. */
+export const startKafka = (): Promise<void> => start(kafka);
 
 /**
  * GET on RabbitMQ's management API, e.g. `managementApi('/queues/%2F/orders.audit')` (the
@@ -54,16 +62,3 @@ export async function managementApi<T = unknown>(path: string): Promise<T | unde
   return (await response.json()) as T;
 }
 
-/** Stops the Kafka process: clients lose their connections. Topics and committed offsets stay on disk. */
-export async function stopKafka(): Promise<void> {
-  ensureOwn('kafka');
-  await withLock('kafka', () => kafka.stop());
-}
-
-/** Starts Kafka again on the same storage; resolves once a metadata request answers. */
-export async function startKafka(): Promise<void> {
-  ensureOwn('kafka');
-  await withLock('kafka', async () => {
-    if (!(await kafka.isUp())) await kafka.start(quiet);
-  });
-}
