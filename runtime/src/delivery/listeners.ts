@@ -30,6 +30,12 @@ export class ListenerHub {
   private next = 0;
   /** Manual-ack deliveries written and not settled yet, by message id. */
   private readonly pending = new Map<string, Pending[]>();
+  /**
+   * Deliveries that arrived while no listener was connected (the consumer is being paused):
+   * held for the next listener rather than bounced back to the broker, which would count
+   * an attempt against them. The broker's prefetch bounds how many.
+   */
+  private readonly waiting: Delivery[] = [];
   private readonly countListeners: Set<(count: number) => void> = new Set();
 
   constructor(
@@ -61,6 +67,7 @@ export class ListenerHub {
   add(listener: Listener): () => void {
     this.listeners.push(listener);
     this.emitCount();
+    for (const delivery of this.waiting.splice(0)) this.handle(delivery);
     return () => this.remove(listener);
   }
 
@@ -86,7 +93,7 @@ export class ListenerHub {
   readonly handle = (delivery: Delivery): void => {
     const listener = this.nextListener();
     if (!listener) {
-      void delivery.requeue();
+      this.waiting.push(delivery);
       return;
     }
     const started = this.clock.now();
@@ -162,9 +169,10 @@ export class ListenerHub {
   /** Gives every unsettled delivery back to the broker (shutdown, binder switch). */
   async stop(): Promise<void> {
     const entries = [...this.pending.entries()].flatMap(([id, list]) => list.map((entry) => ({ id, entry })));
-    await Promise.allSettled(
-      entries.map(({ id, entry }) => (this.take(id, entry) ? entry.delivery.requeue() : Promise.resolve())),
-    );
+    await Promise.allSettled([
+      ...entries.map(({ id, entry }) => (this.take(id, entry) ? entry.delivery.requeue() : Promise.resolve())),
+      ...this.waiting.splice(0).map((delivery) => delivery.requeue()),
+    ]);
   }
 }
 

@@ -179,12 +179,22 @@ describe('ListenerHub', () => {
     expect([a.events.length, b.events.length]).toEqual([3, 3]);
   });
 
-  it('requeues a delivery when no listener is connected', async () => {
+  it('holds a delivery that arrives with no listener for the next one, and gives it back on stop', async () => {
     const hub = new ListenerHub(binding(), new FakeClock(), () => undefined);
-    const delivery = fakeDelivery();
-    hub.handle(delivery);
+    const delivered = fakeDelivery();
+    hub.handle(delivered);
     await settle();
-    expect(delivery.settled).toEqual(['requeue']);
+    expect(delivered.settled).toEqual([]);
+    const listener = fakeListener('auto');
+    hub.add(listener);
+    await settle();
+    expect([listener.events.length, delivered.settled]).toEqual([1, ['ack']]);
+
+    const idle = new ListenerHub(binding(), new FakeClock(), () => undefined);
+    const returned = fakeDelivery();
+    idle.handle(returned);
+    await idle.stop();
+    expect(returned.settled).toEqual(['requeue']);
   });
 
   it.each([
