@@ -75,8 +75,9 @@ describe('rabbit binder deliveries', () => {
 
   it('deadLetter republishes to DLX with the SCSt headers and acks the original', async () => {
     const destination = groupDestination('dlv-dlq');
+    const settled: Promise<void>[] = [];
     const consumer = await binder.createConsumer(inputBinding(destination, 'g'), (delivery) => {
-      void delivery.deadLetter('push to the app failed: HTTP 500').then(() => delivery.ack());
+      settled.push(delivery.deadLetter('push to the app failed: HTTP 500').then(() => delivery.ack()));
     });
     const producer = await binder.createProducer(outputBinding(destination));
     await producer.send(message('poison', { bad: true }, { headers: { tenant: 'acme' } }));
@@ -95,6 +96,8 @@ describe('rabbit binder deliveries', () => {
         'x-original-routingKey': destination,
       },
     });
+    // The DLQ can hold the copy a moment before its confirm reaches the binder, which acks then.
+    await Promise.all(settled);
     await consumer.close();
     expect(await queueDepth(`${destination}.g`)).toBe(0);
   });

@@ -27,7 +27,7 @@ afterAll(async () => {
 it('fails unconfirmed sends, goes down, retries on a capped back-off, then re-declares and resumes group and anonymous consumers', async () => {
   const clock = manualTimers();
   // The confirm timeout gets a delay of its own, so firing back-off timers never fires it.
-  binder = rabbitBinder({ timers: clock.timers, confirmTimeout: 99_999, reconnect: { initialDelay: 100, multiplier: 2, maxDelay: 300 } }, proxy.url);
+  binder = rabbitBinder({ timers: clock.timers, confirmTimeout: 99_999, reconnect: { backOffInitialInterval: 100, backOffMultiplier: 2, backOffMaxInterval: 300 } }, proxy.url);
   const states: BinderState[] = [];
   binder.onStateChange((state) => states.push(state));
   await binder.connect();

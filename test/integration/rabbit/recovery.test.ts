@@ -6,13 +6,13 @@
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { BinderUnavailableError, ConfirmTimeoutError, type Binder, type BinderState } from '../../../runtime/src/binders/binder.ts';
-import { startRabbit, stopRabbit } from '../../support/env.ts';
-import { pushTarget, rabbitSidecar, sendJson, type Closable } from './sidecar-support.ts';
+import { startRabbit, stopRabbit, testEnv } from '../../support/env.ts';
+import { PushTarget, send, sidecarFrom } from '../runtime/support.ts';
 import { collector, inputBinding, message, outputBinding, rabbitBinder, rawRabbit, uniqueDestination, waitFor } from './support.ts';
 
 const binderDestination = uniqueDestination('recovery-binder');
 const sidecarDestination = uniqueDestination('recovery-http');
-const closing: Closable[] = [];
+const closing: { close(): Promise<void> }[] = [];
 
 /** Sends until stopped; `send` resolves to the accepted id, or rejects / resolves undefined when refused. */
 function stream(send: (id: string) => Promise<string | undefined>) {
@@ -39,7 +39,7 @@ const states: BinderState[] = [];
 const binderReceived = collector();
 let binderStream: ReturnType<typeof stream>;
 let sidecarStream: ReturnType<typeof stream>;
-let app: Awaited<ReturnType<typeof pushTarget>>;
+let app: PushTarget;
 
 beforeAll(async () => {
   binder = rabbitBinder();
@@ -49,12 +49,15 @@ beforeAll(async () => {
   await binder.createConsumer(inputBinding(binderDestination, 'g', { concurrency: 16 }), binderReceived.handler);
   const producer = await binder.createProducer(outputBinding(binderDestination));
 
-  app = await pushTarget(() => 200);
+  app = await PushTarget.start();
   closing.push(app);
-  const sidecar = await rabbitSidecar([
-    outputBinding(sidecarDestination, { requiredGroups: ['g'] }),
-    inputBinding(sidecarDestination, 'g', { concurrency: 16 }),
-  ], app.port);
+  const sidecar = await sidecarFrom([
+    `binders: { rabbit: { type: rabbit, rabbit: { url: "${testEnv().rabbitUrl}" } } }`,
+    'bindings:',
+    `  output: { direction: output, destination: ${sidecarDestination}, producer: { requiredGroups: [g] } }`,
+    `  input: { direction: input, destination: ${sidecarDestination}, group: g, consumer: { concurrency: 16 } }`,
+    `app: { port: ${app.port} }`,
+  ].join('\n'));
   closing.push(sidecar);
 
   binderStream = stream(async (id) => {
@@ -62,9 +65,8 @@ beforeAll(async () => {
     return id;
   });
   sidecarStream = stream(async (id) => {
-    const response = await sendJson(sidecar.base, id);
-    if (response.status === 202) return ((await response.json()) as { id: string }).id;
-    await response.body?.cancel();
+    const response = await send(sidecar, 'output', JSON.stringify({ id }), { 'content-type': 'application/json', 'x-msg-id': id });
+    if (response.status === 202) return response.body.id as string;
     throw { status: response.status, retryAfter: response.headers.get('retry-after') };
   });
 
@@ -89,6 +91,10 @@ afterAll(async () => {
   await raw.close();
 });
 
+function pushedIds(): string[] {
+  return app.received.map((pushed) => pushed.headers['x-msg-id'] as string);
+}
+
 function missing(accepted: Set<string>, received: string[]): string[] {
   const got = new Set(received);
   return [...accepted].filter((id) => !got.has(id));
@@ -106,9 +112,9 @@ it('the binder goes down and up by itself, and every confirmed message is receiv
 });
 
 it('the sidecar answers 503 with Retry-After meanwhile, and every 202-answered message reaches the app', async () => {
-  await waitFor(() => missing(sidecarStream.accepted, app.ids).length === 0, 'every accepted message at the app', 30_000)
+  await waitFor(() => missing(sidecarStream.accepted, pushedIds()).length === 0, 'every accepted message at the app', 30_000)
     .catch(() => undefined);
-  expect(missing(sidecarStream.accepted, app.ids)).toEqual([]);
+  expect(missing(sidecarStream.accepted, pushedIds())).toEqual([]);
   expect(sidecarStream.refusals.length).toBeGreaterThan(0);
   for (const refusal of sidecarStream.refusals) {
     expect(refusal).toMatchObject({ status: expect.toSatisfy((s: number) => s === 503 || s === 504) });

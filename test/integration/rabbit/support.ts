@@ -56,7 +56,7 @@ export function rabbitBinder(options: RabbitBinderOptions = {}, url = testEnv().
   return createRabbitBinder(
     { name: 'rabbit', type: 'rabbit', rabbit: { url } },
     { logger: silentLogger, ...deps },
-    { reconnect: { initialDelay: 100, multiplier: 2, maxDelay: 1000 }, ...options },
+    { reconnect: { backOffInitialInterval: 100, backOffMultiplier: 2, backOffMaxInterval: 1000 }, ...options },
   );
 }
 

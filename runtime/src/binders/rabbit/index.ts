@@ -13,6 +13,8 @@ import { createHash } from 'node:crypto';
 import amqp from 'amqplib';
 import type { Channel, ChannelModel, ConfirmChannel, ConsumeMessage } from 'amqplib';
 import { redactUrl, type BinderConfig, type BindingConfig } from '../../config/model.ts';
+import { backOffDelay } from '../../delivery/backoff.ts';
+import { systemClock, type Clock } from '../../delivery/clock.ts';
 import { RABBIT_DLX, rabbit } from '../../topology/naming.ts';
 import { rabbitTopology, type RabbitTopology } from '../../topology/rabbit.ts';
 import {
@@ -32,16 +34,10 @@ import { deadLetterProperties, inboundMessage, publishProperties, route, type Pu
 import { scrubSecrets, withHeartbeat } from './url.ts';
 
 /** Timer functions, injected so that tests of back-off and confirm timeouts are exact. */
-export interface Timers {
-  setTimeout(callback: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-}
+export type Timers = Pick<Clock, 'setTimeout' | 'clearTimeout'>;
 
-export interface ReconnectPolicy {
-  initialDelay: number;
-  multiplier: number;
-  maxDelay: number;
-}
+/** The reconnect back-off, in the same terms (and computed the same way) as delivery retries. */
+export type ReconnectPolicy = Parameters<typeof backOffDelay>[0];
 
 export interface RabbitBinderOptions {
   /** How long a send waits for the broker's confirm before ConfirmTimeoutError (ms). */
@@ -54,17 +50,7 @@ export interface RabbitBinderOptions {
 
 export const DEFAULT_CONFIRM_TIMEOUT = 10_000;
 export const DEFAULT_LAG_INTERVAL = 5_000;
-export const DEFAULT_RECONNECT: ReconnectPolicy = { initialDelay: 250, multiplier: 2, maxDelay: 10_000 };
-
-const systemTimers: Timers = {
-  setTimeout: (callback, ms) => setTimeout(callback, ms),
-  clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
-};
-
-/** The delay before reconnect attempt `attempt` (0-based): exponential, capped. */
-export function reconnectDelay(policy: ReconnectPolicy, attempt: number): number {
-  return Math.min(policy.maxDelay, policy.initialDelay * policy.multiplier ** attempt);
-}
+export const DEFAULT_RECONNECT: ReconnectPolicy = { backOffInitialInterval: 250, backOffMultiplier: 2, backOffMaxInterval: 10_000 };
 
 export function createRabbitBinder(config: BinderConfig, deps: BinderDeps, options: RabbitBinderOptions = {}): Binder {
   if (config.rabbit === undefined) {
@@ -74,7 +60,7 @@ export function createRabbitBinder(config: BinderConfig, deps: BinderDeps, optio
     confirmTimeout: options.confirmTimeout ?? DEFAULT_CONFIRM_TIMEOUT,
     reconnect: { ...DEFAULT_RECONNECT, ...options.reconnect },
     lagInterval: options.lagInterval ?? DEFAULT_LAG_INTERVAL,
-    timers: options.timers ?? systemTimers,
+    timers: options.timers ?? systemClock,
   });
 }
 
@@ -102,7 +88,8 @@ class RabbitBinder implements Binder {
   private readonly consumers = new Set<RabbitConsumer>();
   private readonly pendingConfirms = new Set<PendingConfirm>();
   private reconnectTimer?: unknown;
-  private reconnectAttempt = 0;
+  /** Which reconnect attempt comes next since the connection was lost (1-based, as back-off counts). */
+  private reconnectAttempt = 1;
   /** The connection attempt in progress, shared by `connect()` and the reconnect timer. */
   private opening?: Promise<void>;
   private readonly broker: string;
@@ -335,7 +322,7 @@ class RabbitBinder implements Binder {
     }
     // Lost again while recovering: the reconnect that loss scheduled takes over.
     if (this.connection !== connection) throw new Error('the connection closed while the topology was being declared');
-    this.reconnectAttempt = 0;
+    this.reconnectAttempt = 1;
     this.log('info', { brokerVersion: this.brokerVersion }, 'connected to RabbitMQ');
     this.setState('up');
   }
@@ -382,7 +369,7 @@ class RabbitBinder implements Binder {
 
   private scheduleReconnect(): void {
     if (this.state === 'closed' || this.reconnectTimer !== undefined) return;
-    const delay = reconnectDelay(this.options.reconnect, this.reconnectAttempt);
+    const delay = backOffDelay(this.options.reconnect, this.reconnectAttempt);
     this.reconnectAttempt += 1;
     this.reconnectTimer = this.options.timers.setTimeout(() => {
       this.reconnectTimer = undefined;
@@ -449,7 +436,7 @@ class RabbitConsumer implements Consumer {
   private paused = false;
   private closed = false;
   private retryTimer?: unknown;
-  private retryAttempt = 0;
+  private retryAttempt = 1;
   private lagTimer?: unknown;
   /**
    * Attempts already made by messages this consumer gave back. A classic queue only flags
@@ -493,7 +480,7 @@ class RabbitConsumer implements Consumer {
     try {
       await channel.prefetch(this.binding.consumer.concurrency);
       if (!this.paused) await this.consume(connection, life);
-      this.retryAttempt = 0;
+      this.retryAttempt = 1;
       this.scheduleLagReport();
     } catch (error) {
       if (this.life === life) this.detach();
@@ -546,7 +533,7 @@ class RabbitConsumer implements Consumer {
 
   retryLater(error: unknown): void {
     if (this.closed || this.retryTimer !== undefined) return;
-    const delay = reconnectDelay(this.binder.options.reconnect, this.retryAttempt);
+    const delay = backOffDelay(this.binder.options.reconnect, this.retryAttempt);
     this.retryAttempt += 1;
     this.binder.log('warn', { binding: this.binding.name, err: this.binder.unavailable('consumer failed', error).message, retryIn: delay },
       'RabbitMQ consumer will start again');

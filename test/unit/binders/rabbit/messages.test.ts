@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest';
-import { reconnectDelay, DEFAULT_RECONNECT } from '../../../../runtime/src/binders/rabbit/index.ts';
 import { attempt, inboundMessage, publishProperties, route } from '../../../../runtime/src/binders/rabbit/messages.ts';
 import { scrubSecrets, withHeartbeat } from '../../../../runtime/src/binders/rabbit/url.ts';
 
@@ -109,17 +108,5 @@ describe('URLs', () => {
     { url: 'amqp://h:5672?heartbeat=30', expected: 'amqp://h:5672?heartbeat=30' },
   ])('withHeartbeat($url)', ({ url, expected }) => {
     expect(withHeartbeat(url)).toBe(expected);
-  });
-});
-
-describe('reconnectDelay', () => {
-  it.each([
-    { attempt: 0, expected: 250 },
-    { attempt: 1, expected: 500 },
-    { attempt: 3, expected: 2000 },
-    { attempt: 6, expected: 10_000 },
-    { attempt: 40, expected: 10_000 },
-  ])('attempt $attempt waits $expected ms', ({ attempt: n, expected }) => {
-    expect(reconnectDelay(DEFAULT_RECONNECT, n)).toBe(expected);
   });
 });
