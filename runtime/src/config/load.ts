@@ -18,10 +18,9 @@ import {
   type RuntimeConfig,
 } from './model.ts';
 import { compileExpression } from '../partition/index.ts';
+import { ConfigError, ConfigSection as Section, isRecord, joinPath as join } from './section.ts';
 
-export class ConfigError extends Error {
-  override readonly name = 'ConfigError';
-}
+export { ConfigError } from './section.ts';
 
 /** Flags and environment of the sidecar that override or narrow what the file says. */
 export interface RuntimeOverrides {
@@ -101,105 +100,6 @@ function expandEnv(value: unknown, env: Record<string, string | undefined>, path
 
 // ---------------------------------------------------------------------------------------
 // The bindery.yaml format
-
-/** Reads one mapping; remembers which keys were read so the rest become warnings. */
-class Section {
-  private readonly used = new Set<string>();
-  constructor(
-    readonly path: string,
-    private readonly values: Record<string, unknown>,
-    private readonly warnings: string[],
-  ) {}
-
-  static of(value: unknown, path: string, warnings: string[]): Section {
-    if (value === undefined || value === null) return new Section(path, {}, warnings);
-    if (!isRecord(value)) throw new ConfigError(`${path || '(root)'}: must be a mapping`);
-    return new Section(path, value, warnings);
-  }
-
-  has(key: string): boolean {
-    return this.values[key] !== undefined && this.values[key] !== null;
-  }
-
-  raw(key: string): unknown {
-    this.used.add(key);
-    return this.values[key];
-  }
-
-  keys(): string[] {
-    return Object.keys(this.values);
-  }
-
-  child(key: string): Section {
-    return Section.of(this.raw(key), join(this.path, key), this.warnings);
-  }
-
-  string(key: string): string | undefined {
-    const value = this.raw(key);
-    if (value === undefined || value === null) return undefined;
-    if (typeof value === 'number' || typeof value === 'boolean') return String(value);
-    if (typeof value !== 'string' || value === '') throw this.invalid(key, 'must be a non-empty string');
-    return value;
-  }
-
-  requiredString(key: string): string {
-    const value = this.string(key);
-    if (value === undefined) throw this.invalid(key, 'is required');
-    return value;
-  }
-
-  oneOf<T extends string>(key: string, allowed: readonly T[]): T | undefined {
-    const value = this.string(key);
-    if (value === undefined) return undefined;
-    if (!(allowed as readonly string[]).includes(value)) throw this.invalid(key, `must be one of ${allowed.join(', ')}`);
-    return value as T;
-  }
-
-  integer(key: string, min: number, max = Number.MAX_SAFE_INTEGER): number | undefined {
-    const value = numeric(this.raw(key));
-    if (value === undefined) return undefined;
-    if (!Number.isInteger(value) || value < min || value > max) {
-      throw this.invalid(key, max === Number.MAX_SAFE_INTEGER ? `must be an integer >= ${min}` : `must be an integer from ${min} to ${max}`);
-    }
-    return value;
-  }
-
-  number(key: string, min: number): number | undefined {
-    const value = numeric(this.raw(key));
-    if (value === undefined) return undefined;
-    if (!Number.isFinite(value) || value < min) throw this.invalid(key, `must be a number >= ${min}`);
-    return value;
-  }
-
-  boolean(key: string): boolean | undefined {
-    const value = this.raw(key);
-    if (value === undefined || value === null) return undefined;
-    if (value === true || value === 'true') return true;
-    if (value === false || value === 'false') return false;
-    throw this.invalid(key, 'must be true or false');
-  }
-
-  stringList(key: string): string[] | undefined {
-    const value = this.raw(key);
-    if (value === undefined || value === null) return undefined;
-    const items = typeof value === 'string' ? value.split(',').map((s) => s.trim()).filter(Boolean) : value;
-    if (!Array.isArray(items) || items.some((item) => typeof item !== 'string' || item === '')) {
-      throw this.invalid(key, 'must be a list of strings');
-    }
-    return items as string[];
-  }
-
-  invalid(key: string, message: string): ConfigError {
-    return new ConfigError(`${join(this.path, key)}: ${message}`);
-  }
-
-  /** Records every key not read as a warning; call once the section is fully read. */
-  done(): void {
-    for (const key of Object.keys(this.values)) {
-      if (!this.used.has(key)) this.warnings.push(`${join(this.path, key)}: unknown key, ignored`);
-    }
-  }
-}
 
 function fromBinderyDocument(doc: unknown): RuntimeConfig {
   const warnings: string[] = [];
@@ -443,21 +343,4 @@ function wholeNumber(value: string, what: string, min: number): number {
   const n = Number(value);
   if (!/^\d+$/.test(value.trim()) || n < min) throw new ConfigError(`${what}: must be an integer >= ${min}`);
   return n;
-}
-
-// ---------------------------------------------------------------------------------------
-
-function numeric(value: unknown): number | undefined {
-  if (value === undefined || value === null) return undefined;
-  if (typeof value === 'number') return value;
-  if (typeof value === 'string' && value.trim() !== '' && !Number.isNaN(Number(value))) return Number(value);
-  return Number.NaN;
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-function join(path: string, key: string): string {
-  return path ? `${path}.${key}` : key;
 }
