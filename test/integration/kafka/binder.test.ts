@@ -22,11 +22,14 @@ afterAll(async () => {
   await raw.cleanup();
 });
 
+/** A unique destination; its groups are named `<destination>-<group>`, so no other test shares them. */
 function topic(prefix: string, groups: string[] = []): string {
   const destination = uniqueDestination(`kb-${prefix}`);
-  raw.track({ topics: [destination, ...groups.map((g) => `error.${destination}.${g}`)], groups });
+  const groupNames = groups.map((g) => `${destination}-${g}`);
+  raw.track({ topics: [destination, ...groupNames.map((g) => `error.${destination}.${g}`)], groups: groupNames });
   return destination;
 }
+const group = (destination: string, name = 'g') => `${destination}-${name}`;
 
 const sendAll = async (destination: string, ids: string[]) => {
   const producer = await binder.createProducer(outputBinding(destination));
@@ -42,8 +45,8 @@ describe('kafka binder: the seed behaviours', () => {
     const a = collector();
     const b = collector();
     const consumers = [
-      await binder.createConsumer(inputBinding(destination, 'a'), a.handler),
-      await binder.createConsumer(inputBinding(destination, 'b'), b.handler),
+      await binder.createConsumer(inputBinding(destination, group(destination, 'a')), a.handler),
+      await binder.createConsumer(inputBinding(destination, group(destination, 'b')), b.handler),
     ];
     await sendAll(destination, range('m', 10));
     await waitFor(() => a.received.length === 10 && b.received.length === 10, 'both groups to get 10');
@@ -58,11 +61,11 @@ describe('kafka binder: the seed behaviours', () => {
     const two = collector();
     // Two partitions (concurrency 2), so that each member of the group has one.
     const consumers = [
-      await binder.createConsumer(inputBinding(destination, 'g', { concurrency: 2 }), one.handler),
-      await binder.createConsumer(inputBinding(destination, 'g', { concurrency: 2 }), two.handler),
+      await binder.createConsumer(inputBinding(destination, group(destination), { concurrency: 2 }), one.handler),
+      await binder.createConsumer(inputBinding(destination, group(destination), { concurrency: 2 }), two.handler),
     ];
     await waitFor(async () => {
-      const groups = await (await raw.admin()).describeGroups(['g']);
+      const groups = await (await raw.admin()).describeGroups([group(destination)]);
       return groups.groups[0]?.members.length === 2 && groups.groups[0].state === 'Stable';
     }, 'both members in the group');
     await settleQuietly();
@@ -78,14 +81,14 @@ describe('kafka binder: the seed behaviours', () => {
   it('durable group: 4 sent while the group has no member are received when it comes back', async () => {
     const destination = topic('durable', ['g']);
     const first = collector();
-    const consumer = await binder.createConsumer(inputBinding(destination, 'g'), first.handler);
+    const consumer = await binder.createConsumer(inputBinding(destination, group(destination)), first.handler);
     await sendAll(destination, ['before']);
     await waitFor(() => first.received.length === 1, 'the first message');
     await consumer.close();
 
     await sendAll(destination, range('while-down', 4));
     const again = collector();
-    const back = await binder.createConsumer(inputBinding(destination, 'g'), again.handler);
+    const back = await binder.createConsumer(inputBinding(destination, group(destination)), again.handler);
     await waitFor(() => again.received.length >= 4, 'the 4 sent while down');
     await settleQuietly();
     expect(again.ids().sort()).toEqual(range('while-down', 4));
@@ -137,7 +140,7 @@ describe('kafka binder: records on the wire', () => {
   it('reads a Spring record: JSON-quoted contentType, no id, user headers', async () => {
     const destination = topic('spring', ['g']);
     const received = collector();
-    const consumer = await binder.createConsumer(inputBinding(destination, 'g'), received.handler);
+    const consumer = await binder.createConsumer(inputBinding(destination, group(destination)), received.handler);
     await raw.produce(destination, [{ value: 'hello', headers: { contentType: '"text/plain"', spring_json_header_types: '{}', user: 'u1' } }]);
     await waitFor(() => received.received.length === 1, 'the Spring record');
     expect(received.received[0]).toMatchObject({
@@ -175,7 +178,7 @@ describe('kafka binder: delivery semantics', () => {
   it('commits a partition\'s position only once every record before it is settled', async () => {
     const destination = topic('order', ['g']);
     const held: Delivery[] = [];
-    const consumer = await binder.createConsumer(inputBinding(destination, 'g', { concurrency: 1 }), (d) => void held.push(d));
+    const consumer = await binder.createConsumer(inputBinding(destination, group(destination), { concurrency: 1 }), (d) => void held.push(d));
     await sendAll(destination, ['r0']);
     await waitFor(() => held.length === 1, 'r0');
     // r0 is held; r1 and r2 wait behind it (one record of a partition at a time).
@@ -184,18 +187,18 @@ describe('kafka binder: delivery semantics', () => {
     expect(held.map((d) => d.id)).toEqual(['r0']);
     await held[0]!.ack();
     await waitFor(() => held.length === 2, 'r1');
-    await waitFor(async () => (await raw.committed('g', destination))[0] === 1, 'position 1 committed');
+    await waitFor(async () => (await raw.committed(group(destination), destination))[0] === 1, 'position 1 committed');
     await held[1]!.ack();
     await waitFor(() => held.length === 3, 'r2');
     await held[2]!.ack();
-    await waitFor(async () => (await raw.committed('g', destination))[0] === 3, 'position 3 committed');
+    await waitFor(async () => (await raw.committed(group(destination), destination))[0] === 3, 'position 3 committed');
     await consumer.close();
   });
 
   it('requeue redelivers the same record with attempt + 1; a second settle is a no-op', async () => {
     const destination = topic('requeue', ['g']);
     const seen: Delivery[] = [];
-    const consumer = await binder.createConsumer(inputBinding(destination, 'g'), (d) => {
+    const consumer = await binder.createConsumer(inputBinding(destination, group(destination)), (d) => {
       seen.push(d);
       if (seen.length === 1) void d.requeue().then(() => d.ack());
       else void d.ack();
@@ -204,14 +207,14 @@ describe('kafka binder: delivery semantics', () => {
     await waitFor(() => seen.length === 2, 'the redelivery');
     await settleQuietly();
     expect(seen.map((d) => [d.id, d.attempt])).toEqual([['q-1', 1], ['q-1', 2]]);
-    await waitFor(async () => (await raw.committed('g', destination))[0] === 1, 'the record committed');
+    await waitFor(async () => (await raw.committed(group(destination), destination))[0] === 1, 'the record committed');
     await consumer.close();
   });
 
   it('a poison record goes to error.<destination>.<group> with the SCSt headers, and its partition moves on', async () => {
     const destination = topic('poison', ['g']);
     const delivered: string[] = [];
-    const consumer = await binder.createConsumer(inputBinding(destination, 'g', { maxAttempts: 3 }), (d) => {
+    const consumer = await binder.createConsumer(inputBinding(destination, group(destination), { maxAttempts: 3 }), (d) => {
       if (d.id !== 'poison') {
         delivered.push(d.id);
         void d.ack();
@@ -227,25 +230,25 @@ describe('kafka binder: delivery semantics', () => {
     await waitFor(() => delivered.length === 2, 'the records after the poison one');
     expect(delivered).toEqual(['after-1', 'after-2']);
 
-    const [dead] = await raw.read(`error.${destination}.g`, 1);
+    const [dead] = await raw.read(`error.${destination}.${group(destination)}`, 1);
     expect(headerText(dead!.headers, 'x-original-topic')).toBe(destination);
     expect(headerText(dead!.headers, 'x-original-partition')).toBe('0');
     expect(headerText(dead!.headers, 'x-original-offset')).toBe('0');
     expect(headerText(dead!.headers, 'x-exception-message')).toBe('handler said no (attempt 3 of 3)');
     expect(headerText(dead!.headers, 'bindery_messageId')).toBe('poison');
     expect(dead!.partition).toBe(0);
-    await waitFor(async () => (await raw.committed('g', destination))[0] === 3, 'all three committed');
+    await waitFor(async () => (await raw.committed(group(destination), destination))[0] === 3, 'all three committed');
     await consumer.close();
   });
 
   it('a handler slower than the session timeout keeps its group membership (no rebalance)', async () => {
     const destination = topic('slow', ['g']);
     const seen: Delivery[] = [];
-    const consumer = await binder.createConsumer(inputBinding(destination, 'g'), (d) => void seen.push(d));
+    const consumer = await binder.createConsumer(inputBinding(destination, group(destination)), (d) => void seen.push(d));
     await sendAll(destination, ['slow']);
     await waitFor(() => seen.length === 1, 'the slow message');
     const admin = await raw.admin();
-    const memberOf = async () => (await admin.describeGroups(['g'])).groups[0];
+    const memberOf = async () => (await admin.describeGroups([group(destination)])).groups[0];
     const before = await memberOf();
     expect(before?.members).toHaveLength(1);
     // Held for 1.5 x the 6 s session timeout (the broker's minimum), as a 60 s handler would be
@@ -258,7 +261,7 @@ describe('kafka binder: delivery semantics', () => {
       await new Promise((resolve) => setTimeout(resolve, 1_000));
     }
     await seen[0]!.ack();
-    await waitFor(async () => (await raw.committed('g', destination))[0] === 1, 'the slow record committed');
+    await waitFor(async () => (await raw.committed(group(destination), destination))[0] === 1, 'the slow record committed');
     expect(seen).toHaveLength(1);
     await consumer.close();
   }, 30_000);
@@ -269,7 +272,7 @@ describe('kafka binder: delivery semantics', () => {
     const lagBinder = kafkaBinder({}, { onConsumerLag: (binding, partition, value) => binding === 'input' && lag.set(partition, value) });
     await lagBinder.connect();
     const held: Delivery[] = [];
-    const consumer = await lagBinder.createConsumer(inputBinding(destination, 'g'), (d) => void held.push(d));
+    const consumer = await lagBinder.createConsumer(inputBinding(destination, group(destination)), (d) => void held.push(d));
     await sendAll(destination, range('l', 5));
     await waitFor(() => lag.get(0) === 5, 'lag 5 while the first is held');
     for (let i = 0; i < 5; i++) {
@@ -284,7 +287,7 @@ describe('kafka binder: delivery semantics', () => {
   it('pause stops deliveries and resume restarts them', async () => {
     const destination = topic('pause', ['g']);
     const received = collector();
-    const consumer = await binder.createConsumer(inputBinding(destination, 'g'), received.handler);
+    const consumer = await binder.createConsumer(inputBinding(destination, group(destination)), received.handler);
     await consumer.pause();
     await sendAll(destination, ['p-1']);
     await settleQuietly();
@@ -297,15 +300,41 @@ describe('kafka binder: delivery semantics', () => {
   it('close gives unsettled records back to the group', async () => {
     const destination = topic('close', ['g']);
     const held: Delivery[] = [];
-    const consumer = await binder.createConsumer(inputBinding(destination, 'g'), (d) => void held.push(d));
+    const consumer = await binder.createConsumer(inputBinding(destination, group(destination)), (d) => void held.push(d));
     await sendAll(destination, ['u-1']);
     await waitFor(() => held.length === 1, 'the message');
     await consumer.close();
     await held[0]!.ack(); // too late: the consumer is closed, nothing is committed
     const again = collector();
-    const next = await binder.createConsumer(inputBinding(destination, 'g'), again.handler);
+    const next = await binder.createConsumer(inputBinding(destination, group(destination)), again.handler);
     await waitFor(() => again.received.length === 1, 'the redelivery');
     expect(again.ids()).toEqual(['u-1']);
     await next.close();
+  });
+});
+
+describe('kafka binder: one group name on two destinations', () => {
+  it('each member gets the partitions of its own topic only (as Spring Cloud Stream allows the seed to do)', async () => {
+    const first = topic('shared-1');
+    const second = topic('shared-2');
+    const shared = uniqueDestination('shared-group');
+    raw.track({ groups: [shared], topics: [`error.${first}.${shared}`, `error.${second}.${shared}`] });
+    const one = collector();
+    const two = collector();
+    const consumers = [
+      await binder.createConsumer(inputBinding(first, shared, { concurrency: 2 }), one.handler),
+      await binder.createConsumer(inputBinding(second, shared, { concurrency: 2 }), two.handler),
+    ];
+    await waitFor(async () => {
+      const { groups } = await (await raw.admin()).describeGroups([shared]);
+      return groups[0]?.state === 'Stable' && groups[0].members.length === 2 && groups[0].protocol === 'range';
+    }, 'both members in the group, with the range protocol');
+    await settleQuietly();
+    await sendAll(first, range('one', 6));
+    await sendAll(second, range('two', 6));
+    await waitFor(() => one.received.length === 6 && two.received.length === 6, 'each topic to its own member');
+    expect(one.ids().sort()).toEqual(range('one', 6).sort());
+    expect(two.ids().sort()).toEqual(range('two', 6).sort());
+    await Promise.all(consumers.map((c) => c.close()));
   });
 });

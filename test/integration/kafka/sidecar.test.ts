@@ -55,9 +55,10 @@ const countOf = (ids: string[], sent: string[]) => ids.filter((id) => sent.inclu
 describe('the seed on Kafka, over HTTP', () => {
   it('broadcast: two groups each get every message', async () => {
     const destination = unique('seed-broadcast');
-    raw.track({ topics: [destination, `error.${destination}.atguiguA`, `error.${destination}.atguiguB`], groups: ['atguiguA', 'atguiguB'] });
-    const a = await consumer(destination, 'atguiguA');
-    const b = await consumer(destination, 'atguiguB');
+    const [groupA, groupB] = [unique('atguiguA'), unique('atguiguB')];
+    raw.track({ topics: [destination, `error.${destination}.${groupA}`, `error.${destination}.${groupB}`], groups: [groupA, groupB] });
+    const a = await consumer(destination, groupA);
+    const b = await consumer(destination, groupB);
     const sent = await sendIds(await provider(destination), 'b', 4);
     await until(() => countOf(a.ids(), sent) === 4 && countOf(b.ids(), sent) === 4, 20_000, 'both groups');
     expect(a.ids().sort()).toEqual(sent);
@@ -95,8 +96,9 @@ describe('the seed on Kafka, over HTTP', () => {
 
   it('anonymous: gets what is sent while it runs, 0 of the 4 sent while it was down', async () => {
     const destination = unique('seed-anon');
-    raw.track({ topics: [destination, `error.${destination}.witness`], groups: ['witness'] });
-    const witness = await consumer(destination, 'witness');
+    const witnessGroup = unique('witness');
+    raw.track({ topics: [destination, `error.${destination}.${witnessGroup}`], groups: [witnessGroup] });
+    const witness = await consumer(destination, witnessGroup);
     const anonymous = await consumer(destination, undefined);
     const output = await provider(destination);
     const warmUp = await sendIds(output, 'w', 2);

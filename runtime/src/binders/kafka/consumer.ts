@@ -12,11 +12,12 @@
  *   record before it is settled (PartitionProgress), so a crash redelivers, never skips.
  * - requeue puts the record back at the head of its partition with attempt + 1.
  */
-import type { Consumer as KafkaJsConsumer, EachBatchPayload, Kafka } from 'kafkajs';
+import { PartitionAssigners, type Consumer as KafkaJsConsumer, type EachBatchPayload, type Kafka } from 'kafkajs';
 import type { BaseLogger } from 'pino';
 import type { BindingConfig } from '../../config/model.ts';
 import type { KafkaTopology } from '../../topology/kafka.ts';
 import type { Consumer, Delivery, DeliveryHandler } from '../binder.ts';
+import { rangeAssigner } from './assigner.ts';
 import { deadLetterRecord, inboundMessage, type FetchedRecord, type OutboundRecord } from './messages.ts';
 import { PartitionProgress } from './offsets.ts';
 
@@ -102,6 +103,9 @@ export class KafkaInput implements Consumer {
       rebalanceTimeout: tuning.rebalanceTimeout,
       maxWaitTimeInMs: tuning.maxWaitTime,
       allowAutoTopicCreation: false,
+      // range first (what Java members offer); kafkajs' own as the fallback for groups of
+      // plain kafkajs consumers.
+      partitionAssigners: [rangeAssigner, PartitionAssigners.roundRobin],
     });
     this.consumer.on(this.consumer.events.GROUP_JOIN, (event) => {
       this.onAssignment(event.payload.memberAssignment[this.topic] ?? []);
@@ -220,7 +224,7 @@ export class KafkaInput implements Consumer {
   }
 
   private async onBatch({ batch, pause }: EachBatchPayload): Promise<void> {
-    if (this.closed) return;
+    if (this.closed || batch.topic !== this.topic) return;
     const state = this.state(batch.partition);
     state.highWatermark = Number(batch.highWatermark);
     for (const message of batch.messages) {

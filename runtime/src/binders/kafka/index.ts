@@ -57,7 +57,9 @@ export interface KafkaBinderOptions {
 export const DEFAULT_CONSUMER_TUNING: KafkaConsumerTuning = {
   sessionTimeout: 30_000,
   heartbeatInterval: 1_000,
-  rebalanceTimeout: 60_000,
+  // Short, because this consumer rejoins at once (eachBatch never blocks), and a group whose
+  // coordinator restarted waits this long for members that died with the old connection.
+  rebalanceTimeout: 15_000,
   maxWaitTime: 500,
   maxQueuedPerPartition: 500,
   joinTimeout: 60_000,
@@ -444,13 +446,19 @@ function isConnectionError(error: unknown): boolean {
   return false;
 }
 
-/** kafkajs logs through the runtime's logger; its chatty info lines become debug. */
+/** Connection-level kafkajs lines repeat for every retry while a broker is away. */
+const NOISY_NAMESPACES = new Set(['Connection', 'BrokerPool']);
+
+/**
+ * kafkajs logs through the runtime's logger. Its info lines and its per-retry connection
+ * errors become debug: the binder itself says once that Kafka is unreachable and when it is back.
+ */
 function kafkaLogCreator(logger: BaseLogger, binder: string) {
   return () =>
     ({ namespace, level, log }: LogEntry): void => {
       const { message, timestamp: _timestamp, logger: _logger, ...extra } = log as LogEntry['log'] & { logger?: unknown };
       const fields = { binder, kafkajs: namespace, ...pickLogFields(extra) };
-      if (level === logLevel.ERROR || level === logLevel.WARN) logger.warn(fields, message);
+      if ((level === logLevel.ERROR || level === logLevel.WARN) && !NOISY_NAMESPACES.has(namespace)) logger.warn(fields, message);
       else if (level === logLevel.INFO) logger.debug(fields, message);
       else logger.trace(fields, message);
     };
