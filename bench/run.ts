@@ -9,6 +9,7 @@ import { DEFAULT_SIZES, report, runBench, type BenchSizes, type BrokerBench } fr
 
 const brokers: Record<string, () => Promise<BrokerBench>> = {
   rabbit: async () => (await import('./rabbit/index.ts')).createRabbitBench(),
+  kafka: async () => (await import('./kafka/index.ts')).createKafkaBench(),
 };
 
 function sizes(): BenchSizes {
@@ -25,6 +26,8 @@ function sizes(): BenchSizes {
 
 async function main(argv: string[]): Promise<number> {
   const name = argv[0];
+  // The operator's bench measures reconciles, not message paths: it has its own runner.
+  if (name === 'operator') return (await import('./operator/index.ts')).main();
   const create = name === undefined ? undefined : brokers[name];
   if (create === undefined) {
     console.error(`usage: npm run bench -- <${Object.keys(brokers).join('|')}>`);

@@ -132,7 +132,7 @@ export class Operator {
     this.configQueue = queue();
     this.configWriter = new ConfigMapWriter(core, this.binders, this.bindings);
 
-    this.binders.onChange((binder) => this.onBinderChange(binder));
+    this.binders.onChange((binder, event) => this.onBinderChange(binder, event));
     this.bindings.onChange((binding, event) => {
       const { namespace, name } = binding.metadata;
       // As controller-runtime's GenerationChangedPredicate: the operator's own status and
@@ -217,16 +217,22 @@ export class Operator {
     this.resyncTimer.unref();
   }
 
-  private onBinderChange(binder: Binder): void {
+  private onBinderChange(binder: Binder, event: 'add' | 'update' | 'delete'): void {
     const { namespace, name } = binder.metadata;
-    // Every Binder of the namespace: a change of `default` may start or end a conflict.
-    for (const other of this.binders.list(namespace)) this.binderController.enqueue(namespace, other.metadata.name);
-    this.configQueue.addAfter(namespace, CONFIG_BATCH_MS);
-    const state = `${binder.metadata.generation}|${conditionStatus(binder.status?.conditions, 'Ready')}|${binder.spec.default}|${binder.metadata.deletionTimestamp ?? ''}`;
-    if (this.binderStates.get(`${namespace}/${name}`) !== state) {
-      this.binderStates.set(`${namespace}/${name}`, state);
-      this.wakeBindingsOf(namespace, name);
+    const key = `${namespace}/${name}`;
+    const spec = `${binder.metadata.generation}|${binder.spec.default}|${binder.metadata.deletionTimestamp ?? ''}|${event === 'delete'}`;
+    const state = `${spec}|${conditionStatus(binder.status?.conditions, 'Ready')}`;
+    const previous = this.binderStates.get(key);
+    if (event === 'delete') this.binderStates.delete(key);
+    else this.binderStates.set(key, state);
+    if (previous === state) return;
+    if (previous?.startsWith(`${spec}|`) !== true) {
+      // Every Binder of the namespace: a change of `default` may start or end a conflict.
+      for (const other of this.binders.list(namespace)) this.binderController.enqueue(namespace, other.metadata.name);
+      this.binderController.enqueue(namespace, name);
+      this.configQueue.addAfter(namespace, CONFIG_BATCH_MS);
     }
+    this.wakeBindingsOf(namespace, name);
   }
 
   /** Enqueues the StreamBindings placed on a Binder, or that could be (those naming none). */

@@ -170,7 +170,7 @@ describe('Kafka', () => {
     await createBinding(namespace, 'orders-out', { direction: 'output', destination, binder: 'kafka', producer: { partitionCount: 3, partitionKeyExpression: 'payload.id' } });
     await createBinding(namespace, 'orders-in', { direction: 'input', destination, group: 'billing', binder: 'kafka' });
     try {
-      const binderReady = await waitForCondition(namespace, 'binders', 'kafka', 'True', 'Connected');
+      const binderReady = await waitForCondition(namespace, 'binders', 'kafka', 'True', 'Connected', 40_000);
       expect(binderReady.message).toContain('Kafka');
       await waitForCondition(namespace, 'streambindings', 'orders-out', 'True');
       await waitForCondition(namespace, 'streambindings', 'orders-in', 'True');

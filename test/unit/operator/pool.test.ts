@@ -1,0 +1,95 @@
+import { describe, expect, it } from 'vitest';
+import { parseDuration } from '../../../operator/src/main.ts';
+import { BrokerError, type BrokerSession, type BrokerSettings } from '../../../operator/src/topology/backend.ts';
+import { BrokerPool } from '../../../operator/src/topology/pool.ts';
+
+const settings = (host: string): BrokerSettings => ({ type: 'rabbit', host, port: 5672, vhost: '/', tls: false, username: 'u', password: 'p' });
+
+/** A session that only records its lifecycle: the pool's logic is what is under test. */
+function fakeSession(): BrokerSession & { goDown(): void } {
+  const listeners: Array<() => void> = [];
+  const session = {
+    type: 'rabbit' as const,
+    version: 'RabbitMQ test',
+    closed: false,
+    onDown: (listener: () => void) => listeners.push(listener),
+    declare: async () => {},
+    missing: async () => [],
+    usage: async () => ({ messages: 0, consumers: 0 }),
+    delete: async () => {},
+    close: async () => {
+      session.closed = true;
+    },
+    goDown: () => {
+      session.closed = true;
+      listeners.forEach((l) => l());
+    },
+  };
+  return session;
+}
+
+describe('BrokerPool', () => {
+  it('shares one connect between concurrent callers', async () => {
+    let connects = 0;
+    const pool = new BrokerPool({ connect: async () => { connects += 1; return fakeSession(); } });
+    const [a, b] = await Promise.all([pool.session('ns/r', settings('h')), pool.session('ns/r', settings('h'))]);
+    expect(a).toBe(b);
+    expect(connects).toBe(1);
+  });
+
+  it('answers a failed connect from memory for a while, then tries again', async () => {
+    let now = 0;
+    let connects = 0;
+    const pool = new BrokerPool({
+      now: () => now,
+      failureMemoryMs: 1000,
+      connect: async () => {
+        connects += 1;
+        throw new BrokerError('Unreachable', 'down');
+      },
+    });
+    await expect(pool.session('ns/r', settings('h'))).rejects.toThrow('down');
+    now = 999;
+    await expect(pool.session('ns/r', settings('h'))).rejects.toThrow('down');
+    expect(connects).toBe(1);
+    now = 1000;
+    await expect(pool.session('ns/r', settings('h'))).rejects.toThrow('down');
+    expect(connects).toBe(2);
+  });
+
+  it('replaces the session when the settings change, and closes the old one', async () => {
+    const pool = new BrokerPool({ connect: async () => fakeSession() });
+    const first = await pool.session('ns/r', settings('h1'));
+    const second = await pool.session('ns/r', settings('h2'));
+    expect(second).not.toBe(first);
+    await new Promise((r) => setTimeout(r, 0));
+    expect(first.closed).toBe(true);
+  });
+
+  it('tells who uses a session that went down, and connects afresh next time', async () => {
+    const down: string[] = [];
+    const sessions: Array<ReturnType<typeof fakeSession>> = [];
+    const pool = new BrokerPool({ connect: async () => { const s = fakeSession(); sessions.push(s); return s; }, onDown: (key) => down.push(key) });
+    await pool.session('ns/r', settings('h'));
+    sessions[0]!.goDown();
+    expect(down).toEqual(['ns/r']);
+    expect(await pool.session('ns/r', settings('h'))).toBe(sessions[1]);
+  });
+});
+
+describe('parseDuration', () => {
+  it.each([
+    ['30s', 30_000],
+    ['500ms', 500],
+    ['2m', 120_000],
+    ['1.5s', 1500],
+    ['1h', 3_600_000],
+    ['45', 45_000],
+  ])('%s is %i ms', (text, ms) => {
+    expect(parseDuration(text)).toBe(ms);
+  });
+
+  it.each(['', 'soon', '10 parsecs', '-1s'])('refuses %j', (text) => {
+    expect(() => parseDuration(text)).toThrow('not a duration');
+  });
+});
