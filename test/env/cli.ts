@@ -19,20 +19,20 @@ const progress: Progress = (line) => console.log(line);
 
 async function up(components: Component[]): Promise<number> {
   const started = Date.now();
-  const results = await Promise.allSettled(components.map(async (component) => {
-    const t0 = Date.now();
-    const outcome = await bringUp(component, progress, 'env-up');
-    const status = await component.status();
-    const seconds = ((Date.now() - t0) / 1000).toFixed(1);
-    console.log(`${component.name}: ${outcome} in ${seconds} s, ${status.version} at ${status.address}`);
-  }));
   let failed = 0;
-  for (const result of results) {
-    if (result.status === 'rejected') {
+  await Promise.all(components.map(async (component) => {
+    const t0 = Date.now();
+    try {
+      const outcome = await bringUp(component, progress, 'env-up');
+      const status = await component.status();
+      const seconds = ((Date.now() - t0) / 1000).toFixed(1);
+      console.log(`${component.name}: ${outcome} in ${seconds} s, ${status.version} at ${status.address}`);
+    } catch (error) {
+      // Said at once: the other components may still take minutes.
       failed++;
-      console.error(String(result.reason instanceof Error ? result.reason.message : result.reason));
+      console.error(error instanceof Error ? error.message : String(error));
     }
-  }
+  }));
   console.log(`env up: ${failed === 0 ? 'ready' : `${failed} component(s) failed`} after ${((Date.now() - started) / 1000).toFixed(1)} s`);
   return failed === 0 ? 0 : 1;
 }

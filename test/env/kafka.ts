@@ -103,9 +103,15 @@ function javaArgs(version: string, logging: string[], mainClass: string, args: s
     '-cp', `${libsDir(version)}/*`, mainClass, ...args];
 }
 
-/** Kafka's cluster ids are 16 random bytes in URL-safe base64 without padding. */
+/**
+ * Kafka's cluster ids are 16 random bytes in URL-safe base64 without padding; like Kafka's own
+ * Uuid.randomUuid, never one starting with '-', which the format command would read as an option.
+ */
 function newClusterId(): string {
-  return randomBytes(16).toString('base64url');
+  for (;;) {
+    const id = randomBytes(16).toString('base64url');
+    if (!id.startsWith('-')) return id;
+  }
 }
 
 async function metadataAnswers(): Promise<{ clusterId: string } | undefined> {
@@ -210,7 +216,7 @@ export const kafka: Component = {
       await run({
         command: 'java',
         args: javaArgs(version, logging, 'kafka.tools.StorageTool',
-          ['format', '-t', newClusterId(), '-c', properties, '--ignore-formatted']),
+          ['format', `--cluster-id=${newClusterId()}`, '--config', properties, '--ignore-formatted']),
         logPath, label: 'kafka StorageTool format',
       });
     }
