@@ -65,3 +65,33 @@ describe('hot reload', () => {
     }
   });
 });
+
+describe('hot reload on memory', () => {
+  it('adds, removes and restarts bindings; unchanged ones keep their consumer', async () => {
+    const { createMemoryBinder } = await import('../../../runtime/src/binders/memory/index.ts');
+    const memory = createMemoryBinder({ name: 'mem', type: 'memory' }, { logger: silent });
+    await memory.connect();
+    const dest = unique('reload-mem');
+    const text = (bindings: string) => `binders: { mem: { type: memory } }\nbindings:\n${bindings}\nhttp: { port: 0, opsPort: 0, opsHost: 127.0.0.1 }`;
+    const keep = `  keep: { direction: input, destination: ${dest}, group: k }`;
+    const anon = (maxAttempts: number) => `  anon: { direction: input, destination: ${dest}, consumer: { maxAttempts: ${maxAttempts} } }`;
+    const running = await startSidecar({ config: await parseConfig(text(`${keep}\n${anon(3)}`), 'b.yaml'), logger: silent, sharedBinders: { mem: memory } });
+    try {
+      await until(() => running.sidecar.bindings().every((b) => b.consuming), 5_000, 'consumers');
+      const handles = (running.sidecar as unknown as { handles: Map<string, { consumer?: unknown }> }).handles;
+      const keepConsumer = handles.get('keep')!.consumer;
+      const anonConsumer = handles.get('anon')!.consumer;
+      await running.sidecar.reload(await parseConfig(text(`${keep}\n${anon(5)}\n  out: { direction: output, destination: ${dest} }`), 'b.yaml'));
+      expect(handles.get('keep')!.consumer).toBe(keepConsumer);
+      expect(handles.get('anon')!.consumer).not.toBe(anonConsumer);
+      expect(handles.get('anon')!.consumer).toBeDefined();
+      expect((await send(running, 'out', '1')).status).toBe(202);
+      await running.sidecar.reload(await parseConfig(text(keep), 'b.yaml'));
+      expect(running.sidecar.bindings().map((b) => b.name)).toEqual(['keep']);
+      expect((await send(running, 'out', '1')).status).toBe(404);
+    } finally {
+      await running.close();
+      await memory.close();
+    }
+  });
+});
