@@ -14,10 +14,15 @@ export default async function setup(project: TestProject): Promise<() => Promise
   const progress = (line: string): void => console.log(`[env] ${line}`);
   const used: Component[] = [];
   const results = await Promise.allSettled(components.map(async (component) => {
-    const outcome: Outcome = await bringUp(component, progress, 'test-run');
-    used.push(component);
-    const status = await component.status();
-    progress(`${component.name}: ${outcome}, ${status.version} at ${status.address}`);
+    try {
+      const outcome: Outcome = await bringUp(component, progress, 'test-run');
+      used.push(component);
+      const status = await component.status();
+      progress(`${component.name}: ${outcome}, ${status.version} at ${status.address}`);
+    } catch (error) {
+      progress(`${component.name}: FAILED (the others may still be starting)`);
+      throw error;
+    }
   }));
   const failures = results.flatMap((r) => (r.status === 'rejected' ? [r.reason as unknown] : []));
   if (failures.length > 0) {
