@@ -1,11 +1,12 @@
 /**
- * Reconnecting, step by step: a proxy takes RabbitMQ away from one binder (the broker keeps
- * running for everyone else), and the test runs the binder's back-off timers itself.
+ * The connection as the broker sees it, step by step: a proxy takes RabbitMQ away from one
+ * binder (the broker keeps running for everyone else) or speaks for the broker, and the
+ * test runs the binder's back-off timers itself.
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { BinderUnavailableError, type Binder, type BinderState } from '../../../runtime/src/binders/binder.ts';
 import {
-  brokerProxy, collector, inputBinding, manualTimers, message, outputBinding, rabbitBinder, rawRabbit, uniqueDestination, waitFor,
+  brokerProxy, collector, connectionBlockedFrame, inputBinding, manualTimers, message, outputBinding, rabbitBinder, rawRabbit, uniqueDestination, waitFor,
 } from './support.ts';
 
 const destination = uniqueDestination('reconnect');
@@ -71,4 +72,32 @@ it('fails unconfirmed sends, goes down, retries on a capped back-off, then re-de
   expect([...new Set(group.ids())].filter((id) => id !== 'unconfirmed')).toEqual(['before', 'after']);
   expect(group.received.filter((d) => d.id === 'before').slice(1).every((d) => d.attempt === 2)).toBe(true);
   expect(anonymous.ids().filter((id) => id !== 'unconfirmed')).toEqual(['before', 'after']);
+});
+
+it('refuses sends at once while RabbitMQ blocks publishers, and takes them again when it unblocks', async () => {
+  const blockedDestination = uniqueDestination('blocked');
+  const blockable = rabbitBinder({}, proxy.url);
+  try {
+    await blockable.connect();
+    const producer = await blockable.createProducer(outputBinding(blockedDestination));
+    await producer.send(message('before'));
+
+    proxy.toClients(connectionBlockedFrame('low on memory'));
+    let refusal: unknown;
+    await waitFor(async () => {
+      refusal = await producer.send(message('while-blocked')).then(() => undefined, (error: unknown) => error);
+      return refusal !== undefined;
+    }, 'a send to be refused');
+    expect(refusal).toBeInstanceOf(BinderUnavailableError);
+    expect((refusal as Error).message).toContain('low on memory');
+    expect(blockable.state).toBe('up');
+
+    proxy.toClients(connectionBlockedFrame());
+    await waitFor(async () => producer.send(message('after')).then(() => true, () => false), 'sends to be taken again');
+  } finally {
+    await blockable.close();
+    const raw = await rawRabbit();
+    await raw.deleteAll({ exchanges: [blockedDestination] });
+    await raw.close();
+  }
 });

@@ -133,6 +133,7 @@ export async function brokerProxy(url = testEnv().rabbitUrl) {
   const upstream = new URL(url);
   const sockets = new Set<Socket>();
   const brokerSides = new Set<Socket>();
+  const clientSides = new Set<Socket>();
   let refusing = false;
   const server: NetServer = createNetServer((client) => {
     if (refusing) {
@@ -142,6 +143,8 @@ export async function brokerProxy(url = testEnv().rabbitUrl) {
     const broker = connectTcp(Number(upstream.port || 5672), upstream.hostname);
     brokerSides.add(broker);
     broker.on('close', () => brokerSides.delete(broker));
+    clientSides.add(client);
+    client.on('close', () => clientSides.delete(client));
     for (const [a, b] of [[client, broker], [broker, client]] as const) {
       sockets.add(a);
       a.on('error', () => b.destroy());
@@ -161,6 +164,10 @@ export async function brokerProxy(url = testEnv().rabbitUrl) {
     /** Stops passing what the broker says (confirms, deliveries) to the clients. */
     hold() {
       for (const broker of brokerSides) broker.pause();
+    },
+    /** Sends `bytes` to every client as if the broker had sent them (between frames). */
+    toClients(bytes: Buffer) {
+      for (const client of clientSides) client.write(bytes);
     },
     /** Drops every open connection and refuses new ones until `restore()`. */
     cut() {
@@ -203,4 +210,18 @@ export function manualTimers() {
       }
     },
   };
+}
+
+/** An AMQP 0-9-1 connection.blocked (reason given) or connection.unblocked frame, on channel 0. */
+export function connectionBlockedFrame(reason?: string): Buffer {
+  const method = Buffer.alloc(4);
+  method.writeUInt16BE(10, 0); // class connection
+  method.writeUInt16BE(reason === undefined ? 61 : 60, 2); // unblocked : blocked
+  const args = reason === undefined ? Buffer.alloc(0) : Buffer.concat([Buffer.from([Buffer.byteLength(reason)]), Buffer.from(reason)]);
+  const payload = Buffer.concat([method, args]);
+  const header = Buffer.alloc(7);
+  header.writeUInt8(1, 0); // method frame
+  header.writeUInt16BE(0, 1);
+  header.writeUInt32BE(payload.length, 3);
+  return Buffer.concat([header, payload, Buffer.from([0xce])]);
 }

@@ -83,6 +83,8 @@ class RabbitBinder implements Binder {
   private connection?: ChannelModel;
   private publisher?: Promise<ConfirmChannel>;
   private inspector?: Promise<Channel>;
+  /** Why RabbitMQ blocks publishers right now (a memory or disk alarm), if it does. */
+  private blockedReason?: string;
   private readonly listeners = new Set<(state: BinderState) => void>();
   private readonly producers = new Set<RabbitProducer>();
   private readonly consumers = new Set<RabbitConsumer>();
@@ -168,6 +170,11 @@ class RabbitBinder implements Binder {
     const connection = this.connection;
     if (connection === undefined || this.state !== 'up') {
       throw new BinderUnavailableError(`RabbitMQ binder "${this.name}" is ${this.state}`);
+    }
+    // A blocked connection would hold the message until the confirm timeout; refusing at
+    // once lets the client retry (503) while consumers, which free the alarm, keep going.
+    if (this.blockedReason !== undefined) {
+      throw new BinderUnavailableError(`RabbitMQ blocks publishers for now (binder "${this.name}"): ${this.blockedReason}`);
     }
     let channel: ConfirmChannel;
     try {
@@ -299,6 +306,16 @@ class RabbitBinder implements Binder {
       this.log('warn', { err: this.describe('connection error', error) }, 'RabbitMQ connection error');
     });
     connection.on('close', () => this.connectionLost(connection));
+    connection.on('blocked', (reason: unknown) => {
+      if (connection !== this.connection) return;
+      this.blockedReason = String(reason);
+      this.log('warn', { reason: this.blockedReason }, 'RabbitMQ blocks publishers; sends are refused until it unblocks');
+    });
+    connection.on('unblocked', () => {
+      if (connection !== this.connection) return;
+      this.blockedReason = undefined;
+      this.log('info', {}, 'RabbitMQ accepts publishers again');
+    });
     if (this.state === 'closed') {
       // Closed while connecting: nobody will use this connection.
       await connection.close().catch(() => undefined);
@@ -363,6 +380,7 @@ class RabbitBinder implements Binder {
     this.connection = undefined;
     this.publisher = undefined;
     this.inspector = undefined;
+    this.blockedReason = undefined;
     this.failPendingConfirms(new BinderUnavailableError(`lost the connection to RabbitMQ (binder "${this.name}")`));
     for (const consumer of this.consumers) consumer.detach();
   }
