@@ -53,16 +53,7 @@ export async function main(argv: string[]): Promise<number> {
   }
 
   // Loaded only now, so that --help and usage errors answer at once.
-  const [{ default: pino }, { ConfigError, loadConfigFile, overridesFrom, parseConfig }, { watchConfigFile }, { Metrics }, { startSidecar }, { safeError }] =
-    await Promise.all([
-      import('pino'),
-      import('./config/load.ts'),
-      import('./config/watch.ts'),
-      import('./metrics.ts'),
-      import('./server.ts'),
-      import('./sidecar.ts'),
-    ]);
-  const logger = pino({ level: process.env.BINDERY_LOG_LEVEL ?? 'info', base: { component: 'bindery-runtime' } });
+  const { ConfigError, loadConfigFile, overridesFrom, parseConfig } = await import('./config/load.ts');
   let overrides;
   let config;
   try {
@@ -79,6 +70,14 @@ export async function main(argv: string[]): Promise<number> {
     throw error;
   }
 
+  const [{ default: pino }, { watchConfigFile }, { Metrics }, { startSidecar }, { safeError }] = await Promise.all([
+    import('pino'),
+    import('./config/watch.ts'),
+    import('./metrics.ts'),
+    import('./server.ts'),
+    import('./sidecar.ts'),
+  ]);
+  const logger = pino({ level: process.env.BINDERY_LOG_LEVEL ?? 'info', base: { component: 'bindery-runtime' } });
   let running;
   try {
     running = await startSidecar({ config, logger, metrics: new Metrics({ processMetrics: true }) });

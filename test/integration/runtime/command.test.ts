@@ -53,13 +53,13 @@ async function ready(opsPort: number, run: Run): Promise<void> {
 }
 
 describe('bindery runtime', () => {
-  it('prints its help', async () => {
+  it.concurrent('prints its help', async () => {
     const run = runtime(['--help']);
     expect(await run.exit).toBe(0);
     expect(run.output()).toContain('Usage: bindery runtime --config FILE');
   });
 
-  it.each([
+  it.concurrent.each([
     ['bindings: { in: { direction: input, consumer: { maxAttempts: 0 } } }\nbinders: { m: { type: memory } }', 'bindings.in.consumer.maxAttempts: must be an integer >= 1'],
     ['binders: { r: { type: rabbit, rabbit: { url: "${NOT_SET_ANYWHERE}" } } }', 'environment variable NOT_SET_ANYWHERE is not set'],
   ])('refuses to start on a bad config, naming the key', async (text, message) => {

@@ -83,7 +83,8 @@ async function sendMany(sidecar: RunningSidecar, count: number, tag: string): Pr
   return ids;
 }
 
-describe.each(['memory', 'rabbit'] as const)('seed behaviours on %s', (kind) => {
+// Each test has its own destination (and memory broker), so they run side by side.
+describe.concurrent.each(['memory', 'rabbit'] as const)('seed behaviours on %s', (kind) => {
   const quietMs = kind === 'memory' ? 200 : 1000;
 
   it('broadcast: two groups each get every message', async () => {
