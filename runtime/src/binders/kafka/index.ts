@@ -371,6 +371,7 @@ interface PendingSend {
 class KafkaOutput implements Producer {
   private pending: PendingSend[] = [];
   private flushScheduled = false;
+  private sending = false;
   private closed = false;
 
   constructor(
@@ -402,12 +403,20 @@ class KafkaOutput implements Producer {
     await this.producer.disconnect().catch(() => {});
   }
 
+  /**
+   * One produce request at a time per binding: what arrives while one is in flight goes in
+   * the next. Idle, a send leaves at once; under load, batches grow by themselves (kafkajs
+   * serialises an idempotent producer's requests anyway).
+   */
   private flush(): void {
     this.flushScheduled = false;
-    while (this.pending.length > 0) {
-      const batch = this.pending.splice(0, this.binder.maxBatch);
-      void this.sendBatch(batch);
-    }
+    if (this.sending || this.pending.length === 0) return;
+    const batch = this.pending.splice(0, this.binder.maxBatch);
+    this.sending = true;
+    void this.sendBatch(batch).finally(() => {
+      this.sending = false;
+      this.flush();
+    });
   }
 
   private async sendBatch(batch: PendingSend[]): Promise<void> {

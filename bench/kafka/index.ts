@@ -1,0 +1,75 @@
+/**
+ * Kafka for the bench: kafkajs used the way a careful application would use it directly
+ * (an idempotent producer, acks=all awaited per message; a consumer group reading with
+ * eachMessage, as many partitions at once as the sidecar has deliveries in flight), creating
+ * the same topics as the sidecar through the shared pure function.
+ */
+import { Kafka, logLevel, type Admin } from 'kafkajs';
+import { defaultConsumer, defaultProducer } from '../../runtime/src/config/model.ts';
+import { kafkaTopology, type KafkaTopic } from '../../runtime/src/topology/kafka.ts';
+import type { BrokerBench, DirectProducer } from '../harness.ts';
+
+const DEFAULT_BROKERS = '127.0.0.1:9092';
+
+export async function createKafkaBench(brokerList = process.env.KAFKA_BROKERS ?? DEFAULT_BROKERS): Promise<BrokerBench> {
+  const brokers = brokerList.split(',').map((b) => b.trim()).filter(Boolean);
+  const kafka = new Kafka({ clientId: 'bindery-bench-direct', brokers, logLevel: logLevel.NOTHING });
+  const admin = kafka.admin();
+  await admin.connect();
+  const cluster = await admin.describeCluster();
+
+  const ensureTopic = async (topic: KafkaTopic): Promise<void> => {
+    if ((await admin.listTopics()).includes(topic.name)) return;
+    await admin.createTopics({ topics: [{ topic: topic.name, numPartitions: topic.partitions }], waitForLeaders: true });
+  };
+
+  return {
+    description: `Kafka (cluster ${cluster.clusterId}, ${cluster.brokers.length} broker${cluster.brokers.length === 1 ? '' : 's'}) at ${brokers.join(',')}, kafkajs`,
+    binderConfig: { type: 'kafka', kafka: { brokers } },
+
+    async producer(destination): Promise<DirectProducer> {
+      // Kafka keeps every record for groups that come later: requiredGroups need nothing here.
+      await ensureTopic(kafkaTopology({ direction: 'output', destination, producer: defaultProducer(), consumer: defaultConsumer() }).topic);
+      const producer = kafka.producer({ idempotent: true, allowAutoTopicCreation: false });
+      await producer.connect();
+      let sequence = 0;
+      return {
+        async send(payload) {
+          sequence += 1;
+          await producer.send({
+            topic: destination,
+            acks: -1,
+            messages: [{ value: payload, headers: { contentType: 'application/json', id: `direct-${sequence}` } }],
+          });
+        },
+        close: () => producer.disconnect(),
+      };
+    },
+
+    async consume(destination, group, concurrency, onMessage) {
+      const consumer = kafka.consumer({ groupId: group, maxWaitTimeInMs: 500, heartbeatInterval: 1000 });
+      await consumer.connect();
+      await consumer.subscribe({ topics: [destination], fromBeginning: true });
+      await consumer.run({
+        partitionsConsumedConcurrently: concurrency,
+        eachMessage: async () => {
+          onMessage();
+        },
+      });
+      return { close: () => consumer.disconnect() };
+    },
+
+    async cleanup(destinations, groups) {
+      await deleteQuietly(admin, destinations, groups);
+    },
+
+    close: () => admin.disconnect(),
+  };
+}
+
+async function deleteQuietly(admin: Admin, topics: string[], groups: string[]): Promise<void> {
+  await admin.deleteGroups(groups).catch(() => {});
+  const existing = new Set(await admin.listTopics());
+  const ours = topics.filter((t) => existing.has(t));
+  if (ours.length > 0) await admin.deleteTopics({ topics: ours }).catch(() => {});
+}
