@@ -533,7 +533,9 @@ export class Sidecar {
     }
     const added = Object.values(next.bindings).filter((binding) => !this.handles.has(binding.name));
     inputs.push(...added.filter((b) => b.direction === 'input').map((binding) => this.open(binding)));
-    await Promise.all(inputs);
+    // A new binder that cannot be reached must not hold the reload (nor the ones after it):
+    // its bindings keep trying in the background, sends answer 503 meanwhile.
+    await this.within(Promise.all(inputs), this.drainMaxMs);
     await Promise.all([...outputs.map((move) => move()), ...added.filter((b) => b.direction === 'output').map((binding) => this.open(binding))]);
     await Promise.all([...retirements.map((retire) => retire()), ...removals.map((handle) => this.remove(handle))]);
     // Binders no binding uses any more are closed.
@@ -553,7 +555,7 @@ export class Sidecar {
     if (oldBinding.binder !== binding.binder || oldBinding.destination !== binding.destination) this.metrics.forget(oldBinding);
     handle.ready = this.attachOutput(handle);
     handle.ready.catch(() => undefined);
-    await handle.ready.catch(() => undefined);
+    await this.within(handle.ready.catch(() => undefined), this.drainMaxMs);
     // Sends already on the old producer finish there before it closes.
     await Promise.allSettled([...handle.inflight]);
     await oldProducer?.close().catch(() => undefined);
@@ -645,13 +647,19 @@ export class Sidecar {
     );
     // A broker that does not answer must not keep the process from exiting; what is not
     // settled by then goes back to the broker when the binder's connection closes.
-    const stop = new AbortController();
-    const finished = await Promise.race([graceful.then(() => true), sleep(this.clock, this.drainMaxMs, stop.signal).then(() => false)]);
-    stop.abort();
+    let finished = false;
+    await this.within(graceful.then(() => (finished = true)), this.drainMaxMs);
     if (!finished) this.logger.warn({ waitedMs: this.drainMaxMs }, 'shutdown did not finish in time; closing the binders anyway');
     for (const end of this.listenerEnds) end();
     this.listenerEnds.clear();
     for (const slot of [...this.slots.values()]) await this.closeSlot(slot);
+  }
+
+  /** Waits for `work`, at most `ms`. */
+  private async within(work: Promise<unknown>, ms: number): Promise<void> {
+    const stop = new AbortController();
+    await Promise.race([work, sleep(this.clock, ms, stop.signal)]);
+    stop.abort();
   }
 
   get isAccepting(): boolean {
