@@ -95,3 +95,26 @@ describe('hot reload on memory', () => {
     }
   });
 });
+
+describe('hot reload to an unreachable binder', () => {
+  it('returns without waiting for it; sends wait, then answer 503 with Retry-After; /readyz says why', async () => {
+    const text = (binder: string) => `binders:
+  mem: { type: memory }
+  gone: { type: rabbit, rabbit: { url: "amqp://guest:guest@127.0.0.1:1" } }
+bindings: { out: { direction: output, destination: ${unique('unreachable')}, binder: ${binder} } }
+http: { port: 0, opsPort: 0, opsHost: 127.0.0.1 }`;
+    const running = await startSidecar({ config: await parseConfig(text('mem'), 'u.yaml'), logger: silent, drainMaxMs: 300, sendWaitMs: 300 });
+    try {
+      const started = Date.now();
+      await running.sidecar.reload(await parseConfig(text('gone'), 'u.yaml'));
+      expect(Date.now() - started).toBeLessThan(5_000);
+      const answer = await send(running, 'out', '1');
+      expect([answer.status, answer.body.code, answer.headers.get('retry-after')]).toEqual([503, 'BINDERY_ERR_BINDER_UNAVAILABLE', '1']);
+      const ready = await fetch(`${running.opsUrl}/readyz`);
+      expect(ready.status).toBe(503);
+      expect(((await ready.json()) as { binders: Record<string, string> }).binders.gone).not.toBe('up');
+    } finally {
+      await running.close();
+    }
+  });
+});
