@@ -101,3 +101,29 @@ it('refuses sends at once while RabbitMQ blocks publishers, and takes them again
     await raw.close();
   }
 });
+
+it('comes back up for every binding when the broker refuses one output\'s topology on reconnect', async () => {
+  const refused = uniqueDestination('refused');
+  const fine = uniqueDestination('fine');
+  const binderOnProxy = rabbitBinder({}, proxy.url);
+  const raw = await rawRabbit();
+  try {
+    await binderOnProxy.connect();
+    await binderOnProxy.createProducer(outputBinding(refused, { requiredGroups: ['g'] }));
+    const producer = await binderOnProxy.createProducer(outputBinding(fine));
+
+    proxy.cut();
+    await waitFor(() => binderOnProxy.state === 'down', 'the binder to notice');
+    // Meanwhile someone declares the required group's queue with other arguments.
+    await raw.channel.deleteQueue(`${refused}.g`);
+    await raw.channel.assertQueue(`${refused}.g`, { durable: true, arguments: { 'x-max-length': 5 } });
+    proxy.restore();
+
+    await waitFor(() => binderOnProxy.state === 'up', 'the binder to come back up');
+    await expect(producer.send(message('fine'))).resolves.toEqual({});
+  } finally {
+    await binderOnProxy.close();
+    await raw.deleteAll({ exchanges: [refused, fine], queues: [`${refused}.g`, `${refused}.g.dlq`] });
+    await raw.close();
+  }
+});

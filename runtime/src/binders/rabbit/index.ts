@@ -326,14 +326,20 @@ class RabbitBinder implements Binder {
     this.brokerVersion = `${server.product} ${server.version}`;
     try {
       await this.publisherChannel(connection);
-      for (const producer of [...this.producers]) await this.declare(connection, producer.topology);
     } catch (error) {
       this.dropConnection();
       await connection.close().catch(() => undefined);
       throw error;
     }
-    // A consumer that cannot start does not keep the binder down: it retries on its own,
-    // and its error is logged; sends and the other bindings work meanwhile.
+    // One binding whose topology the broker refuses (PRECONDITION_FAILED on a queue someone
+    // declared differently) does not keep the others down: its error is logged, its sends
+    // fail on their own, and a consumer that cannot start retries by itself.
+    for (const producer of [...this.producers]) {
+      await this.declare(connection, producer.topology).catch((error: unknown) => {
+        this.log('error', { binding: producer.bindingName, err: this.describe('cannot declare the topology', error) },
+          'RabbitMQ refused an output\'s topology');
+      });
+    }
     for (const consumer of [...this.consumers]) {
       await consumer.start(connection).catch((error: unknown) => consumer.retryLater(error));
     }
@@ -426,6 +432,10 @@ class RabbitProducer implements Producer {
 
   constructor(private readonly binder: RabbitBinder, private readonly binding: BindingConfig) {
     this.topology = rabbitTopology(binding);
+  }
+
+  get bindingName(): string {
+    return this.binding.name;
   }
 
   async send(message: OutboundMessage): Promise<SendReceipt> {
