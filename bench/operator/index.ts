@@ -123,6 +123,8 @@ export async function main(): Promise<number> {
     console.log(`applied ${count} in ${(appliedMs / 1000).toFixed(1)} s; ${reconciles} reconciles, ${((sum / Math.max(1, reconciles)) * 1000).toFixed(0)} ms each on average`);
     console.log(`apply->Ready p50 ${p50} ms, p99 ${p99} ms (goal p99 <= 2000 ms: ${goal(p99 <= 2000)})`);
     console.log(`total, first apply to last Ready: ${(totalMs / 1000).toFixed(1)} s (goal <= 60 s: ${goal(totalMs <= 60_000)})`);
+    const cpu = process.cpuUsage();
+    console.log(`operator process CPU: ${((cpu.user + cpu.system) / 1e6).toFixed(1)} s over ${((Date.now() - started) / 1000).toFixed(1)} s`);
     console.log(`unchanged resync of ${count} bindings in ${(resyncMs / 1000).toFixed(1)} s: ${writes} broker writes (goal 0: ${goal(writes === 0)}), ${reads} broker reads (passive existence checks)`);
     return 0;
   } finally {

@@ -1,4 +1,5 @@
 /** Kubernetes client wiring: one KubeConfig, the typed APIs the operator calls, error helpers. */
+import { Agent } from 'node:https';
 import {
   CoordinationV1Api,
   CoreV1Api,
@@ -23,7 +24,36 @@ export function loadKubeConfig(file?: string): KubeConfig {
   return kubeConfig;
 }
 
+/**
+ * client-node 1.4 builds a new https.Agent for every request: a TLS handshake and a parse of
+ * the client key per API call, which dominated the operator's CPU under load. One keep-alive
+ * agent per set of TLS options is reused instead. Proxied clusters keep the library's agents.
+ */
+export function reuseConnections(kubeConfig: KubeConfig): KubeConfig {
+  const target = kubeConfig as unknown as {
+    createAgent: (cluster: { server?: string; proxyUrl?: string } | null, options: Record<string, unknown>) => unknown;
+    bindery?: true;
+  };
+  if (target.bindery) return kubeConfig;
+  const original = target.createAgent.bind(kubeConfig);
+  const agents = new Map<string, Agent>();
+  target.createAgent = (cluster, options) => {
+    if (!cluster?.server?.startsWith('https:') || cluster.proxyUrl) return original(cluster, options);
+    // Plain string fields make the key: JSON of the key and certificate Buffers costs more than the handshake saved.
+    const key = [cluster.server, ...['ca', 'cert', 'key', 'pfx', 'passphrase', 'servername', 'rejectUnauthorized'].map((k) => String(options[k] ?? ''))].join('\n');
+    let agent = agents.get(key);
+    if (!agent) {
+      agent = new Agent({ ...options, keepAlive: true });
+      agents.set(key, agent);
+    }
+    return agent;
+  };
+  target.bindery = true;
+  return kubeConfig;
+}
+
 export function makeClients(kubeConfig: KubeConfig): KubeClients {
+  reuseConnections(kubeConfig);
   return {
     kubeConfig,
     core: kubeConfig.makeApiClient(CoreV1Api),
