@@ -211,6 +211,19 @@ class KafkaBinder implements Binder {
 
   /** Creates the topic when missing, grows it when it has fewer partitions; returns its partitions. */
   async ensureTopic(topic: KafkaTopic, binding: string): Promise<number> {
+    // A topic just created may not have its metadata on every broker yet: asked again, it has.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.provisionTopic(topic, binding);
+      } catch (error) {
+        const retriable = (error as BinderUnavailableError & { cause?: { retriable?: boolean } }).cause?.retriable === true;
+        if (!retriable || attempt >= 5) throw error;
+        await new Promise((resolve) => setTimeout(resolve, 200 * attempt));
+      }
+    }
+  }
+
+  private async provisionTopic(topic: KafkaTopic, binding: string): Promise<number> {
     try {
       // Looked up first: kafkajs logs a refused CreateTopics as a broker error.
       const exists = (await this.admin.listTopics()).includes(topic.name);
@@ -329,7 +342,7 @@ class KafkaBinder implements Binder {
 
   unavailable(what: string, error: unknown): BinderUnavailableError {
     if (isConnectionError(error)) this.suspectDown();
-    return new BinderUnavailableError(this.describe(what, error));
+    return new BinderUnavailableError(this.describe(what, error), { cause: error });
   }
 
   private describe(what: string, error: unknown): string {
