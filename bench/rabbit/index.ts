@@ -12,7 +12,10 @@ import type { BrokerBench, DirectProducer } from '../harness.ts';
 const DEFAULT_URL = 'amqp://guest:guest@127.0.0.1:5672';
 
 export async function createRabbitBench(url = process.env.RABBIT_URL ?? DEFAULT_URL): Promise<BrokerBench> {
-  const connection = await amqp.connect(url);
+  const connection = await amqp.connect(url).catch((error: unknown) => {
+    throw new Error(`RabbitMQ is not reachable at ${redactUrl(url)} (${(error as Error).message}): ` +
+      'start it with `npm run env -- up`, or point RABBIT_URL at one');
+  });
   const server = connection.connection.serverProperties;
   const admin = await connection.createChannel();
 
