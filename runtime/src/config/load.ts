@@ -18,7 +18,7 @@ import {
   type RuntimeConfig,
 } from './model.ts';
 import { compileExpression } from '../partition/index.ts';
-import { ConfigError, ConfigSection as Section, isRecord, joinPath as join } from './section.ts';
+import { ConfigError, ConfigSection as Section, MissingEnv, isRecord, joinPath as join } from './section.ts';
 
 export { ConfigError } from './section.ts';
 
@@ -57,8 +57,11 @@ export async function parseConfig(text: string, source: string, options: LoadOpt
   } catch (error) {
     throw new ConfigError(`${source}: not valid YAML: ${(error as Error).message}`);
   }
-  doc = expandEnv(doc ?? {}, options.env ?? process.env, '');
-  const config = isRecord(doc) && 'spring' in doc ? await fromSpringDocument(doc, source) : fromBinderyDocument(doc);
+  const env = options.env ?? process.env;
+  const spring = isRecord(doc) && 'spring' in doc;
+  // The Spring loader reads plain values, so a missing variable fails there at once.
+  doc = expandEnv(doc ?? {}, env, '', !spring);
+  const config = spring ? await fromSpringDocument(doc, source) : fromBinderyDocument(doc, options.overrides?.bindings);
   return applyOverrides(config, options.overrides ?? {});
 }
 
@@ -82,18 +85,21 @@ async function fromSpringDocument(doc: unknown, source: string): Promise<Runtime
 
 const ENV_REFERENCE = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
 
-function expandEnv(value: unknown, env: Record<string, string | undefined>, path: string): unknown {
+/** With `lazy`, a string naming an unset variable becomes a MissingEnv that fails when read. */
+function expandEnv(value: unknown, env: Record<string, string | undefined>, path: string, lazy: boolean): unknown {
   if (typeof value === 'string') {
-    return value.replace(ENV_REFERENCE, (_match, name: string, fallback: string | undefined) => {
-      const found = env[name];
-      if (found !== undefined) return found;
-      if (fallback !== undefined) return fallback;
-      throw new ConfigError(`${path || '(root)'}: environment variable ${name} is not set`);
+    let missing: MissingEnv | undefined;
+    const expanded = value.replace(ENV_REFERENCE, (_match, name: string, fallback: string | undefined) => {
+      const found = env[name] ?? fallback;
+      if (found === undefined) missing ??= new MissingEnv(name, path);
+      return found ?? '';
     });
+    if (missing && !lazy) throw missing.error();
+    return missing ?? expanded;
   }
-  if (Array.isArray(value)) return value.map((item, i) => expandEnv(item, env, `${path}[${i}]`));
+  if (Array.isArray(value)) return value.map((item, i) => expandEnv(item, env, `${path}[${i}]`, lazy));
   if (isRecord(value)) {
-    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, expandEnv(v, env, join(path, k))]));
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, expandEnv(v, env, join(path, k), lazy)]));
   }
   return value;
 }
@@ -101,28 +107,56 @@ function expandEnv(value: unknown, env: Record<string, string | undefined>, path
 // ---------------------------------------------------------------------------------------
 // The bindery.yaml format
 
-function fromBinderyDocument(doc: unknown): RuntimeConfig {
+/**
+ * `selected`: the bindings this sidecar uses (`--bindings`). A ConfigMap serves a whole
+ * namespace, so then the other bindings, and binders none of the selected ones use, are not
+ * validated: a mistake in another pod's binding must not stop this one. Without a selection
+ * every binding and binder must be valid.
+ */
+function fromBinderyDocument(doc: unknown, selected?: string[]): RuntimeConfig {
   const warnings: string[] = [];
   const root = Section.of(doc, '', warnings);
 
   const bindersSection = root.child('binders');
-  const binders: Record<string, BinderConfig> = {};
-  for (const name of bindersSection.keys()) binders[name] = readBinder(bindersSection.child(name), name);
+  const binderNames = bindersSection.keys();
+  if (binderNames.length === 0) throw new ConfigError('binders: at least one binder is required');
+  const readBinders = new Map<string, BinderConfig | ConfigError>();
+  for (const name of binderNames) {
+    try {
+      readBinders.set(name, readBinder(bindersSection.child(name), name));
+    } catch (error) {
+      if (!(error instanceof ConfigError)) throw error;
+      readBinders.set(name, error);
+    }
+  }
   bindersSection.done();
-  if (Object.keys(binders).length === 0) throw new ConfigError('binders: at least one binder is required');
 
   const defaultBinder = root.string('defaultBinder');
-  if (defaultBinder !== undefined && !binders[defaultBinder]) {
-    throw root.invalid('defaultBinder', `names no binder (binders: ${Object.keys(binders).join(', ')})`);
+  if (defaultBinder !== undefined && !readBinders.has(defaultBinder)) {
+    throw root.invalid('defaultBinder', `names no binder (binders: ${binderNames.join(', ')})`);
   }
-  const fallbackBinder = defaultBinder ?? (Object.keys(binders).length === 1 ? Object.keys(binders)[0] : undefined);
+  const fallbackBinder = defaultBinder ?? (binderNames.length === 1 ? binderNames[0] : undefined);
 
   const bindingsSection = root.child('bindings');
   const bindings: Record<string, BindingConfig> = {};
+  const selecting = selected !== undefined && selected.length > 0;
   for (const name of bindingsSection.keys()) {
-    bindings[name] = readBinding(bindingsSection.child(name), name, binders, fallbackBinder);
+    if (selecting && !selected.includes(name)) {
+      bindingsSection.raw(name);
+      continue;
+    }
+    bindings[name] = readBinding(bindingsSection.child(name), name, binderNames, fallbackBinder);
   }
   bindingsSection.done();
+
+  const binders: Record<string, BinderConfig> = {};
+  const used = new Set(Object.values(bindings).map((binding) => binding.binder));
+  for (const [name, binder] of readBinders) {
+    if (binder instanceof ConfigError) {
+      if (used.has(name) || !selecting) throw binder;
+      warnings.push(`${binder.message} (binder ${name} is not used here, ignored)`);
+    } else binders[name] = binder;
+  }
 
   const appSection = root.child('app');
   const appPort = appSection.integer('port', 1, 65535);
@@ -201,7 +235,7 @@ function readKafka(section: Section): KafkaBinderConfig {
 function readBinding(
   section: Section,
   name: string,
-  binders: Record<string, BinderConfig>,
+  binders: string[],
   fallbackBinder: string | undefined,
 ): BindingConfig {
   const direction = section.oneOf('direction', ['input', 'output'] as const);
@@ -211,7 +245,7 @@ function readBinding(
   if (group !== undefined && direction === 'output') throw section.invalid('group', 'only input bindings have a group');
   const binder = section.string('binder') ?? fallbackBinder;
   if (binder === undefined) throw section.invalid('binder', 'is required when there are several binders and no defaultBinder');
-  if (!binders[binder]) throw section.invalid('binder', `names no binder (binders: ${Object.keys(binders).join(', ')})`);
+  if (!binders.includes(binder)) throw section.invalid('binder', `names no binder (binders: ${binders.join(', ')})`);
   const contentType = section.string('contentType') ?? 'application/json';
   const maxMessageBytes = section.integer('maxMessageBytes', 1) ?? DEFAULT_MAX_MESSAGE_BYTES;
   const producer = readProducer(section.child('producer'));

@@ -9,6 +9,21 @@ export class ConfigError extends Error {
   override readonly name = 'ConfigError';
 }
 
+/**
+ * Stands for a string whose `${VAR}` is not set. It fails only when read, so a value the
+ * sidecar does not use (another pod's binder in a shared ConfigMap) cannot stop it.
+ */
+export class MissingEnv {
+  constructor(
+    readonly variable: string,
+    readonly path: string,
+  ) {}
+
+  error(): ConfigError {
+    return new ConfigError(`${this.path || '(root)'}: environment variable ${this.variable} is not set`);
+  }
+}
+
 export class ConfigSection {
   protected readonly used = new Set<string>();
 
@@ -45,7 +60,9 @@ export class ConfigSection {
   raw(name: string): unknown {
     const key = this.keyName(name);
     this.used.add(key);
-    return this.values[key];
+    const value = this.values[key];
+    if (value instanceof MissingEnv) throw value.error();
+    return value;
   }
 
   keys(): string[] {
@@ -108,6 +125,7 @@ export class ConfigSection {
     const value = this.raw(name);
     if (value === undefined || value === null) return undefined;
     const items = typeof value === 'string' ? value.split(separator).map((s) => s.trim()).filter(Boolean) : value;
+    if (Array.isArray(items)) for (const item of items) if (item instanceof MissingEnv) throw item.error();
     if (!Array.isArray(items) || items.some((item) => typeof item !== 'string' || item === '')) {
       throw this.invalid(name, 'must be a list of strings');
     }
@@ -128,6 +146,7 @@ export class ConfigSection {
 
 export function mappingAt(value: unknown, path: string): Record<string, unknown> {
   if (value === undefined || value === null) return {};
+  if (value instanceof MissingEnv) throw value.error();
   if (!isRecord(value)) throw new ConfigError(`${path || '(root)'}: must be a mapping`);
   return value;
 }

@@ -75,7 +75,42 @@ describe('parseConfig: errors name the key', () => {
   });
 });
 
+describe('parseConfig: only the selected bindings of a shared file are validated', () => {
+  const shared = `
+binders:
+  mine: { type: memory }
+  theirs: { type: rabbit, rabbit: { url: "\${THEIR_URL}" } }
+  typo: { type: redis }
+bindings:
+  input: { direction: input, binder: mine }
+  broken: { direction: sideways, binder: theirs }
+`;
+  it('ignores other bindings and unused broken binders, with a warning', async () => {
+    const config = await parseConfig(shared, 'cm.yaml', { env: {}, overrides: { bindings: ['input'] } });
+    expect(Object.keys(config.bindings)).toEqual(['input']);
+    expect(Object.keys(config.binders)).toEqual(['mine']);
+    expect(config.warnings).toEqual([
+      'binders.theirs.rabbit.url: environment variable THEIR_URL is not set (binder theirs is not used here, ignored)',
+      'binders.typo.type: must be one of memory, rabbit, kafka (binder typo is not used here, ignored)',
+    ]);
+  });
+
+  it.each([
+    [['broken'], 'bindings.broken.direction: must be one of input, output'],
+    [undefined, 'bindings.broken.direction: must be one of input, output'],
+    [['input', 'broken'], 'bindings.broken.direction: must be one of input, output'],
+  ])('still fails on what is used (selection %j)', async (bindings, message) => {
+    await expect(parseConfig(shared, 'cm.yaml', { env: {}, ...(bindings && { overrides: { bindings } }) })).rejects.toThrow(message);
+  });
+});
+
 describe('parseConfig: environment variables', () => {
+  it('without a selection, a broken binder fails even when no binding uses it', async () => {
+    await expect(load('binders: { m: { type: memory }, r: { type: rabbit, rabbit: { url: "${GONE}" } } }')).rejects.toThrow(
+      'binders.r.rabbit.url: environment variable GONE is not set',
+    );
+  });
+
   it.each([
     ['${HOST}', { HOST: 'rabbit.svc' }, 'amqp://u:p@rabbit.svc:5672/%2F'],
     ['${HOST:-fallback}', {}, 'amqp://u:p@fallback:5672/%2F'],
