@@ -4,7 +4,7 @@
  * Prints apply->Ready p50/p99, the total time, and the broker calls of one unchanged resync.
  * Goals: p99 <= 2 s, total <= 60 s, 0 broker writes on an unchanged resync.
  *
- * BENCH_BINDINGS (default 1000), BENCH_APPLY_CONCURRENCY (20), BENCH_WORKERS (8).
+ * BENCH_BINDINGS (default 1000), BENCH_APPLY_CONCURRENCY (20), BENCH_WORKERS (16).
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -21,7 +21,7 @@ const CRDS = fileURLToPath(new URL('../../crds/', import.meta.url));
 
 const count = Number(process.env.BENCH_BINDINGS ?? 1000);
 const applyConcurrency = Number(process.env.BENCH_APPLY_CONCURRENCY ?? 20);
-const workers = Number(process.env.BENCH_WORKERS ?? 8);
+const workers = Number(process.env.BENCH_WORKERS ?? 16);
 
 function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;

@@ -24,7 +24,7 @@ const USAGE = `Usage: bindery operator [options]
   --leader-elect true|false    elect a leader through a Lease (default true)
   --leader-election-namespace NS      namespace of the Lease (default: --namespace, the pod's, or default)
   --max-retry-delay D          cap of the back-off of failed reconciles (default 60s)
-  --workers N                  parallel reconciles per controller (default 8)`;
+  --workers N                  parallel reconciles per controller (default 16)`;
 
 export function parseDuration(text: string): number {
   const match = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text.trim());
@@ -54,7 +54,7 @@ export async function main(argv: string[]): Promise<number> {
       'leader-elect': { type: 'string', default: 'true' },
       'leader-election-namespace': { type: 'string' },
       'max-retry-delay': { type: 'string', default: '60s' },
-      workers: { type: 'string', default: '8' },
+      workers: { type: 'string', default: '16' },
       help: { type: 'boolean', short: 'h' },
     },
   });

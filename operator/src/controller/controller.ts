@@ -81,7 +81,7 @@ export class Controller<T extends Resource> {
   }
 
   start(): void {
-    const workers = this.deps.workers ?? 8;
+    const workers = this.deps.workers ?? 16;
     for (let i = 0; i < workers; i += 1) this.running.push(this.work());
   }
 
