@@ -99,11 +99,14 @@ export class ListenerHub {
     const started = this.clock.now();
     if (listener.mode === 'manual') this.hold(delivery, listener, started);
     listener.write(formatEvent(delivery), (error) => {
-      if (listener.mode === 'auto') {
-        if (error) void delivery.requeue();
-        else void acknowledge(delivery, this.observe, (this.clock.now() - started) / 1000);
+      if (error) {
+        // The stream is gone: the listener leaves (its manual deliveries go back with it),
+        // so the next message is not offered to it again.
+        this.remove(listener);
+        if (listener.mode === 'auto') void delivery.requeue();
+        return;
       }
-      // A manual delivery whose write failed is requeued when its listener is removed.
+      if (listener.mode === 'auto') void acknowledge(delivery, this.observe, (this.clock.now() - started) / 1000);
     });
   };
 

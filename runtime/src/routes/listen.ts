@@ -48,11 +48,14 @@ export function registerListenRoutes(parent: FastifyInstance, sidecar: Sidecar):
         if (!raw.destroyed && !raw.writableEnded) raw.write(': ping\n\n');
       }, HEARTBEAT_MS);
       heartbeat.unref();
-      raw.on('close', () => {
+      const stop = (): void => {
         clearInterval(heartbeat);
         remove();
-      });
+      };
+      raw.on('close', stop);
       raw.on('error', () => undefined);
+      // A client gone before the stream started never emits 'close' again.
+      if (raw.destroyed || request.raw.destroyed) stop();
     },
   );
 

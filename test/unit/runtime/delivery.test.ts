@@ -166,6 +166,7 @@ describe('ListenerHub', () => {
     broken.handle(second);
     await settle();
     expect(second.settled).toEqual(['requeue']);
+    expect(broken.listenerCount).toBe(0);
   });
 
   it('spreads deliveries over competing listeners, one each', async () => {
