@@ -326,6 +326,25 @@ app: { port: ${target.port} }`,
   });
 });
 
+describe('consumer lag', () => {
+  it('shows the messages waiting for a binding in bindery_consumer_lag', async () => {
+    // The sidecar's own memory binder: lag is reported to the sidecar that created the binder.
+    const destination = unique('lag');
+    const running = await sidecar(
+      `binders: { mem: { type: memory } }\nbindings:\n  out: { direction: output, destination: ${destination} }\n  in: { direction: input, destination: ${destination}, group: g }`,
+      {},
+    );
+    await until(() => running.sidecar.bindings().find((b) => b.name === 'in')!.consuming === true);
+    for (let i = 0; i < 3; i++) await send(running, 'out', String(i));
+    const line = `bindery_consumer_lag{binding="in",destination="${destination}",binder="mem"}`;
+    await until(async () => (await (await fetch(`${running.opsUrl}/metrics`)).text()).includes(`${line} 3`), 5_000, 'lag 3');
+    const listener = await SseReader.open(`${running.apiUrl}/v1/listen/in`);
+    cleanups.push(() => listener.close());
+    await until(() => listener.events.length === 3);
+    await until(async () => (await (await fetch(`${running.opsUrl}/metrics`)).text()).includes(`${line} 0`), 5_000, 'lag 0');
+  });
+});
+
 describe('GET /v1/bindings and binding states', () => {
   it('lists bindings with direction, binder, destination, group and state', async () => {
     const { running, destination } = await pullSidecar();
