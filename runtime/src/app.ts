@@ -44,7 +44,7 @@ export function buildApp(deps: AppDeps): SidecarApp {
     // 503 (code and Retry-After) rather than fastify's bare one.
     return503OnClosing: false,
     // Sized by the largest binding's limit; each binding's own limit is checked per send.
-    bodyLimit: Math.min(HARD_BODY_LIMIT, Math.max(largest + 1, 1024 * 1024)),
+    bodyLimit: Math.min(HARD_BODY_LIMIT, Math.max(largest, 1024 * 1024)),
   }) as unknown as FastifyInstance;
   app.decorate('sidecar', sidecar);
   installErrorHandling(app);
@@ -115,7 +115,7 @@ function quietRequests(): LogController {
 /** Every error leaves as SPEC section 5's JSON body with a stable BINDERY_ERR_* code. */
 function installErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((error: FastifyError, request, reply) => {
-    const apiError = toApiError(error);
+    const apiError = toApiError(error, request.routeOptions.bodyLimit);
     if (apiError.statusCode >= 500 && apiError.statusCode !== 503 && apiError.statusCode !== 504) {
       request.log.error({ err: error, url: request.url }, 'request failed');
     }
@@ -134,13 +134,14 @@ export function sendError(reply: FastifyReply, error: { statusCode: number; code
   });
 }
 
-function toApiError(error: FastifyError): { statusCode: number; code: string; message: string } {
+function toApiError(error: FastifyError, bodyLimit: number | undefined): { statusCode: number; code: string; message: string } {
   if (typeof error.code === 'string' && error.code.startsWith('BINDERY_ERR_') && error.statusCode) {
     return { statusCode: error.statusCode, code: error.code, message: error.message };
   }
   switch (error.code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
-      return new PayloadTooLargeError(Number(/\d+/.exec(error.message)?.[0] ?? 0));
+      // Refused while reading, above every binding's limit: the sidecar's own limit applies.
+      return new PayloadTooLargeError(bodyLimit ?? 0);
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
       return new UnsupportedMediaTypeError(error.message);
     case 'FST_ERR_VALIDATION':

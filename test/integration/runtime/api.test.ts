@@ -77,6 +77,7 @@ describe('errors, from real HTTP requests', () => {
     const response = await send(running, 'out', Buffer.alloc(2 * 1024 * 1024, 0x31));
     expect(response.status).toBe(413);
     expect(response.body.code).toBe('BINDERY_ERR_PAYLOAD_TOO_LARGE');
+    expect(response.body.message).toBe('the body is larger than maxMessageBytes (1048576 bytes)');
   });
 
   it('answers 503 with Retry-After while the binder is down, and /readyz says not ready', async () => {
