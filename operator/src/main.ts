@@ -40,7 +40,18 @@ function podNamespace(): string | undefined {
 }
 
 export async function main(argv: string[]): Promise<number> {
-  const { values } = parseArgs({
+  let options: ReturnType<typeof parseOptions>;
+  try {
+    options = parseOptions(argv);
+  } catch (error) {
+    console.error(`bindery operator: ${(error as Error).message}\n\n${USAGE}`);
+    return 2;
+  }
+  return run(options);
+}
+
+function parseOptions(argv: string[]) {
+  return parseArgs({
     args: argv,
     options: {
       kubeconfig: { type: 'string' },
@@ -57,10 +68,18 @@ export async function main(argv: string[]): Promise<number> {
       workers: { type: 'string', default: '16' },
       help: { type: 'boolean', short: 'h' },
     },
-  });
+  }).values;
+}
+
+async function run(values: ReturnType<typeof parseOptions>): Promise<number> {
   if (values.help) {
     console.log(USAGE);
     return 0;
+  }
+  const webhookFlags = [values['webhook-port'], values['webhook-cert'], values['webhook-key']];
+  if (webhookFlags.some((v) => v !== undefined) && !webhookFlags.every((v) => v !== undefined)) {
+    console.error('bindery operator: --webhook-port, --webhook-cert and --webhook-key go together\n\n' + USAGE);
+    return 2;
   }
   const logger = pino({ name: 'bindery-operator', level: process.env.LOG_LEVEL ?? 'info' });
   const kubeConfig = loadKubeConfig(values.kubeconfig);
