@@ -18,6 +18,7 @@ Options:
   --binder memory   the in-memory binder, nothing else needed (default)
   --binder rabbit   RabbitMQ at RABBIT_URL (default amqp://guest:guest@127.0.0.1:5672)
   --binder kafka    Kafka at KAFKA_BROKERS (default 127.0.0.1:9092)
+  --switch          then move a binding from RabbitMQ to Kafka while messages flow (needs both)
   -h, --help        this text
 
 Exit status: 0 when every step held, 1 otherwise.`;
@@ -27,7 +28,7 @@ export async function main(argv: string[]): Promise<number> {
   if (argv[0] === 'provider' || argv[0] === 'consumer') return (await import('./pods.ts')).main(argv);
   let args;
   try {
-    args = parseArgs({ args: argv, options: { binder: { type: 'string', default: 'memory' }, help: { type: 'boolean', short: 'h' } }, strict: true }).values;
+    args = parseArgs({ args: argv, options: { binder: { type: 'string', default: 'memory' }, switch: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } }, strict: true }).values;
   } catch (error) {
     console.error(`bindery demo: ${(error as Error).message}\n\n${HELP}`);
     return 2;
@@ -45,7 +46,12 @@ export async function main(argv: string[]): Promise<number> {
   const { default: pino } = await import('pino');
   const demo = new Demo(binderConfig(type), pino({ level: process.env.BINDERY_LOG_LEVEL ?? 'warn' }, pino.destination(2)));
   try {
-    return await demo.run();
+    const code = await demo.run();
+    if (!args.switch) return code;
+    const { liveSwitchStep } = await import('./switch.ts');
+    console.log('\nLive switch: a binding moves from RabbitMQ to Kafka while messages flow');
+    const held = await liveSwitchStep({ rabbit: binderConfig('rabbit'), kafka: binderConfig('kafka') }, pino({ level: 'warn' }, pino.destination(2)), console.log);
+    return held && code === 0 ? 0 : 1;
   } catch (error) {
     console.error(`\nbindery demo failed: ${(error as Error).message}`);
     return 1;

@@ -113,7 +113,7 @@ class KafkaBinder implements Binder {
       }),
       connectionTimeout: 3_000,
       logLevel: logLevel.INFO,
-      logCreator: kafkaLogCreator(this.logger, name),
+      logCreator: kafkaLogCreator(this.logger),
       retry: { initialRetryTime: 100, maxRetryTime: 2_000, retries: 8 },
     };
     this.kafka = new Kafka(base);
@@ -232,7 +232,7 @@ class KafkaBinder implements Binder {
         waitForLeaders: true,
       });
       if (created) {
-        this.logger.info({ binder: this.name, binding, topic: topic.name, partitions: topic.partitions }, 'kafka topic created');
+        this.logger.info({ binding, topic: topic.name, partitions: topic.partitions }, 'kafka topic created');
         return topic.partitions;
       }
       const current = await this.partitionCount(topic.name);
@@ -245,7 +245,7 @@ class KafkaBinder implements Binder {
         if (now >= topic.partitions) return now;
         throw error;
       }
-      this.logger.info({ binder: this.name, binding, topic: topic.name, from: current, to: topic.partitions }, 'kafka topic partitions increased');
+      this.logger.info({ binding, topic: topic.name, from: current, to: topic.partitions }, 'kafka topic partitions increased');
       return topic.partitions;
     } catch (error) {
       throw this.unavailable(`binding "${binding}": cannot provision topic ${topic.name}`, error);
@@ -266,7 +266,7 @@ class KafkaBinder implements Binder {
       endsWithoutPosition: (group, topic) => this.endsWithoutPosition(group, topic),
       deleteGroup: async (group) => {
         await this.admin.deleteGroups([group]).catch((error: Error) => {
-          this.logger.debug({ binder: this.name, group, err: error.message }, 'anonymous consumer group not deleted');
+          this.logger.debug({ group, err: error.message }, 'anonymous consumer group not deleted');
         });
       },
       ...(this.deps.onConsumerLag && { onConsumerLag: this.deps.onConsumerLag }),
@@ -327,7 +327,7 @@ class KafkaBinder implements Binder {
       await this.probe.describeCluster();
       this.setState('up');
     } catch (error) {
-      if (this.state === 'up') this.logger.warn({ binder: this.name, err: (error as Error).message }, 'kafka unreachable');
+      if (this.state === 'up') this.logger.warn({ err: (error as Error).message }, 'kafka unreachable');
       this.setState('down');
     }
     this.scheduleProbe();
@@ -336,7 +336,7 @@ class KafkaBinder implements Binder {
   setState(state: BinderState): void {
     if (this.state === state || this.state === 'closed') return;
     this.state = state;
-    this.logger.info({ binder: this.name, state }, `binder ${state}`);
+    this.logger.info({ state }, `binder ${state}`);
     for (const listener of this.listeners) listener(state);
   }
 
@@ -470,17 +470,21 @@ function isConnectionError(error: unknown): boolean {
 
 /** Connection-level kafkajs lines repeat for every retry while a broker is away. */
 const NOISY_NAMESPACES = new Set(['Connection', 'BrokerPool']);
+/** Warnings about choices made on purpose (bounded send retries: docs/adr/0018). */
+const EXPECTED = /^Limiting retries for the idempotent producer/;
 
 /**
  * kafkajs logs through the runtime's logger. Its info lines and its per-retry connection
  * errors become debug: the binder itself says once that Kafka is unreachable and when it is back.
  */
-function kafkaLogCreator(logger: BaseLogger, binder: string) {
+function kafkaLogCreator(logger: BaseLogger) {
   return () =>
     ({ namespace, level, log }: LogEntry): void => {
       const { message, timestamp: _timestamp, logger: _logger, ...extra } = log as LogEntry['log'] & { logger?: unknown };
-      const fields = { binder, kafkajs: namespace, ...pickLogFields(extra) };
-      if ((level === logLevel.ERROR || level === logLevel.WARN) && !NOISY_NAMESPACES.has(namespace)) logger.warn(fields, message);
+      const fields = { kafkajs: namespace, ...pickLogFields(extra) };
+      if ((level === logLevel.ERROR || level === logLevel.WARN) && !NOISY_NAMESPACES.has(namespace) && !EXPECTED.test(message)) {
+        logger.warn(fields, message);
+      }
       else if (level === logLevel.INFO) logger.debug(fields, message);
       else logger.trace(fields, message);
     };
