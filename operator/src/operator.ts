@@ -28,7 +28,7 @@ import { BrokerPool } from './topology/pool.ts';
  * Changes in one namespace within this window make one ConfigMap write: a burst of a thousand
  * StreamBindings would otherwise render and write the whole namespace's config a thousand times.
  */
-const CONFIG_BATCH_MS = 250;
+const CONFIG_BATCH_MS = 1_000;
 
 export interface OperatorOptions {
   kubeConfig: KubeConfig;
