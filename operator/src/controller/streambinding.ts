@@ -108,11 +108,11 @@ export class StreamBindingReconciler implements KindReconciler<StreamBinding> {
       }
     } catch (error) {
       const failure = asBrokerFailure(error);
-      const binderProblem = failure.reason !== 'ProvisioningFailed';
+      const binderProblem = failure.reason !== 'ProvisioningFailed' && failure.reason !== 'IncompatibleTopology';
       return {
         status: { binder: binderName, previousBinders: previous.length > 0 ? previous : undefined },
         conditions: {
-          Ready: { status: 'False', reason: binderProblem ? 'BinderNotReady' : 'ProvisioningFailed', message: failure.message },
+          Ready: { status: 'False', reason: binderProblem ? 'BinderNotReady' : failure.reason, message: failure.message },
           BinderReady: binderProblem
             ? { status: 'False', reason: failure.reason, message: `Binder ${binderName}: ${failure.message}` }
             : { status: 'True', reason: 'Connected', message: `Binder ${binderName} is connected` },
@@ -120,7 +120,11 @@ export class StreamBindingReconciler implements KindReconciler<StreamBinding> {
         outcome:
           failure.reason === 'SecretNotFound' || failure.reason === 'SecretKeyMissing'
             ? { kind: 'wait', afterMs: this.pollMs * 6, why: failure.message }
-            : { kind: 'error', error: failure },
+            : failure.reason === 'IncompatibleTopology'
+              ? // Retrying cannot help until someone changes the spec or the broker object; the
+                // periodic resync still looks again.
+                { kind: 'terminal', why: failure.message }
+              : { kind: 'error', error: failure },
       };
     }
 

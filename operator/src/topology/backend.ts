@@ -31,6 +31,8 @@ export type BrokerFailure =
   | 'Unreachable'
   | 'NotAllowed'
   | 'ProvisioningFailed'
+  /** An object exists with other settings (RabbitMQ PRECONDITION_FAILED): retrying cannot help. */
+  | 'IncompatibleTopology'
   | 'SecretNotFound'
   | 'SecretKeyMissing';
 

@@ -118,6 +118,23 @@ describe('RabbitMQ', () => {
     expect(events.items.some((e) => e.reason === 'DriftRepaired' && e.message?.includes(`${destination}.g`))).toBe(true);
   });
 
+  it('a queue that exists with other arguments makes the binding Ready=False without retrying', async () => {
+    const { namespace, operator } = await setUp('conflict');
+    const destination = `conflict-${marker}`;
+    await withRabbitChannel(async (channel) => {
+      await channel.assertExchange(destination, 'topic', { durable: true });
+      await channel.assertQueue(`${destination}.g`, { durable: true });
+    });
+    await createRabbitBinder(namespace, 'rabbit', { default: true });
+    await createBinding(namespace, 'in', { direction: 'input', destination, group: 'g' });
+    const refused = await waitForCondition(namespace, 'streambindings', 'in', 'False', 'IncompatibleTopology');
+    expect(refused.message).toContain('PRECONDITION_FAILED');
+    expect(refused.message).toContain(`${destination}.g`);
+    const terminal = await operator.metrics.registry.getSingleMetricAsString('bindery_operator_reconciles_total');
+    expect(terminal).toMatch(/controller="streambinding",result="terminal"} [1-9]/);
+    expect(terminal).not.toMatch(/controller="streambinding",result="error"/);
+  });
+
   it('a Binder says why it cannot connect, and recovers when its Secret appears', async () => {
     const { namespace } = await setUp('binder');
     await createRabbitBinder(namespace, 'wrong-password', { password: 'not-the-password' });

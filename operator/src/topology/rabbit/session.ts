@@ -196,6 +196,9 @@ class RabbitSession implements BrokerSession {
     if (error instanceof BrokerError) return error;
     const message = error instanceof Error ? error.message : String(error);
     if (this.closed) return new BrokerError('Unreachable', `RabbitMQ connection lost during ${what}`);
+    if (/PRECONDITION[-_]FAILED/.test(message)) {
+      return new BrokerError('IncompatibleTopology', `RabbitMQ refused to ${what}: ${message}`);
+    }
     return new BrokerError('ProvisioningFailed', `RabbitMQ refused to ${what}: ${message}`);
   }
 }
