@@ -18,15 +18,19 @@ export class ProviderApp {
 
   /** `GET /sendMessage` sends a fresh UUID to the output binding and answers with it. */
   static async start(port: number, sidecar: RunningSidecar): Promise<ProviderApp> {
+    let sent = 0;
     const server = createServer((request, response) => {
       if (request.method !== 'GET' || request.url !== '/sendMessage') {
         response.writeHead(404).end();
         return;
       }
       const uuid = randomUUID();
+      // Keys "0" and "1" alternate between partitions 0 and 1 (Java's hash of "0" is 48), so a
+      // partitioned destination spreads the demo's messages evenly over two consumers.
+      const key = String(sent++ % 2);
       fetch(`${sidecar.apiUrl}/v1/send/output`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json', 'x-partition-key': uuid },
+        headers: { 'content-type': 'application/json', 'x-partition-key': key },
         body: JSON.stringify(uuid),
       })
         .then(async (answer) => {

@@ -39,6 +39,7 @@ export class Demo {
   /** Slower brokers get more time before a count is final. */
   private readonly patienceMs: number;
   private readonly quietMs: number;
+  private readonly rebalanceMs: number;
 
   constructor(
     private readonly binder: BinderConfig,
@@ -46,6 +47,7 @@ export class Demo {
   ) {
     this.patienceMs = binder.type === 'memory' ? 3_000 : 20_000;
     this.quietMs = binder.type === 'memory' ? 300 : 2_000;
+    this.rebalanceMs = binder.type === 'kafka' ? 6_000 : 0;
   }
 
   async run(): Promise<number> {
@@ -83,6 +85,8 @@ export class Demo {
 
     await this.step('One group: its consumers share the messages, none gets one twice', async () => {
       await second!.restart('atguiguA');
+      // A Kafka group hands the new member its partitions only after a rebalance.
+      if (this.rebalanceMs > 0) await delay(this.rebalanceMs);
       const sent = await this.send(6);
       await this.until(() => first!.countOf(sent) + second!.countOf(sent) >= sent.length);
       await this.quiet();
