@@ -34,6 +34,8 @@ async function consumer(destination: string, group: string | undefined, consumer
     `${binders()}bindings:\n  input: { direction: input, destination: ${destination}${groupPart}, consumer: ${consumerSettings} }\napp: { port: ${app.port} }\n`,
   );
   cleanups.push(() => app.close(), () => sidecar.close());
+  // The sidecar answers before its binder has joined the group; a test sends only once it has.
+  await until(() => sidecar.sidecar.bindings().find((b) => b.name === 'input')?.consuming === true, 30_000, 'the input to consume');
   const ids = () => app.bodies().map((b) => (JSON.parse(b) as { id: string }).id);
   const state = (s: 'stopped' | 'started') => post(`${sidecar.apiUrl}/v1/bindings/input/state`, { state: s });
   return { app, sidecar, ids, state };

@@ -264,11 +264,7 @@ class KafkaBinder implements Binder {
       tuning: this.tuning,
       publishDeadLetter: (topic, record) => this.publishDeadLetter(topic, record),
       endsWithoutPosition: (group, topic) => this.endsWithoutPosition(group, topic),
-      deleteGroup: async (group) => {
-        await this.admin.deleteGroups([group]).catch((error: Error) => {
-          this.logger.debug({ group, err: error.message }, 'anonymous consumer group not deleted');
-        });
-      },
+      deleteGroup: (group) => this.deleteGroup(group),
       ...(this.deps.onConsumerLag && { onConsumerLag: this.deps.onConsumerLag }),
       onCrash: () => this.suspectDown(),
       onActive: () => this.setState('up'),
@@ -285,6 +281,22 @@ class KafkaBinder implements Binder {
     const unset = new Set(committed[0]?.partitions.filter((p) => Number(p.offset) < 0).map((p) => p.partition));
     const ends = await this.admin.fetchTopicOffsets(topic);
     return new Map(ends.filter((e) => unset.has(e.partition)).map((e) => [e.partition, e.high]));
+  }
+
+  /**
+   * An anonymous group goes with its consumer. Kafka 4's coordinator may still count the
+   * member that just left for a moment (GROUP_NOT_EMPTY): asked again shortly, it is empty.
+   */
+  private async deleteGroup(group: string): Promise<void> {
+    for (let attempt = 1; attempt <= 10; attempt++) {
+      try {
+        await this.admin.deleteGroups([group]);
+        return;
+      } catch (error) {
+        if (attempt === 10) this.logger.debug({ group, err: (error as Error).message }, 'anonymous consumer group not deleted');
+        else await new Promise((resolve) => setTimeout(resolve, 200 * attempt));
+      }
+    }
   }
 
   private async publishDeadLetter(topic: string, record: OutboundRecord): Promise<void> {
