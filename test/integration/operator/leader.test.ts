@@ -8,7 +8,8 @@ import { CoordinationV1Api } from '@kubernetes/client-node';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { testEnv } from '../../support/env.ts';
 import {
-  applyCrds, cleanupRabbit, createBinding, createNamespace, createRabbitBinder, kube, suffix, teardown, waitFor, waitForCondition,
+  applyCrds, cleanupRabbit, createBinding, createNamespace, createRabbitBinder, deleteNamespace, kube, suffix, teardown, waitFor,
+  waitForCondition,
 } from './support.ts';
 
 const BINDERY = fileURLToPath(new URL('../../../bin/bindery', import.meta.url));
@@ -47,8 +48,8 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await teardown(namespace, undefined);
   for (const child of children) child.process.kill('SIGTERM');
+  await deleteNamespace(namespace);
   await cleanupRabbit(marker);
 });
 
@@ -75,4 +76,10 @@ it('the standby operator takes over when the leader dies', async () => {
   // Lease 12 s, retry 2 s: at most 14 s, plus one reconcile.
   expect(takeoverMs).toBeLessThan(15_000);
   console.log(`operator takeover after the leader was killed: ${(takeoverMs / 1000).toFixed(1)} s`);
+
+  // A clean stop gives the Lease up at once, so a rolling update does not wait for it to expire.
+  await teardown(namespace, undefined);
+  second.process.kill('SIGTERM');
+  await waitFor('the Lease to be released', async () => (await leaseHolder()) === undefined, 10_000);
+  await waitFor('the operator to exit', () => second.process.exitCode === 0, 10_000);
 }, 90_000);
