@@ -265,3 +265,14 @@ describe('fromSpring: invalid values name the key', () => {
     expect(() => load(yaml)).toThrow(message);
   });
 });
+
+describe('the runtime loader hands a Spring file to fromSpring', () => {
+  it('reads the seed file through parseConfig, with ${ENV} expansion and overrides applied', async () => {
+    const { parseConfig } = await import('../../../runtime/src/config/load.ts');
+    const text = seed.replace('password: guest', 'password: ${RABBIT_PASSWORD}');
+    const config = await parseConfig(text, 'application.yml', { env: { RABBIT_PASSWORD: 's3cret' }, overrides: { appPort: 8802 } });
+    expect(config.binders.defaultRabbit?.rabbit?.url).toBe('amqp://guest:s3cret@localhost:5672/%2F');
+    expect(config.bindings.input).toMatchObject({ direction: 'input', destination: 'studyExchange', group: 'atguiguA', binder: 'defaultRabbit' });
+    expect(config.app).toEqual({ port: 8802, host: '127.0.0.1' });
+  });
+});
