@@ -377,6 +377,9 @@ export class Sidecar {
 
   /** Waits (bounded) while the binding connects or moves to another binder. */
   private async producerFor(handle: OutputHandle): Promise<Producer> {
+    // The common case costs nothing: `producer` is set only while it is usable (a move
+    // clears it before it starts), so the bounded wait below is for connects and moves only.
+    if (handle.producer) return handle.producer;
     const deadline = this.clock.now() + this.sendWaitMs;
     for (;;) {
       const ready = handle.ready;
