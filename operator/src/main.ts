@@ -43,6 +43,8 @@ export async function main(argv: string[]): Promise<number> {
   let options: ReturnType<typeof parseOptions>;
   try {
     options = parseOptions(argv);
+    parseDuration(options['resync-period']);
+    parseDuration(options['max-retry-delay']);
   } catch (error) {
     console.error(`bindery operator: ${(error as Error).message}\n\n${USAGE}`);
     return 2;
