@@ -2,7 +2,7 @@ import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from '
 import { request } from 'node:https';
 import { basename, join, resolve } from 'node:path';
 import { aptInstall } from './apt.ts';
-import type { Component, ComponentStatus, Progress } from './component.ts';
+import { ComponentStartError, type Component, type ComponentStatus, type Progress } from './component.ts';
 import { cacheDir, envDir, envPort, logFile, repoRoot } from './paths.ts';
 import { ensurePki, pkiPaths, type Pki } from './pki.ts';
 import { portOpen } from './probe.ts';
@@ -313,6 +313,12 @@ export const kubernetes: Component & { ensureClients: (progress: Progress) => Pr
 
   async start(progress: Progress) {
     mkdirSync(stateDir, { recursive: true });
+    if (await portOpen('127.0.0.1', apiPort) && !existsSync(pki().adminCert)) {
+      throw new ComponentStartError('kube-apiserver',
+        `port ${apiPort} is taken by an API server this checkout did not start (another checkout's?); ` +
+        'set BINDERY_ENV_PORT_OFFSET for an environment of its own, or KUBECONFIG to use that one',
+        logFile('kube-apiserver'), '(nothing started)');
+    }
     if (await portOpen('127.0.0.1', apiPort) && !(await apiAnswers('/readyz'))) {
       // Not ours, or still starting: starting a second API server would only fail on the port.
       await waitUntilReady({
