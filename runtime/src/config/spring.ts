@@ -18,7 +18,7 @@ import {
   type ProducerConfig,
   type RuntimeConfig,
 } from './model.ts';
-import { ConfigError } from './load.ts';
+import { ConfigError, ConfigSection, isRecord, joinPath, mappingAt } from './section.ts';
 import { compileExpression } from '../partition/index.ts';
 
 const SPRING_DEFAULT_CONTENT_TYPE = 'application/json';
@@ -39,7 +39,7 @@ function readSpring(root: Props, warnings: string[]): RuntimeConfig {
   const server = root.child('server');
   if (server.has('port')) {
     server.raw('port');
-    warnings.push(`${join(server.path, server.keyName('port'))}: the application's own port, ignored by the sidecar (the push target is app.port or --app-port)`);
+    warnings.push(`${joinPath(server.path, server.keyName('port'))}: the application's own port, ignored by the sidecar (the push target is app.port or --app-port)`);
   }
   server.done();
 
@@ -222,7 +222,7 @@ function directionFromName(name: string, path: string): Direction {
   if (name === 'input' || /-in-\d+$/.test(name)) return 'input';
   if (name === 'output' || /-out-\d+$/.test(name)) return 'output';
   throw new ConfigError(
-    `${join(path, name)}: cannot tell whether binding "${name}" is an input or an output: name it input, output, <function>-in-<n> or <function>-out-<n>, or list it in spring.cloud.stream.input-bindings or output-bindings`,
+    `${joinPath(path, name)}: cannot tell whether binding "${name}" is an input or an output: name it input, output, <function>-in-<n> or <function>-out-<n>, or list it in spring.cloud.stream.input-bindings or output-bindings`,
   );
 }
 
@@ -366,41 +366,36 @@ function canonical(key: string): string {
 }
 
 /**
- * One mapping of the document. Property names are matched relaxed; map keys that are names
- * (binders, bindings) are used as written. Keys never read become warnings on `done()`.
+ * One mapping of the document, read as the bindery.yaml loader reads it (ConfigSection), with
+ * property names matched relaxed; map keys that are names (binders, bindings) are used as
+ * written. Keys never read become warnings on `done()`.
  */
-class Props {
-  private readonly used = new Set<string>();
+class Props extends ConfigSection {
   private readonly children = new Map<string, Props>();
   private finished = false;
 
-  private constructor(
-    readonly path: string,
-    private readonly values: Record<string, unknown>,
-    private readonly warnings: string[],
-  ) {}
+  static override of(value: unknown, path: string, warnings: string[]): Props {
+    return new Props(path, mappingAt(value, path), warnings);
+  }
 
-  static of(value: unknown, path: string, warnings: string[]): Props {
-    if (value === undefined || value === null) return new Props(path, {}, warnings);
-    if (!isRecord(value)) throw new ConfigError(`${path || '(root)'}: must be a mapping`);
-    return new Props(path, value, warnings);
+  protected override make(value: unknown, path: string): Props {
+    return Props.of(value, path, this.warnings);
+  }
+
+  protected override matchOption<T extends string>(allowed: readonly T[], value: string): T | undefined {
+    return allowed.find((a) => a === value) ?? allowed.find((a) => canonical(a) === canonical(value));
+  }
+
+  /** The key as written in the file for a property name, if present. */
+  override keyName(name: string): string {
+    const wanted = canonical(name);
+    const matches = Object.keys(this.values).filter((key) => canonical(key) === wanted);
+    if (matches.length > 1) throw new ConfigError(`${joinPath(this.path, matches[1]!)}: given twice (also as ${matches[0]})`);
+    return matches[0] ?? name;
   }
 
   isPresent(): boolean {
     return Object.keys(this.values).length > 0;
-  }
-
-  /** The key as written in the file for a property name, if present. */
-  keyName(name: string): string {
-    const wanted = canonical(name);
-    const matches = Object.keys(this.values).filter((key) => canonical(key) === wanted);
-    if (matches.length > 1) throw new ConfigError(`${join(this.path, matches[1]!)}: given twice (also as ${matches[0]})`);
-    return matches[0] ?? name;
-  }
-
-  has(name: string): boolean {
-    const value = this.peek(name);
-    return value !== undefined && value !== null;
   }
 
   /** A value without marking it read. */
@@ -408,24 +403,12 @@ class Props {
     return this.values[this.keyName(name)];
   }
 
-  raw(name: string): unknown {
-    const key = this.keyName(name);
-    this.used.add(key);
-    return this.values[key];
-  }
-
-  /** Names of a mapping of names (binders, bindings): exact, not relaxed. */
-  keys(): string[] {
-    return Object.keys(this.values);
-  }
-
   /** Same object for the same child, so reads through different paths mark the same keys. */
-  child(name: string): Props {
+  override child(name: string): Props {
     const key = this.keyName(name);
     let child = this.children.get(key);
     if (child === undefined) {
-      this.used.add(key);
-      child = Props.of(this.values[key], join(this.path, key), this.warnings);
+      child = this.make(this.raw(name), joinPath(this.path, key));
       this.children.set(key, child);
     }
     return child;
@@ -433,76 +416,17 @@ class Props {
 
   /** A child read without marking it, to look ahead (a binding's binder before the binders). */
   peekChild(name: string): Props {
-    return Props.of(this.values[name], join(this.path, name), []);
-  }
-
-  string(name: string): string | undefined {
-    const value = this.raw(name);
-    if (value === undefined || value === null) return undefined;
-    if (typeof value === 'number' || typeof value === 'boolean') return String(value);
-    if (typeof value !== 'string' || value === '') throw this.invalid(name, 'must be a non-empty string');
-    return value;
-  }
-
-  oneOf<T extends string>(name: string, allowed: readonly T[]): T | undefined {
-    const value = this.string(name);
-    if (value === undefined) return undefined;
-    const found = allowed.find((a) => a === value) ?? allowed.find((a) => canonical(a) === canonical(value));
-    if (found === undefined) throw this.invalid(name, `must be one of ${allowed.join(', ')}`);
-    return found;
-  }
-
-  integer(name: string, min: number, max = Number.MAX_SAFE_INTEGER): number | undefined {
-    const value = numeric(this.raw(name));
-    if (value === undefined) return undefined;
-    if (!Number.isInteger(value) || value < min || value > max) {
-      throw this.invalid(name, max === Number.MAX_SAFE_INTEGER ? `must be an integer >= ${min}` : `must be an integer from ${min} to ${max}`);
-    }
-    return value;
-  }
-
-  number(name: string, min: number): number | undefined {
-    const value = numeric(this.raw(name));
-    if (value === undefined) return undefined;
-    if (!Number.isFinite(value) || value < min) throw this.invalid(name, `must be a number >= ${min}`);
-    return value;
-  }
-
-  boolean(name: string): boolean | undefined {
-    const value = this.raw(name);
-    if (value === undefined || value === null) return undefined;
-    if (value === true || value === 'true') return true;
-    if (value === false || value === 'false') return false;
-    throw this.invalid(name, 'must be true or false');
-  }
-
-  /** A YAML list, or Spring's comma-separated string. */
-  stringList(name: string): string[] | undefined {
-    return this.list(name, /,/);
+    return Props.of(this.values[name], joinPath(this.path, name), []);
   }
 
   /** Spring Cloud Stream's binding name lists are separated by `;` (or `,`). */
   nameList(name: string): string[] | undefined {
-    return this.list(name, /[;,]/);
-  }
-
-  private list(name: string, separator: RegExp): string[] | undefined {
-    const value = this.raw(name);
-    if (value === undefined || value === null) return undefined;
-    const items = typeof value === 'string' ? value.split(separator).map((s) => s.trim()).filter(Boolean) : value;
-    if (!Array.isArray(items) || items.some((item) => typeof item !== 'string' || item === '')) {
-      throw this.invalid(name, 'must be a list of strings');
-    }
-    return items as string[];
-  }
-
-  invalid(name: string, message: string): ConfigError {
-    return new ConfigError(`${join(this.path, this.keyName(name))}: ${message}`);
+    return this.stringList(name, /[;,]/);
   }
 
   warn(name: string, message: string): void {
     this.used.add(this.keyName(name));
-    this.warnings.push(`${join(this.path, this.keyName(name))}: ${message}`);
+    this.warnings.push(`${joinPath(this.path, this.keyName(name))}: ${message}`);
   }
 
   /** Marks the whole mapping as understood (a section read through another path). */
@@ -512,12 +436,10 @@ class Props {
   }
 
   /** Records every key not read as a warning, once, however often it is called. */
-  done(): void {
+  override done(): void {
     if (this.finished) return;
     this.finished = true;
-    for (const key of Object.keys(this.values)) {
-      if (!this.used.has(key)) this.warnings.push(`${join(this.path, key)}: unknown key, ignored`);
-    }
+    super.done();
   }
 }
 
@@ -556,19 +478,4 @@ function deepMerge(a: Record<string, unknown>, b: Record<string, unknown>): Reco
     out[key] = isRecord(out[key]) && isRecord(value) ? deepMerge(out[key], value) : value;
   }
   return out;
-}
-
-function numeric(value: unknown): number | undefined {
-  if (value === undefined || value === null) return undefined;
-  if (typeof value === 'number') return value;
-  if (typeof value === 'string' && value.trim() !== '' && !Number.isNaN(Number(value))) return Number(value);
-  return Number.NaN;
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
-
-function join(path: string, key: string): string {
-  return path ? `${path}.${key}` : key;
 }
