@@ -2,26 +2,17 @@
  * Deliveries from the rabbit binder: ack, requeue and dead-letter as SCSt does them, each
  * settling once; prefetch is the binding's concurrency; pause and resume.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Binder, Delivery } from '../../../runtime/src/binders/binder.ts';
 import {
-  collector, inputBinding, management, message, outputBinding, rabbitBinder, rawRabbit, uniqueDestination, waitFor,
+  collector, inputBinding, management, message, outputBinding, rabbitBinder, type RawRabbit, uniqueDestination, waitFor, withConnectedRabbit,
 } from './support.ts';
 
 let binder: Binder;
-let raw: Awaited<ReturnType<typeof rawRabbit>>;
-const cleanup: { exchanges: string[]; queues: string[] } = { exchanges: [], queues: [] };
-
-beforeAll(async () => {
-  binder = rabbitBinder();
-  await binder.connect();
-  raw = await rawRabbit();
-});
-
-afterAll(async () => {
-  await binder?.close();
-  await raw?.deleteAll(cleanup);
-  await raw?.close();
+let raw: RawRabbit;
+const cleanup = withConnectedRabbit((connected, client) => {
+  binder = connected;
+  raw = client;
 });
 
 function groupDestination(prefix: string): string {

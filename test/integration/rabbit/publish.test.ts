@@ -2,25 +2,16 @@
  * Sends through the rabbit binder: persistent, confirmed, with the AMQP properties a Spring
  * consumer reads; and each way a send fails surfaces as the contract's error.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { BinderUnavailableError, ConfirmTimeoutError, type Binder } from '../../../runtime/src/binders/binder.ts';
 import { testEnv } from '../../support/env.ts';
-import { message, outputBinding, rabbitBinder, rawRabbit, uniqueDestination } from './support.ts';
+import { message, outputBinding, rabbitBinder, type RawRabbit, uniqueDestination, withConnectedRabbit } from './support.ts';
 
 let binder: Binder;
-let raw: Awaited<ReturnType<typeof rawRabbit>>;
-const cleanup: { exchanges: string[]; queues: string[] } = { exchanges: [], queues: [] };
-
-beforeAll(async () => {
-  binder = rabbitBinder();
-  await binder.connect();
-  raw = await rawRabbit();
-});
-
-afterAll(async () => {
-  await binder?.close();
-  await raw?.deleteAll(cleanup);
-  await raw?.close();
+let raw: RawRabbit;
+const cleanup = withConnectedRabbit((connected, client) => {
+  binder = connected;
+  raw = client;
 });
 
 describe('rabbit binder publishing', () => {

@@ -6,6 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { connect as connectTcp, createServer as createNetServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
 import amqp from 'amqplib';
+import { afterAll, beforeAll } from 'vitest';
 import pino from 'pino';
 import type { Binder, BinderDeps, Delivery } from '../../../runtime/src/binders/binder.ts';
 import { createRabbitBinder, type RabbitBinderOptions } from '../../../runtime/src/binders/rabbit/index.ts';
@@ -89,6 +90,30 @@ export async function waitFor(condition: () => boolean | Promise<boolean>, what:
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((resolve) => setTimeout(resolve, 25));
   }
+}
+
+export type RawRabbit = Awaited<ReturnType<typeof rawRabbit>>;
+
+/**
+ * The hooks most rabbit test files share: one connected binder and one raw client for the
+ * file, handed to `use`, and the broker objects listed in the returned cleanup deleted after.
+ */
+export function withConnectedRabbit(use: (binder: Binder, raw: RawRabbit) => void): { exchanges: string[]; queues: string[] } {
+  const cleanup = { exchanges: [] as string[], queues: [] as string[] };
+  let binder: Binder | undefined;
+  let raw: RawRabbit | undefined;
+  beforeAll(async () => {
+    binder = rabbitBinder();
+    await binder.connect();
+    raw = await rawRabbit();
+    use(binder, raw);
+  });
+  afterAll(async () => {
+    await binder?.close();
+    await raw?.deleteAll(cleanup);
+    await raw?.close();
+  });
+  return cleanup;
 }
 
 /** A plain amqplib connection for reading and cleaning up what the binder left on the broker. */

@@ -2,26 +2,17 @@
  * The rabbit binder declares SCSt's exact topology (SPEC section 2), read back through the
  * management API: names, types, durability, exclusivity, arguments and bindings.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Binder } from '../../../runtime/src/binders/binder.ts';
 import {
-  collector, inputBinding, management, message, outputBinding, rabbitBinder, rawRabbit, uniqueDestination, waitFor,
+  collector, inputBinding, management, message, outputBinding, type RawRabbit, uniqueDestination, waitFor, withConnectedRabbit,
 } from './support.ts';
 
 let binder: Binder;
-let raw: Awaited<ReturnType<typeof rawRabbit>>;
-const cleanup: { exchanges: string[]; queues: string[] } = { exchanges: [], queues: [] };
-
-beforeAll(async () => {
-  binder = rabbitBinder();
-  await binder.connect();
-  raw = await rawRabbit();
-});
-
-afterAll(async () => {
-  await binder?.close();
-  await raw?.deleteAll(cleanup);
-  await raw?.close();
+let raw: RawRabbit;
+const cleanup = withConnectedRabbit((connected, client) => {
+  binder = connected;
+  raw = client;
 });
 
 function track(destination: string, queues: string[]): void {
