@@ -1,0 +1,23 @@
+/**
+ * Ends a vitest run with one plain line, `tests: N passed, N failed[, N skipped]`, that
+ * tools reading a run's last lines understand without knowing vitest's own summary.
+ */
+import type { RunnerTask, RunnerTestFile } from 'vitest';
+import type { Reporter } from 'vitest/reporters';
+
+export default class SummaryReporter implements Reporter {
+  onFinished(files: RunnerTestFile[] = [], errors: unknown[] = []): void {
+    const counts = { passed: 0, failed: 0, skipped: 0 };
+    const visit = (task: RunnerTask): void => {
+      if (task.type === 'suite') return task.tasks.forEach(visit);
+      if (task.mode === 'skip' || task.mode === 'todo') counts.skipped++;
+      else if (task.result?.state === 'pass') counts.passed++;
+      else counts.failed++;
+    };
+    files.forEach(visit);
+    // A file that failed to load or an error outside any test fails the run as well.
+    counts.failed += files.filter((file) => file.result?.state === 'fail' && file.tasks.length === 0).length + errors.length;
+    const skipped = counts.skipped > 0 ? `, ${counts.skipped} skipped` : '';
+    console.log(`\ntests: ${counts.passed} passed, ${counts.failed} failed${skipped}`);
+  }
+}
