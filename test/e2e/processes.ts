@@ -9,6 +9,7 @@ import { request } from 'node:https';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { pollUntil } from '../support/wait.ts';
 
 const exec = promisify(execFile);
 export const repo = fileURLToPath(new URL('../../', import.meta.url));
@@ -70,19 +71,8 @@ export async function freePort(): Promise<number> {
   });
 }
 
-export async function until<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await probe();
-      if (value !== undefined && value !== false) return value;
-    } catch (error) {
-      last = error;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? ` (last error: ${(last as Error).message})` : ''}`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
+export function until<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 30_000): Promise<T> {
+  return pollUntil(what, probe, { timeoutMs, everyMs: 200 });
 }
 
 /** A CA and a serving certificate for 127.0.0.1, as the API server needs to call a webhook by URL. */

@@ -13,6 +13,7 @@ import pino from 'pino';
 import type { Binder, StreamBinding } from '../../../operator/src/api/types.ts';
 import { Operator, type OperatorOptions } from '../../../operator/src/operator.ts';
 import { managementApi, testEnv } from '../../support/env.ts';
+import { pollUntil } from '../../support/wait.ts';
 
 export const CRD_DIR = fileURLToPath(new URL('../../../crds/', import.meta.url));
 
@@ -119,19 +120,8 @@ export function condition(object: { status?: { conditions?: Array<{ type: string
 }
 
 /** Polls `probe` until it returns a value other than undefined/false. */
-export async function waitFor<T>(what: string, probe: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 20_000, everyMs = 100): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last: unknown;
-  for (;;) {
-    try {
-      const value = await probe();
-      if (value !== undefined && value !== false) return value;
-    } catch (error) {
-      last = error;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}${last ? `: ${String(last)}` : ''}`);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
+export function waitFor<T>(what: string, probe: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 20_000, everyMs = 100): Promise<T> {
+  return pollUntil(what, probe, { timeoutMs, everyMs });
 }
 
 export async function waitForCondition(namespace: string, plural: string, name: string, status: 'True' | 'False', reason?: string, timeoutMs = 20_000) {

@@ -19,6 +19,7 @@ import {
   type ProducerConfig,
 } from '../../../runtime/src/config/model.ts';
 import { managementApi, testEnv } from '../../support/env.ts';
+import { pollUntil } from '../../support/wait.ts';
 
 export const silentLogger = pino({ level: 'silent' });
 
@@ -85,11 +86,7 @@ export function collector(settle: (d: Delivery) => void = (d) => void d.ack()) {
 }
 
 export async function waitFor(condition: () => boolean | Promise<boolean>, what: string, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
+  await pollUntil(what, condition, { timeoutMs, everyMs: 25, errors: 'throw' });
 }
 
 export type RawRabbit = Awaited<ReturnType<typeof rawRabbit>>;

@@ -6,6 +6,7 @@ import pino from 'pino';
 import type { Binder } from '../../../runtime/src/binders/binder.ts';
 import { parseConfig } from '../../../runtime/src/config/load.ts';
 import { startSidecar, type RunningSidecar } from '../../../runtime/src/server.ts';
+import { pollUntil } from '../../support/wait.ts';
 
 export const silent = pino({ level: 'silent' });
 
@@ -21,11 +22,7 @@ export async function sidecarFrom(yaml: string, options: { sharedBinders?: Recor
 }
 
 export async function until(condition: () => boolean | Promise<boolean>, timeoutMs = 10_000, what = 'condition'): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
+  await pollUntil(what, condition, { timeoutMs, everyMs: 10, errors: 'throw' });
 }
 
 export function delay(ms: number): Promise<void> {
