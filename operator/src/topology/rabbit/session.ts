@@ -5,6 +5,7 @@
  */
 import amqp from 'amqplib';
 import type { Channel, ChannelModel } from 'amqplib';
+import { declareTopology } from '../../../../runtime/src/binders/rabbit/declare.ts';
 import type { RabbitTopology } from '../../../../runtime/src/topology/rabbit.ts';
 import { BrokerCalls, BrokerError, type BrokerSession, type BrokerSettings, type TopologyUsage } from '../backend.ts';
 import type { DesiredTopology } from '../desired.ts';
@@ -77,25 +78,7 @@ class RabbitSession implements BrokerSession {
 
   async declare(desired: DesiredTopology): Promise<void> {
     const topology = rabbitOf(desired);
-    await this.withChannel('declare', async (channel) => {
-      for (const exchange of topology.exchanges) {
-        this.calls.count('rabbit', 'write');
-        await channel.assertExchange(exchange.name, exchange.type, { durable: exchange.durable, autoDelete: exchange.autoDelete });
-      }
-      for (const queue of topology.queues) {
-        this.calls.count('rabbit', 'write');
-        await channel.assertQueue(queue.name, {
-          durable: queue.durable,
-          exclusive: queue.exclusive,
-          autoDelete: queue.autoDelete,
-          arguments: queue.arguments,
-        });
-      }
-      for (const binding of topology.bindings) {
-        this.calls.count('rabbit', 'write');
-        await channel.bindQueue(binding.queue, binding.exchange, binding.routingKey);
-      }
-    });
+    await this.withChannel('declare', (channel) => declareTopology(channel, topology, () => this.calls.count('rabbit', 'write')));
   }
 
   async missing(desired: DesiredTopology): Promise<string[]> {

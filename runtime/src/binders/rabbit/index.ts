@@ -30,6 +30,7 @@ import {
   type Producer,
   type SendReceipt,
 } from '../binder.ts';
+import { declareTopology } from './declare.ts';
 import { deadLetterProperties, inboundMessage, publishProperties, route, type PublishProperties } from './messages.ts';
 import { scrubSecrets, withHeartbeat } from './url.ts';
 
@@ -216,20 +217,7 @@ class RabbitBinder implements Binder {
     const channel = await connection.createChannel();
     channel.on('error', () => undefined);
     try {
-      for (const exchange of topology.exchanges) {
-        await channel.assertExchange(exchange.name, exchange.type, { durable: exchange.durable, autoDelete: exchange.autoDelete });
-      }
-      for (const queue of topology.queues) {
-        await channel.assertQueue(queue.name, {
-          durable: queue.durable,
-          exclusive: queue.exclusive,
-          autoDelete: queue.autoDelete,
-          arguments: queue.arguments,
-        });
-      }
-      for (const binding of topology.bindings) {
-        await channel.bindQueue(binding.queue, binding.exchange, binding.routingKey);
-      }
+      await declareTopology(channel, topology);
     } finally {
       await channel.close().catch(() => undefined);
     }
