@@ -13,6 +13,9 @@ COPY tsconfig.json ./
 COPY bin ./bin
 COPY runtime/src ./runtime/src
 COPY operator/src ./operator/src
+COPY topology ./topology
+COPY sidecar-config ./sidecar-config
+COPY time ./time
 RUN ln -s /app/bin/bindery /usr/local/bin/bindery
 
 # A numeric user, so that runAsNonRoot can be verified by the kubelet (the image's `node` user).

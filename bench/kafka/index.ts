@@ -6,7 +6,7 @@
  */
 import { Kafka, logLevel, type Admin } from 'kafkajs';
 import { defaultConsumer, defaultProducer } from '../../runtime/src/config/model.ts';
-import { kafkaTopology, type KafkaTopic } from '../../runtime/src/topology/kafka.ts';
+import { kafkaTopology, type KafkaTopic } from '../../topology/kafka/desired.ts';
 import type { BrokerBench, DirectProducer } from '../harness.ts';
 
 const DEFAULT_BROKERS = '127.0.0.1:9092';

@@ -4,16 +4,17 @@
  * message), declaring the same topology as the sidecar through the shared pure function.
  */
 import amqp from 'amqplib';
-import { defaultConsumer, defaultProducer, redactUrl } from '../../runtime/src/config/model.ts';
-import { rabbit } from '../../runtime/src/topology/naming.ts';
-import { rabbitTopology, type RabbitTopology } from '../../runtime/src/topology/rabbit.ts';
+import { defaultConsumer, defaultProducer } from '../../runtime/src/config/model.ts';
+import { redact } from '../../runtime/src/redact.ts';
+import { rabbit } from '../../topology/naming.ts';
+import { rabbitTopology, type RabbitTopology } from '../../topology/rabbit/desired.ts';
 import type { BrokerBench, DirectProducer } from '../harness.ts';
 
 const DEFAULT_URL = 'amqp://guest:guest@127.0.0.1:5672';
 
 export async function createRabbitBench(url = process.env.RABBIT_URL ?? DEFAULT_URL): Promise<BrokerBench> {
   const connection = await amqp.connect(url).catch((error: unknown) => {
-    throw new Error(`RabbitMQ is not reachable at ${redactUrl(url)} (${(error as Error).message}): ` +
+    throw new Error(`RabbitMQ is not reachable at ${redact(url)} (${(error as Error).message}): ` +
       'start it with `npm run env -- up`, or point RABBIT_URL at one');
   });
   const server = connection.connection.serverProperties;
@@ -28,7 +29,7 @@ export async function createRabbitBench(url = process.env.RABBIT_URL ?? DEFAULT_
   };
 
   return {
-    description: `${server.product} ${server.version} at ${redactUrl(url)}`,
+    description: `${server.product} ${server.version} at ${redact(url)}`,
     binderConfig: { type: 'rabbit', rabbit: { url } },
 
     async producer(destination, requiredGroups): Promise<DirectProducer> {

@@ -13,7 +13,7 @@ import { ConfigMapWriter } from './controller/configmap.ts';
 import { Controller, processQueue } from './controller/controller.ts';
 import { conditionStatus } from './controller/conditions.ts';
 import { StreamBindingReconciler } from './controller/streambinding.ts';
-import { binderCredentialsRef } from './config/index.ts';
+import { binderCredentialsRef } from './render/credentials.ts';
 import { makeClients, type KubeClients } from './k8s/client.ts';
 import { KubeEventRecorder } from './k8s/events.ts';
 import { SupervisedInformer } from './k8s/informer.ts';
@@ -21,8 +21,8 @@ import { LeaderElector } from './k8s/leader.ts';
 import { ExponentialBackoff, WorkQueue } from './k8s/queue.ts';
 import { ResourceClient } from './k8s/resources.ts';
 import { OperatorMetrics } from './metrics.ts';
-import { BrokerCalls, type SessionFactory } from './topology/backend.ts';
-import { BrokerPool } from './topology/pool.ts';
+import { BrokerCalls, type SessionFactory } from '../../topology/session.ts';
+import { BrokerPool } from '../../topology/pool.ts';
 
 /**
  * Changes in one namespace within this window make one ConfigMap write: a burst of a thousand
@@ -81,7 +81,7 @@ export class Operator {
 
     this.pool = new BrokerPool({
       connect: options.connect,
-      calls: new BrokerCalls(this.metrics),
+      calls: new BrokerCalls(this.metrics.brokerCalls),
       onDown: (binderKey) => {
         logger.warn({ binder: binderKey }, 'broker connection lost');
         const [ns, name] = binderKey.split('/') as [string, string];

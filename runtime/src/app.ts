@@ -6,19 +6,12 @@
 import { STATUS_CODES } from 'node:http';
 import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
 import pino, { type Logger } from 'pino';
-import {
-  InternalError,
-  InvalidRequestError,
-  NotFoundError,
-  PayloadTooLargeError,
-  RETRY_AFTER_SECONDS,
-  UnsupportedMediaTypeError,
-} from './errors.ts';
+import { InvalidRequestError, RETRY_AFTER_SECONDS, RouteNotFoundError, toApiError, type ApiError } from './routes/errors.ts';
 import { registerBindingRoutes } from './routes/bindings.ts';
 import { registerListenRoutes } from './routes/listen.ts';
 import { registerOpsRoutes } from './routes/ops.ts';
 import { registerSendRoute } from './routes/send.ts';
-import { Sidecar, type SidecarOptions } from './sidecar.ts';
+import { Sidecar, type SidecarOptions } from './sidecar/sidecar.ts';
 
 /** What the sidecar is built from; see SidecarOptions for the meaning of each. */
 export interface AppDeps extends Omit<SidecarOptions, 'logger'> {
@@ -112,7 +105,7 @@ function quietRequests(): LogController {
   return new LogController({ disableRequestLogging: true });
 }
 
-/** Every error leaves as SPEC section 5's JSON body with a stable BINDERY_ERR_* code. */
+/** Every error leaves as SPEC section 5's JSON body with a stable BINDERY_ERR_* code (routes/errors.ts). */
 function installErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((error: FastifyError, request, reply) => {
     const apiError = toApiError(error, request.routeOptions.bodyLimit);
@@ -121,10 +114,10 @@ function installErrorHandling(app: FastifyInstance): void {
     }
     return sendError(reply, apiError);
   });
-  app.setNotFoundHandler((request, reply) => sendError(reply, new NotFoundError(request.method, request.url.split('?')[0] ?? request.url)));
+  app.setNotFoundHandler((request, reply) => sendError(reply, toApiError(new RouteNotFoundError(request.method, request.url.split('?')[0] ?? request.url), undefined)));
 }
 
-export function sendError(reply: FastifyReply, error: { statusCode: number; code: string; message: string }): FastifyReply {
+function sendError(reply: FastifyReply, error: ApiError): FastifyReply {
   if (error.statusCode === 503) reply.header('retry-after', String(RETRY_AFTER_SECONDS));
   return reply.status(error.statusCode).send({
     statusCode: error.statusCode,
@@ -132,26 +125,6 @@ export function sendError(reply: FastifyReply, error: { statusCode: number; code
     error: STATUS_CODES[error.statusCode] ?? 'Error',
     message: error.message,
   });
-}
-
-function toApiError(error: FastifyError, bodyLimit: number | undefined): { statusCode: number; code: string; message: string } {
-  if (typeof error.code === 'string' && error.code.startsWith('BINDERY_ERR_') && error.statusCode) {
-    return { statusCode: error.statusCode, code: error.code, message: error.message };
-  }
-  switch (error.code) {
-    case 'FST_ERR_CTP_BODY_TOO_LARGE':
-      // Refused while reading, above every binding's limit: the sidecar's own limit applies.
-      return new PayloadTooLargeError(bodyLimit ?? 0);
-    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-      return new UnsupportedMediaTypeError(error.message);
-    case 'FST_ERR_VALIDATION':
-    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
-    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
-      return new InvalidRequestError(error.message);
-  }
-  const status = error.statusCode ?? 500;
-  if (status >= 400 && status < 500) return { statusCode: status, code: 'BINDERY_ERR_INVALID_REQUEST', message: error.message };
-  return new InternalError('internal error; see the sidecar log');
 }
 
 /** JSON bodies of the control routes; an empty body reads as "no options". */

@@ -3,6 +3,7 @@
  * down gracefully (see Sidecar.close) and exits 0.
  */
 import { parseArgs } from 'node:util';
+import { SIDECAR_ENV } from '../../sidecar-config/env.ts';
 
 export const HELP = `Usage: bindery runtime --config FILE [options]
 
@@ -46,7 +47,7 @@ export async function main(argv: string[]): Promise<number> {
     console.log(HELP);
     return 0;
   }
-  const file = args.config ?? process.env.BINDERY_CONFIG;
+  const file = args.config ?? process.env[SIDECAR_ENV.config];
   if (!file) {
     console.error(`bindery runtime: --config FILE is required\n\n${HELP}`);
     return 2;
@@ -75,9 +76,9 @@ export async function main(argv: string[]): Promise<number> {
     import('./config/watch.ts'),
     import('./metrics.ts'),
     import('./server.ts'),
-    import('./sidecar.ts'),
+    import('./redact.ts'),
   ]);
-  const logger = pino({ level: process.env.BINDERY_LOG_LEVEL ?? 'info', base: { component: 'bindery-runtime' } });
+  const logger = pino({ level: process.env[SIDECAR_ENV.logLevel] ?? 'info', base: { component: 'bindery-runtime' } });
   let running;
   try {
     running = await startSidecar({ config, logger, metrics: new Metrics({ processMetrics: true }) });

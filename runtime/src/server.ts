@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import { buildApp, buildOpsApp, type AppDeps, type SidecarApp } from './app.ts';
-import type { Sidecar } from './sidecar.ts';
+import type { Sidecar } from './sidecar/sidecar.ts';
 
 export interface RunningSidecar {
   sidecar: Sidecar;

@@ -9,7 +9,6 @@ import { request } from 'node:https';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { pollUntil } from '../support/wait.ts';
 
 const exec = promisify(execFile);
 export const repo = fileURLToPath(new URL('../../', import.meta.url));
@@ -71,9 +70,7 @@ export async function freePort(): Promise<number> {
   });
 }
 
-export function until<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 30_000): Promise<T> {
-  return pollUntil(what, probe, { timeoutMs, everyMs: 200 });
-}
+export { waitFor } from '../support/wait.ts';
 
 /** A CA and a serving certificate for 127.0.0.1, as the API server needs to call a webhook by URL. */
 export async function issueWebhookCertificate(dir: string): Promise<{ caFile: string; certFile: string; keyFile: string }> {

@@ -13,7 +13,7 @@ import { promisify } from 'node:util';
 import type { V1Container, V1Pod } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { managementApi, testEnv } from '../support/env.ts';
-import { freePort, httpsStatus, issueWebhookCertificate, repo, startBindery, until, type LocalProcess } from './processes.ts';
+import { freePort, httpsStatus, issueWebhookCertificate, repo, startBindery, waitFor, type LocalProcess } from './processes.ts';
 
 const exec = promisify(execFile);
 const suffix = randomBytes(4).toString('hex');
@@ -100,7 +100,7 @@ beforeAll(async () => {
   ], { BINDERY_SIDECAR_IMAGE: 'bindery/bindery:0.1.0' }, work);
   processes.push(operator);
 
-  await until('the local webhook to answer', async () => (await httpsStatus(`https://127.0.0.1:${webhookPort}/healthz`, webhookCa)) === 200, 120_000)
+  await waitFor('the local webhook to answer', async () => (await httpsStatus(`https://127.0.0.1:${webhookPort}/healthz`, webhookCa)) === 200, 120_000)
     .catch((error: Error) => { throw fail(error.message, operator); });
 
   await kubectl('apply', '--namespace', namespace, '-f', `${repo}k8s/`);
@@ -176,7 +176,7 @@ describe('the seed scenario on the real API server', () => {
       'consumer-8802': { replicas: 2, bindings: 'input-a', appPort: '8802' },
       'consumer-8803': { replicas: 1, bindings: 'input-b', appPort: '8803' },
     };
-    const list = await until('the ReplicaSets to create the seed pods', async () => {
+    const list = await waitFor('the ReplicaSets to create the seed pods', async () => {
       const found = (await getJson<{ items: V1Pod[] }>('pods', '--namespace', namespace, '-l', 'app.kubernetes.io/part-of=bindery-seed')).items;
       return found.length === 4 ? found : undefined;
     }, 60_000);
@@ -255,7 +255,7 @@ describe('the seed scenario on the real API server', () => {
       },
     }));
     await kubectl('apply', '--namespace', namespace, '-f', `${work}/statefulset.json`);
-    const indexed = await until('the StatefulSet controller to create 3 pods', async () => {
+    const indexed = await waitFor('the StatefulSet controller to create 3 pods', async () => {
       const found = (await getJson<{ items: V1Pod[] }>('pods', '--namespace', namespace, '-l', 'app.kubernetes.io/name=indexed')).items;
       return found.length === 3 ? found : undefined;
     }, 60_000);
@@ -271,7 +271,7 @@ describe('the seed scenario on the real API server', () => {
   it('runs each pod\'s sidecar with its env and config, and the seed holds: broadcast, competition, durability', async () => {
     expect(pods).toHaveLength(4);
     const bindings = ['output', 'input-a', 'input-b'];
-    await until('the StreamBindings to be Ready', async () => {
+    await waitFor('the StreamBindings to be Ready', async () => {
       const items = (await getJson<{ items: Array<{ metadata: { name: string }; status?: { conditions?: Array<{ type: string; status: string }> } }> }>(
         'streambindings', '--namespace', namespace,
       )).items;
@@ -279,7 +279,7 @@ describe('the seed scenario on the real API server', () => {
     }, 60_000).catch((error: Error) => { throw fail(error.message, operator); });
 
     // The ConfigMap as the kubelet would mount it, once it names this machine's broker.
-    const config = await until('the operator to render bindery-config for the local broker', async () => {
+    const config = await waitFor('the operator to render bindery-config for the local broker', async () => {
       const cm = await getJson<{ data: Record<string, string> }>('configmap', '--namespace', namespace, 'bindery-config');
       const text = cm.data['bindery.yaml'];
       return text?.includes(vhost) ? text : undefined;
@@ -301,13 +301,13 @@ describe('the seed scenario on the real API server', () => {
       startPod(pod);
     }
     for (const pod of pods) {
-      await until(`${pod.name}'s sidecar to be ready`, async () => (await fetch(`http://127.0.0.1:${pod.opsPort}/readyz`)).ok, 120_000)
+      await waitFor(`${pod.name}'s sidecar to be ready`, async () => (await fetch(`http://127.0.0.1:${pod.opsPort}/readyz`)).ok, 120_000)
         .catch((error: Error) => { throw fail(error.message, pod.processes.sidecar, pod.processes.app); });
-      await until(`${pod.name}'s app to listen`, async () => (await fetch(`http://127.0.0.1:${pod.appPort}/healthz`)).ok, 30_000)
+      await waitFor(`${pod.name}'s app to listen`, async () => (await fetch(`http://127.0.0.1:${pod.appPort}/healthz`)).ok, 30_000)
         .catch((error: Error) => { throw fail(error.message, pod.processes.app); });
     }
     // Both members of atguiguA must consume before sending, or one of them could take all.
-    await until('two consumers on studyExchange.atguiguA and one on studyExchange.atguiguB', async () => {
+    await waitFor('two consumers on studyExchange.atguiguA and one on studyExchange.atguiguB', async () => {
       const a = await managementApi<{ consumers: number }>(`/queues/${vhost}/studyExchange.atguiguA`);
       const b = await managementApi<{ consumers: number }>(`/queues/${vhost}/studyExchange.atguiguB`);
       return a?.consumers === 2 && b?.consumers === 1;
@@ -331,9 +331,8 @@ describe('the seed scenario on the real API server', () => {
 
     // Broadcast across groups and competition within atguiguA.
     const sent = await send(10);
-    await until('every message in both groups', async () =>
-      (await received(groupB, sent)).length === 10 && (await received(groupA[0]!, sent)).length + (await received(groupA[1]!, sent)).length >= 10,
-    ).catch((error: Error) => { throw fail(error.message, ...pods.flatMap((p) => [p.processes.sidecar, p.processes.app])); });
+    await waitFor('every message in both groups', async () =>
+      (await received(groupB, sent)).length === 10 && (await received(groupA[0]!, sent)).length + (await received(groupA[1]!, sent)).length >= 10, 30_000).catch((error: Error) => { throw fail(error.message, ...pods.flatMap((p) => [p.processes.sidecar, p.processes.app])); });
     const [a0, a1] = [await received(groupA[0]!, sent), await received(groupA[1]!, sent)];
     expect(await received(groupB, sent)).toHaveLength(10);
     expect(a0.length, 'first atguiguA pod').toBeGreaterThan(0);
@@ -344,11 +343,11 @@ describe('the seed scenario on the real API server', () => {
     // Durability: atguiguB's only consumer is down while 4 are sent; they wait in its queue.
     await groupB.processes.sidecar!.stop();
     const whileDown = await send(4);
-    await until('atguiguA to get the 4', async () =>
-      (await received(groupA[0]!, whileDown)).length + (await received(groupA[1]!, whileDown)).length === 4);
+    await waitFor('atguiguA to get the 4', async () =>
+      (await received(groupA[0]!, whileDown)).length + (await received(groupA[1]!, whileDown)).length === 4, 30_000);
     expect(await received(groupB, whileDown)).toHaveLength(0);
     startPod(groupB, 'sidecar');
-    await until('atguiguB to get, once back, the 4 sent while it was down', async () => (await received(groupB, whileDown)).length === 4, 60_000)
+    await waitFor('atguiguB to get, once back, the 4 sent while it was down', async () => (await received(groupB, whileDown)).length === 4, 60_000)
       .catch((error: Error) => { throw fail(error.message, groupB.processes.sidecar); });
   }, 300_000);
 });

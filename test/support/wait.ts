@@ -1,18 +1,24 @@
 /** The tests' one polling loop: wait for a condition on a broker, an API server or a process. */
 
-export interface PollOptions {
+export interface WaitOptions {
+  /** Give up after this long (default 20 s). */
   timeoutMs?: number;
+  /** Look again after this long (default 25 ms). */
   everyMs?: number;
-  /** `retry`: a probe that throws is polled again (its last error is reported on timeout). */
+  /** `retry` (default): a probe that throws is polled again, its last error reported on timeout. */
   errors?: 'retry' | 'throw';
 }
 
-/** Polls `probe` until it gives a value other than undefined or false, and returns that value. */
-export async function pollUntil<T>(
+/**
+ * Polls `probe` until it gives a value other than undefined or false, and returns that value.
+ * `options` may be just the timeout in ms.
+ */
+export async function waitFor<T>(
   what: string,
   probe: () => Promise<T | undefined | false> | T | undefined | false,
-  { timeoutMs = 20_000, everyMs = 100, errors = 'retry' }: PollOptions = {},
+  options: WaitOptions | number = {},
 ): Promise<T> {
+  const { timeoutMs = 20_000, everyMs = 25, errors = 'retry' } = typeof options === 'number' ? { timeoutMs: options } : options;
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {

@@ -7,36 +7,19 @@
  * `x-kubernetes-validations` (CEL) next to the field it concerns, so that `kubectl apply`
  * names that field when it refuses a resource.
  */
-import { Type, type Static, type TSchema, type TUnsafe } from '@sinclair/typebox';
+import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { SaslMechanism } from '../../../sidecar-config/file.ts';
+import { BROKER_NAME_PATTERN, cel, GroupName, StringEnum, type CelRule } from '../../../sidecar-config/schema-helpers.ts';
+import { ConsumerSettings, ProducerSettings } from '../../../sidecar-config/settings.ts';
 
 export const GROUP = 'bindery.io';
 export const VERSION = 'v1alpha1';
 export const API_VERSION = `${GROUP}/${VERSION}`;
 
-/** A CEL rule of the CRD schema; `fieldPath` points the error at a field below the rule's object. */
-interface CelRule {
-  rule: string;
-  message: string;
-  fieldPath?: string;
-  reason?: 'FieldValueInvalid' | 'FieldValueForbidden' | 'FieldValueRequired' | 'FieldValueDuplicate';
-}
-
-const cel = (...rules: CelRule[]) => ({ 'x-kubernetes-validations': rules });
-
-/** A string enum as OpenAPI `enum` (TypeBox's union of literals would be `anyOf`, which CRDs handle poorly). */
-function StringEnum<T extends string[]>(values: [...T], options: Record<string, unknown> = {}): TUnsafe<T[number]> {
-  return Type.Unsafe<T[number]>({ type: 'string', enum: values, ...options });
-}
-
 const immutable = (field: string): CelRule => ({ rule: 'self == oldSelf', message: `${field} is immutable` });
 
-/** Broker-side names: safe for a RabbitMQ exchange or queue and for a Kafka topic. */
-const BROKER_NAME_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._-]*$';
 /** A Kubernetes object name (DNS-1123 subdomain). */
 const OBJECT_NAME_PATTERN = '^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$';
-
-const GroupName = (description: string, options: Record<string, unknown> = {}) =>
-  Type.String({ description, pattern: BROKER_NAME_PATTERN, minLength: 1, maxLength: 100, ...options });
 
 const SecretKeyRef = (what: string) =>
   Type.Object(
@@ -108,10 +91,6 @@ export const RabbitBinderSpec = Type.Object(
 );
 export type RabbitBinderSpec = Static<typeof RabbitBinderSpec>;
 
-export const SaslMechanism = StringEnum(['plain', 'scram-sha-256', 'scram-sha-512'], {
-  description: 'SASL mechanism: plain, scram-sha-256 or scram-sha-512.',
-});
-
 export const KafkaBinderSpec = Type.Object(
   {
     brokers: Type.Array(
@@ -172,56 +151,11 @@ export type BinderStatus = Static<typeof BinderStatus>;
 // StreamBinding
 // ---------------------------------------------------------------------------------------
 
-export const ProducerSpec = Type.Object(
-  {
-    partitionKeyExpression: Type.Optional(
-      Type.String({ description: 'Expression over payload and headers giving the partition key, e.g. payload.id.', maxLength: 1024 }),
-    ),
-    partitionCount: Type.Optional(
-      Type.Integer({
-        description: 'Number of partitions; above 1 the binding is partitioned. May grow, never shrink.',
-        minimum: 1,
-        maximum: 1024,
-        ...cel({ rule: 'self >= oldSelf', message: 'partitionCount may only grow' }),
-      }),
-    ),
-    partitionSelector: Type.Optional(
-      StringEnum(['javaHash', 'murmur2'], { description: 'How a key picks a partition: javaHash (SCSt default) or murmur2.' }),
-    ),
-    requiredGroups: Type.Optional(
-      Type.Array(GroupName('A group whose queue exists before any consumer starts.'), {
-        description: 'Groups whose queues are declared with the destination, so that nothing sent is lost.',
-        maxItems: 32,
-      }),
-    ),
-  },
-  { description: 'Settings of an output binding; only on outputs.' },
-);
+/** `spec.producer` and `spec.consumer`: the sidecar config file's own settings (sidecar-config/settings.ts). */
+export const ProducerSpec = ProducerSettings;
 export type ProducerSpec = Static<typeof ProducerSpec>;
 
-export const ConsumerSpec = Type.Object(
-  {
-    concurrency: Type.Optional(Type.Integer({ description: 'Deliveries in flight at once.', minimum: 1, maximum: 1000 })),
-    maxAttempts: Type.Optional(
-      Type.Integer({ description: 'Delivery attempts, the first included, before dead-lettering.', minimum: 1, maximum: 100 }),
-    ),
-    backOffInitialInterval: Type.Optional(
-      Type.Integer({ description: 'First retry delay in milliseconds.', minimum: 0 }),
-    ),
-    backOffMultiplier: Type.Optional(Type.Number({ description: 'Factor applied to the delay after each retry.', minimum: 1 })),
-    backOffMaxInterval: Type.Optional(Type.Integer({ description: 'Longest retry delay in milliseconds.', minimum: 0 })),
-    deadLetter: Type.Optional(
-      Type.Boolean({ description: 'Dead-letter messages that exhausted their attempts (else drop them).' }),
-    ),
-    startOffset: Type.Optional(
-      StringEnum(['earliest', 'latest'], { description: 'Kafka start offset: earliest (default for groups) or latest.' }),
-    ),
-    path: Type.Optional(
-      Type.String({ description: "Path on the app that push deliveries go to; default /<binding>.", pattern: '^/', maxLength: 1024 }),
-    ),
-  },
-  { description: 'Settings of an input binding; only on inputs.' },
-);
+export const ConsumerSpec = ConsumerSettings;
 export type ConsumerSpec = Static<typeof ConsumerSpec>;
 
 export const DeletionPolicy = StringEnum(['Retain', 'Delete', 'ForceDelete'], {

@@ -6,8 +6,8 @@
 import type { V1Secret } from '@kubernetes/client-node';
 import type { Binder, BinderStatus } from '../api/types.ts';
 import type { ResourceClient } from '../k8s/resources.ts';
-import { BrokerError } from '../topology/backend.ts';
-import type { BrokerPool } from '../topology/pool.ts';
+import { BrokerError } from '../../../topology/session.ts';
+import type { BrokerPool } from '../../../topology/pool.ts';
 import type { KindReconciler, ReconcileResult, ResourceCache } from './controller.ts';
 import { brokerSettings, type BinderLister } from './binders.ts';
 

@@ -5,8 +5,9 @@
  */
 import type { V1Secret } from '@kubernetes/client-node';
 import type { Binder, StreamBinding } from '../api/types.ts';
-import { binderCredentialsRef, defaultBinderName } from '../config/index.ts';
-import { BrokerError, type BrokerSettings } from '../topology/backend.ts';
+import { binderCredentialsRef } from '../render/credentials.ts';
+import { defaultBinderName } from '../render/sidecar-config.ts';
+import { BrokerError, type BrokerSettings } from '../../../topology/session.ts';
 import type { ResourceCache } from './controller.ts';
 
 export interface BinderLister {

@@ -4,7 +4,7 @@
  * and a write happens only when the rendered text differs from what is there.
  */
 import type { CoreV1Api, V1ConfigMap } from '@kubernetes/client-node';
-import { CONFIG_MAP_KEY, CONFIG_MAP_NAME, renderConfig } from '../config/index.ts';
+import { CONFIG_MAP_KEY, CONFIG_MAP_NAME, renderConfig } from '../render/sidecar-config.ts';
 import { isAlreadyExists, isNotFound } from '../k8s/client.ts';
 import type { BinderLister } from './binders.ts';
 import { done, type Outcome } from './controller.ts';

@@ -6,6 +6,7 @@
  * error -> retry with back-off, wait -> requeue after, terminal -> no retry.
  */
 import type { Logger } from 'pino';
+import { systemClock, type Clock } from '../../../time/clock.ts';
 import type { Condition } from '../api/types.ts';
 import type { EventRecorder } from '../k8s/events.ts';
 import type { WorkQueue } from '../k8s/queue.ts';
@@ -56,20 +57,20 @@ export interface ControllerDeps {
   events: EventRecorder;
   logger: Logger;
   metrics: OperatorMetrics;
-  now?: () => Date;
+  clock?: Pick<Clock, 'now'>;
   /** Parallel workers; a key is never processed by two at once. */
   workers?: number;
 }
 
 export class Controller<T extends Resource> {
   private running: Promise<void>[] = [];
-  private readonly now: () => Date;
+  private readonly clock: Pick<Clock, 'now'>;
 
   constructor(
     readonly kind: KindReconciler<T>,
     readonly deps: ControllerDeps,
   ) {
-    this.now = deps.now ?? (() => new Date());
+    this.clock = deps.clock ?? systemClock;
   }
 
   get queue(): WorkQueue {
@@ -139,7 +140,7 @@ export class Controller<T extends Resource> {
     let changed = false;
     const written = await this.kind.client.writeStatusIfChanged(object, (fresh) => {
       const previous = (fresh.status ?? {}) as WithConditions;
-      const applied = applyConditions(previous.conditions, result.conditions, this.now(), generation);
+      const applied = applyConditions(previous.conditions, result.conditions, new Date(this.clock.now()), generation);
       transitions = applied.transitions;
       const next = { ...previous, ...result.status, observedGeneration: generation, conditions: applied.conditions };
       const clean = JSON.parse(JSON.stringify(next)) as StatusOf<T>;

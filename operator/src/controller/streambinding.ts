@@ -12,12 +12,13 @@ import type { Logger } from 'pino';
 import type { Binder, RetiredTopology, StreamBinding, StreamBindingStatus } from '../api/types.ts';
 import type { EventRecorder } from '../k8s/events.ts';
 import type { ResourceClient } from '../k8s/resources.ts';
-import { BrokerError } from '../topology/backend.ts';
-import { desiredTopology, isEmptyTopology, objectIds, topologyStatus, withoutObjects } from '../topology/desired.ts';
-import type { BrokerPool } from '../topology/pool.ts';
+import { BrokerError } from '../../../topology/session.ts';
+import { isEmptyTopology, objectIds, withoutObjects } from '../../../topology/desired.ts';
+import type { BrokerPool } from '../../../topology/pool.ts';
 import type { ConditionUpdate, ConditionUpdates } from './conditions.ts';
 import type { KindReconciler, Outcome, ReconcileResult } from './controller.ts';
 import { brokerIdentity, brokerSettings, resolveBinderName, type BinderLister } from './binders.ts';
+import { bindingTopology, topologyStatus } from './topology.ts';
 
 export const TOPOLOGY_FINALIZER = 'bindery.io/topology';
 export const RELEASED = 'TopologyReleased';
@@ -84,7 +85,7 @@ export class StreamBindingReconciler implements KindReconciler<StreamBinding> {
       previous.push({ binder: current, generation: binding.metadata.generation ?? 0 });
     }
 
-    const desired = desiredTopology(binding.spec, binder.spec.type);
+    const desired = bindingTopology(binding.spec, binder.spec.type);
     try {
       const session = await this.deps.pool.session(binderKey(binder), brokerSettings(binder, this.deps.secrets));
       const uid = `${namespace}/${binding.metadata.name}`;
@@ -187,7 +188,7 @@ export class StreamBindingReconciler implements KindReconciler<StreamBinding> {
     const needsConsumerCheck = options.waitForConsumers && binding.spec.direction === 'input';
     if (policy === 'Retain' && !needsConsumerCheck) return { released: true };
 
-    const desired = desiredTopology(binding.spec, binder.spec.type);
+    const desired = bindingTopology(binding.spec, binder.spec.type);
     const session = await this.deps.pool.session(binderKey(binder), brokerSettings(binder, this.deps.secrets));
     if (needsConsumerCheck) {
       const usage = await session.usage(desired);
@@ -230,7 +231,7 @@ export class StreamBindingReconciler implements KindReconciler<StreamBinding> {
       if (!otherBinder || brokerIdentity(otherBinder) !== identity) continue;
       // The binding itself counts where it now lives, unless it is being deleted.
       if (self && (other.metadata.deletionTimestamp || otherBinder.metadata.name === binder.metadata.name)) continue;
-      for (const id of objectIds(desiredTopology(other.spec, otherBinder.spec.type))) inUse.add(id);
+      for (const id of objectIds(bindingTopology(other.spec, otherBinder.spec.type))) inUse.add(id);
     }
     return inUse;
   }

@@ -1,6 +1,7 @@
 /** Kubernetes Events on the operator's resources (core/v1, what `kubectl describe` shows). */
 import type { CoreV1Api } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
+import { systemClock, type Clock } from '../../../time/clock.ts';
 import type { ObjectMeta } from '../api/types.ts';
 
 export const COMPONENT = 'bindery-operator';
@@ -21,13 +22,13 @@ export class KubeEventRecorder implements EventRecorder {
   constructor(
     private readonly core: CoreV1Api,
     private readonly logger: Logger,
-    private readonly now: () => Date = () => new Date(),
+    private readonly clock: Pick<Clock, 'now'> = systemClock,
   ) {}
 
   /** Fire and forget: a lost Event must never fail a reconcile. */
   record(target: EventTarget, type: EventType, reason: string, message: string): void {
     const { name, namespace, uid, resourceVersion } = target.metadata;
-    const time = this.now();
+    const time = new Date(this.clock.now());
     void this.core
       .createNamespacedEvent({
         namespace,

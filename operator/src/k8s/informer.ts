@@ -5,7 +5,8 @@
  */
 import { makeInformer, type KubeConfig, type KubernetesListObject, type KubernetesObject } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
-import { ExponentialBackoff, realTimers, type Timers } from './queue.ts';
+import { systemClock, type Clock } from '../../../time/clock.ts';
+import { ExponentialBackoff } from './queue.ts';
 
 /** Any object with metadata; our own resource types keep timestamps as the API's strings. */
 type Watched = { metadata?: object };
@@ -18,13 +19,13 @@ export interface SupervisedInformerOptions<T extends Watched> {
   list: () => Promise<KubernetesListObject<KubernetesObject>> | Promise<KubernetesListObject<T & KubernetesObject>>;
   logger: Logger;
   backoff?: ExponentialBackoff;
-  timers?: Timers;
+  clock?: Clock;
 }
 
 export class SupervisedInformer<T extends Watched> {
   private readonly informer;
   private readonly backoff: ExponentialBackoff;
-  private readonly timers: Timers;
+  private readonly clock: Clock;
   private restartTimer: unknown;
   private stopped = false;
   private synced = false;
@@ -35,7 +36,7 @@ export class SupervisedInformer<T extends Watched> {
 
   constructor(private readonly options: SupervisedInformerOptions<T>) {
     this.backoff = options.backoff ?? new ExponentialBackoff(200, 30_000);
-    this.timers = options.timers ?? realTimers;
+    this.clock = options.clock ?? systemClock;
     this.informer = makeInformer<KubernetesObject>(options.kubeConfig, options.path, async () => {
       const list = (await options.list()) as KubernetesListObject<KubernetesObject>;
       this.listed = true;
@@ -70,7 +71,7 @@ export class SupervisedInformer<T extends Watched> {
 
   async stop(): Promise<void> {
     this.stopped = true;
-    if (this.restartTimer !== undefined) this.timers.clearTimeout(this.restartTimer);
+    if (this.restartTimer !== undefined) this.clock.clearTimeout(this.restartTimer);
     await this.informer.stop();
   }
 
@@ -86,8 +87,8 @@ export class SupervisedInformer<T extends Watched> {
     if (this.stopped) return;
     const delay = this.backoff.when(this.options.name);
     this.options.logger.warn({ informer: this.options.name, delayMs: delay, err: describe(error) }, 'informer stopped; restarting');
-    if (this.restartTimer !== undefined) this.timers.clearTimeout(this.restartTimer);
-    this.restartTimer = this.timers.setTimeout(() => {
+    if (this.restartTimer !== undefined) this.clock.clearTimeout(this.restartTimer);
+    this.restartTimer = this.clock.setTimeout(() => {
       this.restartTimer = undefined;
       if (this.stopped) return;
       this.restarts += 1;

@@ -9,6 +9,7 @@
  */
 import type { CoordinationV1Api, V1Lease } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
+import { sleep, systemClock, type Clock } from '../../../time/clock.ts';
 import { isConflict, isNotFound } from './client.ts';
 
 export interface LeaderElectionOptions {
@@ -20,25 +21,25 @@ export interface LeaderElectionOptions {
   leaseDurationMs?: number;
   renewDeadlineMs?: number;
   retryPeriodMs?: number;
-  now?: () => Date;
+  clock?: Clock;
 }
 
 export class LeaderElector {
   private leading = false;
   private stopped = false;
   private lastRenew = 0;
-  private timer: NodeJS.Timeout | undefined;
+  /** Aborts the wait between two rounds when the elector stops. */
+  private readonly stopping = new AbortController();
   private readonly leaseDurationMs: number;
   private readonly renewDeadlineMs: number;
   private readonly retryPeriodMs: number;
-  private readonly now: () => Date;
-  private wake: (() => void) | undefined;
+  private readonly clock: Clock;
 
   constructor(private readonly options: LeaderElectionOptions) {
     this.leaseDurationMs = options.leaseDurationMs ?? 12_000;
     this.renewDeadlineMs = options.renewDeadlineMs ?? 8_000;
     this.retryPeriodMs = options.retryPeriodMs ?? 2_000;
-    this.now = options.now ?? (() => new Date());
+    this.clock = options.clock ?? systemClock;
   }
 
   get isLeader(): boolean {
@@ -75,8 +76,7 @@ export class LeaderElector {
   /** Stops campaigning; a leader gives the Lease up so that another replica need not wait for it to expire. */
   async stop(): Promise<void> {
     this.stopped = true;
-    if (this.timer) clearTimeout(this.timer);
-    this.wake?.();
+    this.stopping.abort();
     if (!this.leading) return;
     this.leading = false;
     try {
@@ -140,11 +140,12 @@ export class LeaderElector {
     }
   }
 
-  private sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      this.wake = resolve;
-      this.timer = setTimeout(resolve, ms);
-    });
+  private async sleep(ms: number): Promise<void> {
+    await sleep(this.clock, ms, this.stopping.signal);
+  }
+
+  private now(): Date {
+    return new Date(this.clock.now());
   }
 }
 

@@ -4,35 +4,29 @@
  * worker, and if it was added meanwhile it is queued again once the worker is done. Failed
  * keys come back after a per-key exponential delay (`addRateLimited`), reset by `forget`.
  */
+import { systemClock, type Clock } from '../../../time/clock.ts';
+import { retryDelay, type RetryPolicy } from '../../../time/retry.ts';
 
-export interface Timers {
-  setTimeout(fn: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
-}
-
-export const realTimers: Timers = {
-  setTimeout: (fn, ms) => {
-    const handle = setTimeout(fn, ms);
-    handle.unref?.();
-    return handle;
-  },
-  clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
-};
-
-/** Per-key exponential back-off: `base * 2^(failures-1)`, capped at `max` (client-go's ItemExponentialFailureRateLimiter). */
+/**
+ * Per-key exponential back-off: the shared retry policy with multiplier 2, from `base`,
+ * capped at `max` (client-go's ItemExponentialFailureRateLimiter).
+ */
 export class ExponentialBackoff {
   private readonly failures = new Map<string, number>();
+  private readonly policy: RetryPolicy;
 
   constructor(
     readonly baseMs = 5,
     readonly maxMs = 60_000,
-  ) {}
+  ) {
+    this.policy = { initialMs: baseMs, multiplier: 2, maxMs };
+  }
 
   /** The delay before the next retry of `key`, counting this failure. */
   when(key: string): number {
     const failures = (this.failures.get(key) ?? 0) + 1;
     this.failures.set(key, failures);
-    return Math.min(this.maxMs, this.baseMs * 2 ** Math.min(failures - 1, 52));
+    return retryDelay(this.policy, failures);
   }
 
   retries(key: string): number {
@@ -46,7 +40,7 @@ export class ExponentialBackoff {
 
 export interface WorkQueueOptions {
   backoff?: ExponentialBackoff;
-  timers?: Timers;
+  clock?: Clock;
 }
 
 export class WorkQueue {
@@ -57,11 +51,11 @@ export class WorkQueue {
   private readonly getters: Array<(key: string | undefined) => void> = [];
   private shuttingDown = false;
   readonly backoff: ExponentialBackoff;
-  private readonly timers: Timers;
+  private readonly clock: Clock;
 
   constructor(options: WorkQueueOptions = {}) {
     this.backoff = options.backoff ?? new ExponentialBackoff();
-    this.timers = options.timers ?? realTimers;
+    this.clock = options.clock ?? systemClock;
   }
 
   add(key: string): void {
@@ -79,17 +73,17 @@ export class WorkQueue {
   }
 
   /** Adds `key` after `ms`; an earlier pending add of the same key wins over a later one. */
-  addAfter(key: string, ms: number, now = Date.now()): void {
+  addAfter(key: string, ms: number): void {
     if (this.shuttingDown) return;
     if (ms <= 0) {
       this.add(key);
       return;
     }
-    const at = now + ms;
+    const at = this.clock.now() + ms;
     const pending = this.waiting.get(key);
     if (pending && pending.at <= at) return;
-    if (pending) this.timers.clearTimeout(pending.handle);
-    const handle = this.timers.setTimeout(() => {
+    if (pending) this.clock.clearTimeout(pending.handle);
+    const handle = this.clock.setTimeout(() => {
       this.waiting.delete(key);
       this.add(key);
     }, ms);
@@ -136,7 +130,7 @@ export class WorkQueue {
 
   shutDown(): void {
     this.shuttingDown = true;
-    for (const { handle } of this.waiting.values()) this.timers.clearTimeout(handle);
+    for (const { handle } of this.waiting.values()) this.clock.clearTimeout(handle);
     this.waiting.clear();
     for (const getter of this.getters.splice(0)) getter(undefined);
   }

@@ -11,7 +11,9 @@ import type {
   V1Volume,
 } from '@kubernetes/client-node';
 import type { Binder, StreamBinding } from '../api/types.ts';
-import { binderCredentialEnv, CONFIG_MAP_KEY, CONFIG_MAP_NAME, defaultBinderName } from '../config/index.ts';
+import { binderCredentialEnv } from '../render/credentials.ts';
+import { CONFIG_MAP_KEY, CONFIG_MAP_NAME, defaultBinderName } from '../render/sidecar-config.ts';
+import { SIDECAR_ENV } from '../../../sidecar-config/env.ts';
 
 export const INJECT_LABEL = 'bindery.io/inject';
 export const BINDINGS_ANNOTATION = 'bindery.io/bindings';
@@ -101,8 +103,8 @@ export function buildInjectionPatch(
     used.add(binder);
   }
 
-  const env: V1EnvVar[] = [{ name: 'BINDERY_BINDINGS', value: names.join(',') }];
-  if (appPort !== undefined) env.push({ name: 'BINDERY_APP_PORT', value: String(appPort) });
+  const env: V1EnvVar[] = [{ name: SIDECAR_ENV.bindings, value: names.join(',') }];
+  if (appPort !== undefined) env.push({ name: SIDECAR_ENV.appPort, value: String(appPort) });
   env.push(...instanceEnv(pod, options.statefulSetReplicas));
   for (const binder of binders) env.push(...credentialEnv(binder, used.has(binder.metadata.name)));
 
@@ -134,13 +136,13 @@ function instanceEnv(pod: V1Pod, statefulSetReplicas: number | undefined): V1Env
   if (!owner) return [];
   const env: V1EnvVar[] = [];
   if (pod.metadata?.labels?.[POD_INDEX_LABEL] !== undefined) {
-    env.push({ name: 'BINDERY_INSTANCE_INDEX', valueFrom: { fieldRef: { fieldPath: `metadata.labels['${POD_INDEX_LABEL}']` } } });
+    env.push({ name: SIDECAR_ENV.instanceIndex, valueFrom: { fieldRef: { fieldPath: `metadata.labels['${POD_INDEX_LABEL}']` } } });
   } else {
     // Older API servers: the ordinal is the suffix of the pod's name (`<statefulset>-<n>`).
     const ordinal = /-(\d+)$/.exec(pod.metadata?.name ?? '')?.[1];
-    if (ordinal !== undefined) env.push({ name: 'BINDERY_INSTANCE_INDEX', value: ordinal });
+    if (ordinal !== undefined) env.push({ name: SIDECAR_ENV.instanceIndex, value: ordinal });
   }
-  if (statefulSetReplicas !== undefined) env.push({ name: 'BINDERY_INSTANCE_COUNT', value: String(statefulSetReplicas) });
+  if (statefulSetReplicas !== undefined) env.push({ name: SIDECAR_ENV.instanceCount, value: String(statefulSetReplicas) });
   return env;
 }
 

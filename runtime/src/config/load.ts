@@ -1,13 +1,18 @@
 /**
- * Loads the runtime's own configuration file (SPEC section 6) into a RuntimeConfig, or hands a
- * Spring Cloud Stream `application.yml` to the Spring loader. Every error names the key's path
- * (`bindings.input.consumer.maxAttempts: must be an integer >= 1`) so a user can find it; keys
- * the loader does not know are collected as warnings rather than dropped in silence.
+ * Loads the runtime's own configuration file (SPEC section 6, the schema of
+ * sidecar-config/file.ts, which is also what the operator renders) into a RuntimeConfig, or
+ * hands a Spring Cloud Stream `application.yml` to the Spring loader. Every error names the
+ * key's path (`bindings.input.consumer.maxAttempts: must be an integer >= 1`) so a user can
+ * find it; keys the loader does not know are collected as warnings rather than dropped in
+ * silence.
  */
 import { readFile } from 'node:fs/promises';
+import type { Static, TObject, TSchema } from '@sinclair/typebox';
 import { parse as parseYaml } from 'yaml';
+import { APP_HOST_DEFAULT, BINDING_DEFAULTS, HTTP_DEFAULTS, RABBIT_DEFAULTS } from '../../../sidecar-config/defaults.ts';
+import { SIDECAR_ENV } from '../../../sidecar-config/env.ts';
+import { FileConsumerSettings, ProducerSettings } from '../../../sidecar-config/settings.ts';
 import {
-  DEFAULT_MAX_MESSAGE_BYTES,
   defaultConsumer,
   defaultProducer,
   type BinderConfig,
@@ -19,6 +24,7 @@ import {
 } from './model.ts';
 import { compileExpression } from '../partition/index.ts';
 import { ConfigError, ConfigSection as Section, MissingEnv, isRecord, joinPath as join } from './section.ts';
+import { fromSpring } from './spring.ts';
 
 export { ConfigError } from './section.ts';
 
@@ -61,23 +67,8 @@ export async function parseConfig(text: string, source: string, options: LoadOpt
   const spring = isRecord(doc) && 'spring' in doc;
   // The Spring loader reads plain values, so a missing variable fails there at once.
   doc = expandEnv(doc ?? {}, env, '', !spring);
-  const config = spring ? await fromSpringDocument(doc, source) : fromBinderyDocument(doc, options.overrides?.bindings);
+  const config = spring ? fromSpring(doc, source) : fromBinderyDocument(doc, options.overrides?.bindings);
   return applyOverrides(config, options.overrides ?? {});
-}
-
-async function fromSpringDocument(doc: unknown, source: string): Promise<RuntimeConfig> {
-  // Resolved at run time so that this loader works before (and without) the Spring one.
-  const springModule = './spring.ts';
-  let fromSpring: ((doc: unknown, source: string) => RuntimeConfig) | undefined;
-  try {
-    ({ fromSpring } = (await import(springModule)) as { fromSpring?: typeof fromSpring });
-  } catch {
-    fromSpring = undefined;
-  }
-  if (typeof fromSpring !== 'function') {
-    throw new ConfigError(`${source}: Spring configuration not supported yet (use the bindery.yaml format)`);
-  }
-  return fromSpring(doc, source);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -160,15 +151,15 @@ function fromBinderyDocument(doc: unknown, selected?: string[]): RuntimeConfig {
 
   const appSection = root.child('app');
   const appPort = appSection.integer('port', 1, 65535);
-  const appHost = appSection.string('host') ?? '127.0.0.1';
+  const appHost = appSection.string('host') ?? APP_HOST_DEFAULT;
   appSection.done();
 
   const httpSection = root.child('http');
   const http = {
-    host: httpSection.string('host') ?? '127.0.0.1',
-    port: httpSection.integer('port', 0, 65535) ?? 7070,
-    opsHost: httpSection.string('opsHost') ?? '0.0.0.0',
-    opsPort: httpSection.integer('opsPort', 0, 65535) ?? 7071,
+    host: httpSection.string('host') ?? HTTP_DEFAULTS.host,
+    port: httpSection.integer('port', 0, 65535) ?? HTTP_DEFAULTS.port,
+    opsHost: httpSection.string('opsHost') ?? HTTP_DEFAULTS.opsHost,
+    opsPort: httpSection.integer('opsPort', 0, 65535) ?? HTTP_DEFAULTS.opsPort,
   };
   httpSection.done();
   root.done();
@@ -204,11 +195,11 @@ function readRabbitUrl(section: Section): string {
     return url;
   }
   const tls = section.boolean('tls') ?? false;
-  const host = section.string('host') ?? 'localhost';
-  const port = section.integer('port', 1, 65535) ?? (tls ? 5671 : 5672);
-  const vhost = section.string('vhost') ?? '/';
-  const username = section.string('username') ?? 'guest';
-  const password = section.string('password') ?? 'guest';
+  const host = section.string('host') ?? RABBIT_DEFAULTS.host;
+  const port = section.integer('port', 1, 65535) ?? (tls ? RABBIT_DEFAULTS.tlsPort : RABBIT_DEFAULTS.port);
+  const vhost = section.string('vhost') ?? RABBIT_DEFAULTS.vhost;
+  const username = section.string('username') ?? RABBIT_DEFAULTS.username;
+  const password = section.string('password') ?? RABBIT_DEFAULTS.password;
   section.done();
   const hostPart = host.includes(':') && !host.startsWith('[') ? `[${host}]` : host;
   return `${tls ? 'amqps' : 'amqp'}://${encodeURIComponent(username)}:${encodeURIComponent(password)}@${hostPart}:${port}/${encodeURIComponent(vhost)}`;
@@ -246,8 +237,8 @@ function readBinding(
   const binder = section.string('binder') ?? fallbackBinder;
   if (binder === undefined) throw section.invalid('binder', 'is required when there are several binders and no defaultBinder');
   if (!binders.includes(binder)) throw section.invalid('binder', `names no binder (binders: ${binders.join(', ')})`);
-  const contentType = section.string('contentType') ?? 'application/json';
-  const maxMessageBytes = section.integer('maxMessageBytes', 1) ?? DEFAULT_MAX_MESSAGE_BYTES;
+  const contentType = section.string('contentType') ?? BINDING_DEFAULTS.contentType;
+  const maxMessageBytes = section.integer('maxMessageBytes', 1) ?? BINDING_DEFAULTS.maxMessageBytes;
   const producer = readProducer(section.child('producer'));
   const consumer = readConsumer(section.child('consumer'));
   section.done();
@@ -265,43 +256,21 @@ function readBinding(
 }
 
 function readProducer(section: Section): ProducerConfig {
-  const producer = defaultProducer();
-  const expression = section.string('partitionKeyExpression');
-  if (expression !== undefined) {
+  const producer: ProducerConfig = { ...defaultProducer(), ...readSettings(section, ProducerSettings) };
+  if (producer.partitionKeyExpression !== undefined) {
     try {
-      compileExpression(expression);
+      compileExpression(producer.partitionKeyExpression);
     } catch (error) {
       throw section.invalid('partitionKeyExpression', (error as Error).message);
     }
-    producer.partitionKeyExpression = expression;
   }
-  producer.partitionCount = section.integer('partitionCount', 1) ?? producer.partitionCount;
-  producer.partitionSelector = section.oneOf('partitionSelector', ['javaHash', 'murmur2'] as const) ?? producer.partitionSelector;
-  producer.requiredGroups = section.stringList('requiredGroups') ?? producer.requiredGroups;
   section.done();
   return producer;
 }
 
 function readConsumer(section: Section): ConsumerConfig {
-  const consumer = defaultConsumer();
-  consumer.concurrency = section.integer('concurrency', 1) ?? consumer.concurrency;
-  consumer.maxAttempts = section.integer('maxAttempts', 1) ?? consumer.maxAttempts;
-  consumer.backOffInitialInterval = section.integer('backOffInitialInterval', 0) ?? consumer.backOffInitialInterval;
-  consumer.backOffMultiplier = section.number('backOffMultiplier', 1) ?? consumer.backOffMultiplier;
-  consumer.backOffMaxInterval = section.integer('backOffMaxInterval', 0) ?? consumer.backOffMaxInterval;
-  consumer.deadLetter = section.boolean('deadLetter') ?? consumer.deadLetter;
-  const startOffset = section.oneOf('startOffset', ['earliest', 'latest'] as const);
-  if (startOffset !== undefined) consumer.startOffset = startOffset;
-  const path = section.string('path');
-  if (path !== undefined) {
-    if (!path.startsWith('/')) throw section.invalid('path', 'must start with /');
-    consumer.path = path;
-  }
-  consumer.ackTimeout = section.integer('ackTimeout', 1) ?? consumer.ackTimeout;
-  consumer.pushTimeout = section.integer('pushTimeout', 1) ?? consumer.pushTimeout;
-  consumer.partitioned = section.boolean('partitioned') ?? consumer.partitioned;
-  consumer.instanceIndex = section.integer('instanceIndex', 0) ?? consumer.instanceIndex;
-  consumer.instanceCount = section.integer('instanceCount', 1) ?? consumer.instanceCount;
+  const consumer: ConsumerConfig = { ...defaultConsumer(), ...readSettings(section, FileConsumerSettings) };
+  if (consumer.path !== undefined && !consumer.path.startsWith('/')) throw section.invalid('path', 'must start with /');
   section.done();
   if (consumer.backOffMaxInterval < consumer.backOffInitialInterval) {
     throw section.invalid('backOffMaxInterval', 'must be >= backOffInitialInterval');
@@ -310,6 +279,37 @@ function readConsumer(section: Section): ConsumerConfig {
     throw section.invalid('instanceIndex', 'must be lower than instanceCount');
   }
   return consumer;
+}
+
+/**
+ * Every field `schema` declares, read from `section` as the schema types it: enums, integers
+ * and numbers with their lower bound, booleans, strings and string lists. A field added to the
+ * shared schema is read here without a change.
+ */
+function readSettings<T extends TObject>(section: Section, schema: T): Partial<Static<T>> {
+  const read: Record<string, unknown> = {};
+  for (const [key, property] of Object.entries(schema.properties as Record<string, TSchema>)) {
+    const value = readField(section, key, property);
+    if (value !== undefined) read[key] = value;
+  }
+  return read as Partial<Static<T>>;
+}
+
+function readField(section: Section, key: string, property: TSchema): unknown {
+  if (Array.isArray(property.enum)) return section.oneOf(key, property.enum as string[]);
+  switch (property.type) {
+    case 'integer':
+      return section.integer(key, (property.minimum as number | undefined) ?? Number.MIN_SAFE_INTEGER);
+    case 'number':
+      return section.number(key, (property.minimum as number | undefined) ?? -Number.MAX_VALUE);
+    case 'boolean':
+      return section.boolean(key);
+    case 'string':
+      return section.string(key);
+    case 'array':
+      return section.stringList(key);
+  }
+  throw new Error(`${join(section.path, key)}: the schema's ${String(property.type)} fields have no reader`);
 }
 
 // ---------------------------------------------------------------------------------------
@@ -327,7 +327,7 @@ export function applyOverrides(config: RuntimeConfig, overrides: RuntimeOverride
   if (overrides.instanceIndex !== undefined || overrides.instanceCount !== undefined) {
     const index = overrides.instanceIndex ?? 0;
     const count = overrides.instanceCount ?? 1;
-    if (index >= count) throw new ConfigError(`BINDERY_INSTANCE_INDEX: ${index} must be lower than BINDERY_INSTANCE_COUNT (${count})`);
+    if (index >= count) throw new ConfigError(`${SIDECAR_ENV.instanceIndex}: ${index} must be lower than ${SIDECAR_ENV.instanceCount} (${count})`);
     bindings = Object.fromEntries(
       Object.entries(bindings).map(([name, binding]) => [
         name,
@@ -356,14 +356,16 @@ export function overridesFrom(
   env: Record<string, string | undefined>,
 ): RuntimeOverrides {
   const overrides: RuntimeOverrides = {};
-  const bindings = flags.bindings ?? env.BINDERY_BINDINGS;
+  const bindings = flags.bindings ?? env[SIDECAR_ENV.bindings];
   if (bindings) overrides.bindings = bindings.split(',').map((s) => s.trim()).filter(Boolean);
-  const appPort = flags.appPort ?? env.BINDERY_APP_PORT;
-  if (appPort) overrides.appPort = portNumber(appPort, flags.appPort !== undefined ? '--app-port' : 'BINDERY_APP_PORT', 1);
+  const appPort = flags.appPort ?? env[SIDECAR_ENV.appPort];
+  if (appPort) overrides.appPort = portNumber(appPort, flags.appPort !== undefined ? '--app-port' : SIDECAR_ENV.appPort, 1);
   if (flags.port !== undefined) overrides.port = portNumber(flags.port, '--port', 0);
   if (flags.opsPort !== undefined) overrides.opsPort = portNumber(flags.opsPort, '--ops-port', 0);
-  if (env.BINDERY_INSTANCE_INDEX) overrides.instanceIndex = wholeNumber(env.BINDERY_INSTANCE_INDEX, 'BINDERY_INSTANCE_INDEX', 0);
-  if (env.BINDERY_INSTANCE_COUNT) overrides.instanceCount = wholeNumber(env.BINDERY_INSTANCE_COUNT, 'BINDERY_INSTANCE_COUNT', 1);
+  const index = env[SIDECAR_ENV.instanceIndex];
+  const count = env[SIDECAR_ENV.instanceCount];
+  if (index) overrides.instanceIndex = wholeNumber(index, SIDECAR_ENV.instanceIndex, 0);
+  if (count) overrides.instanceCount = wholeNumber(count, SIDECAR_ENV.instanceCount, 1);
   return overrides;
 }
 

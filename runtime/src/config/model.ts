@@ -1,8 +1,18 @@
 /**
  * The runtime's resolved configuration: what every config source (bindery.yaml, a Spring
  * Cloud Stream application.yml, the operator's ConfigMap) is normalised into. Everything
- * downstream of the loaders reads only these types, with defaults already applied.
+ * downstream of the loaders reads only these types, with defaults already applied. A
+ * binding's producer and consumer settings are the shared schema's (sidecar-config/), with
+ * its defaults.
  */
+import {
+  BINDING_DEFAULTS,
+  CONSUMER_DEFAULTS,
+  PRODUCER_DEFAULTS,
+  type ConsumerDefaults,
+  type ProducerDefaults,
+} from '../../../sidecar-config/defaults.ts';
+import type { FileConsumerSettings, ProducerSettings } from '../../../sidecar-config/settings.ts';
 
 export type Direction = 'input' | 'output';
 export type BinderType = 'memory' | 'rabbit' | 'kafka';
@@ -10,7 +20,7 @@ export type PartitionSelector = 'javaHash' | 'murmur2';
 export type StartOffset = 'earliest' | 'latest';
 
 export interface RabbitBinderConfig {
-  /** amqp(s)://user:pass@host:port/vhost. Holds a secret: never log it, use `redactUrl`. */
+  /** amqp(s)://user:pass@host:port/vhost. Holds a secret: never log it unredacted (redact.ts). */
   url: string;
 }
 
@@ -28,38 +38,11 @@ export interface BinderConfig {
   kafka?: KafkaBinderConfig;
 }
 
-export interface ProducerConfig {
-  /** Expression over `payload` and `headers` giving the partition key (see partition/expression). */
-  partitionKeyExpression?: string;
-  /** > 1 makes the binding partitioned. */
-  partitionCount: number;
-  partitionSelector: PartitionSelector;
-  /** Groups whose queues the producer declares, so nothing is lost before a consumer starts. */
-  requiredGroups: string[];
-}
+/** An output's settings, defaults applied; `partitionKeyExpression` stays optional. */
+export type ProducerConfig = ProducerDefaults & Pick<ProducerSettings, 'partitionKeyExpression'>;
 
-export interface ConsumerConfig {
-  /** Deliveries in flight at once for this binding (RabbitMQ prefetch, push concurrency). */
-  concurrency: number;
-  /** Total delivery attempts, the first included, before dead-lettering. */
-  maxAttempts: number;
-  backOffInitialInterval: number;
-  backOffMultiplier: number;
-  backOffMaxInterval: number;
-  deadLetter: boolean;
-  /** Absent: `earliest` for groups, `latest` for anonymous consumers. */
-  startOffset?: StartOffset;
-  /** Push path on the app; default `/<binding>`. */
-  path?: string;
-  /** Manual-ack SSE deliveries not acked within this many ms are redelivered. */
-  ackTimeout: number;
-  /** Push request timeout in ms; a timeout counts as a failed attempt. */
-  pushTimeout: number;
-  /** Partitioned input: this instance's index and the number of instances. */
-  partitioned: boolean;
-  instanceIndex: number;
-  instanceCount: number;
-}
+/** An input's settings, defaults applied; absent `startOffset`: `earliest` for groups, `latest` for anonymous consumers; absent `path`: `/<binding>`. */
+export type ConsumerConfig = ConsumerDefaults & Pick<FileConsumerSettings, 'startOffset' | 'path'>;
 
 export interface BindingConfig {
   name: string;
@@ -85,35 +68,8 @@ export interface RuntimeConfig {
   warnings: string[];
 }
 
-export const DEFAULT_MAX_MESSAGE_BYTES = 1024 * 1024;
+export const DEFAULT_MAX_MESSAGE_BYTES = BINDING_DEFAULTS.maxMessageBytes;
 
-export const defaultProducer = (): ProducerConfig => ({
-  partitionCount: 1,
-  partitionSelector: 'javaHash',
-  requiredGroups: [],
-});
+export const defaultProducer = (): ProducerConfig => ({ ...PRODUCER_DEFAULTS, requiredGroups: [...PRODUCER_DEFAULTS.requiredGroups] });
 
-export const defaultConsumer = (): ConsumerConfig => ({
-  concurrency: 1,
-  maxAttempts: 3,
-  backOffInitialInterval: 1000,
-  backOffMultiplier: 2,
-  backOffMaxInterval: 10000,
-  deadLetter: true,
-  ackTimeout: 30000,
-  pushTimeout: 30000,
-  partitioned: false,
-  instanceIndex: 0,
-  instanceCount: 1,
-});
-
-/** A URL with its password replaced, fit for logs and error messages. */
-export function redactUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password) parsed.password = '***';
-    return parsed.toString();
-  } catch {
-    return '<unparseable url>';
-  }
-}
+export const defaultConsumer = (): ConsumerConfig => ({ ...CONSUMER_DEFAULTS });

@@ -1,13 +1,13 @@
+import type { RetryPolicy } from '../../../time/retry.ts';
 import type { ConsumerConfig } from '../config/model.ts';
 
 /**
- * The wait after delivery attempt `attempt` (1-based) failed, as Spring Retry's exponential
- * back-off computes it: initial * multiplier^(attempt-1), capped at the maximum.
+ * A binding's delivery retries as the one retry policy: Spring Retry's exponential back-off
+ * in Spring Cloud Stream's terms (`backOffInitialInterval * backOffMultiplier^(attempt-1)`,
+ * capped at `backOffMaxInterval`).
  */
-export function backOffDelay(
+export function deliveryRetryPolicy(
   consumer: Pick<ConsumerConfig, 'backOffInitialInterval' | 'backOffMultiplier' | 'backOffMaxInterval'>,
-  attempt: number,
-): number {
-  const delay = consumer.backOffInitialInterval * consumer.backOffMultiplier ** Math.max(0, attempt - 1);
-  return Math.min(Math.round(delay), consumer.backOffMaxInterval);
+): RetryPolicy {
+  return { initialMs: consumer.backOffInitialInterval, multiplier: consumer.backOffMultiplier, maxMs: consumer.backOffMaxInterval };
 }

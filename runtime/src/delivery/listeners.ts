@@ -6,7 +6,7 @@
  */
 import type { BindingConfig } from '../config/model.ts';
 import type { Delivery, InboundMessage } from '../binders/binder.ts';
-import type { Clock } from './clock.ts';
+import type { Clock } from '../../../time/clock.ts';
 import { acknowledge, attemptsLeft, giveUp, type OutcomeObserver } from './settle.ts';
 
 export type AckMode = 'auto' | 'manual';

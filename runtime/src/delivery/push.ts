@@ -7,8 +7,9 @@
 import { Pool } from 'undici';
 import type { BindingConfig } from '../config/model.ts';
 import type { Delivery, InboundMessage } from '../binders/binder.ts';
-import { backOffDelay } from './backoff.ts';
-import { sleep, type Clock } from './clock.ts';
+import { retryDelay } from '../../../time/retry.ts';
+import { deliveryRetryPolicy } from './backoff.ts';
+import { sleep, type Clock } from '../../../time/clock.ts';
 import { acknowledge, attemptsLeft, giveUp, type OutcomeObserver } from './settle.ts';
 
 export type PushResult = { ok: true } | { ok: false; retryable: boolean; reason: string };
@@ -55,7 +56,7 @@ export class PushDispatcher {
         return giveUp(delivery, consumer, `${result.reason} (attempt ${attempt} of ${consumer.maxAttempts})`, this.observe, seconds);
       }
       this.observe('retry', seconds);
-      if (!(await sleep(this.clock, backOffDelay(consumer, attempt), this.stopping.signal))) {
+      if (!(await sleep(this.clock, retryDelay(deliveryRetryPolicy(consumer), attempt), this.stopping.signal))) {
         // Stopping during a back-off: the broker gets the message back for someone else.
         return delivery.requeue();
       }

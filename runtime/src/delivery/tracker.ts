@@ -5,7 +5,7 @@
  * delivered twice by the move.
  */
 import type { Delivery, DeliveryHandler } from '../binders/binder.ts';
-import { sleep, type Clock } from './clock.ts';
+import { sleep, type Clock } from '../../../time/clock.ts';
 
 export class DeliveryTracker {
   private unsettled = 0;

@@ -12,12 +12,10 @@ export type { CompiledExpression, ExpressionContext } from './expression.ts';
 
 /**
  * A partitioned binding was sent a message without a key: no `x-partition-key` header and
- * an expression that found nothing. The HTTP layer answers 400 with `code` and the message.
+ * an expression that found nothing (routes/errors.ts answers 400).
  */
 export class MissingPartitionKeyError extends Error {
   override readonly name = 'MissingPartitionKeyError';
-  readonly code = 'BINDERY_ERR_MISSING_PARTITION_KEY';
-  readonly statusCode = 400;
 }
 
 export interface PartitionedMessage {

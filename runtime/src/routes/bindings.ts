@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
-import type { Sidecar } from '../sidecar.ts';
+import type { Sidecar } from '../sidecar/sidecar.ts';
 import { BindingParams, BindingView, ErrorBody } from './schemas.ts';
 
 /** `GET /v1/bindings` and `POST /v1/bindings/{binding}/state` (as SCSt's bindings actuator). */

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
-import type { Sidecar } from '../sidecar.ts';
+import type { Sidecar } from '../sidecar/sidecar.ts';
 import { BindingParams, ErrorBody } from './schemas.ts';
 
 const MESSAGE_HEADER_PREFIX = 'x-msg-';

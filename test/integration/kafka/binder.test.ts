@@ -49,7 +49,7 @@ describe('kafka binder: the seed behaviours', () => {
       await binder.createConsumer(inputBinding(destination, group(destination, 'b')), b.handler),
     ];
     await sendAll(destination, range('m', 10));
-    await waitFor(() => a.received.length === 10 && b.received.length === 10, 'both groups to get 10');
+    await waitFor('both groups to get 10', () => a.received.length === 10 && b.received.length === 10);
     expect(a.ids().sort()).toEqual(range('m', 10).sort());
     expect(b.ids().sort()).toEqual(range('m', 10).sort());
     await Promise.all(consumers.map((c) => c.close()));
@@ -64,13 +64,13 @@ describe('kafka binder: the seed behaviours', () => {
       await binder.createConsumer(inputBinding(destination, group(destination), { concurrency: 2 }), one.handler),
       await binder.createConsumer(inputBinding(destination, group(destination), { concurrency: 2 }), two.handler),
     ];
-    await waitFor(async () => {
+    await waitFor('both members in the group', async () => {
       const groups = await (await raw.admin()).describeGroups([group(destination)]);
       return groups.groups[0]?.members.length === 2 && groups.groups[0].state === 'Stable';
-    }, 'both members in the group');
+    });
     await settleQuietly();
     await sendAll(destination, range('c', 20));
-    await waitFor(() => one.received.length + two.received.length >= 20, 'all 20 between the two');
+    await waitFor('all 20 between the two', () => one.received.length + two.received.length >= 20);
     await settleQuietly();
     expect(one.received.length).toBeGreaterThan(0);
     expect(two.received.length).toBeGreaterThan(0);
@@ -83,13 +83,13 @@ describe('kafka binder: the seed behaviours', () => {
     const first = collector();
     const consumer = await binder.createConsumer(inputBinding(destination, group(destination)), first.handler);
     await sendAll(destination, ['before']);
-    await waitFor(() => first.received.length === 1, 'the first message');
+    await waitFor('the first message', () => first.received.length === 1);
     await consumer.close();
 
     await sendAll(destination, range('while-down', 4));
     const again = collector();
     const back = await binder.createConsumer(inputBinding(destination, group(destination)), again.handler);
-    await waitFor(() => again.received.length >= 4, 'the 4 sent while down');
+    await waitFor('the 4 sent while down', () => again.received.length >= 4);
     await settleQuietly();
     expect(again.ids().sort()).toEqual(range('while-down', 4));
     await back.close();
@@ -100,7 +100,7 @@ describe('kafka binder: the seed behaviours', () => {
     const first = collector();
     const consumer = await binder.createConsumer(inputBinding(destination, undefined), first.handler);
     await sendAll(destination, ['before']);
-    await waitFor(() => first.received.length === 1, 'the first message');
+    await waitFor('the first message', () => first.received.length === 1);
     await consumer.close();
 
     await sendAll(destination, range('while-down', 4));
@@ -111,7 +111,7 @@ describe('kafka binder: the seed behaviours', () => {
     const back = await binder.createConsumer(inputBinding(destination, undefined), again.handler);
     expect((await anonymousGroups()).length).toBe(groupsBefore.length + 1);
     await sendAll(destination, ['after']);
-    await waitFor(() => again.received.length >= 1, 'the message sent after it started');
+    await waitFor('the message sent after it started', () => again.received.length >= 1);
     await settleQuietly();
     expect(again.ids()).toEqual(['after']);
     await back.close();
@@ -142,7 +142,7 @@ describe('kafka binder: records on the wire', () => {
     const received = collector();
     const consumer = await binder.createConsumer(inputBinding(destination, group(destination)), received.handler);
     await raw.produce(destination, [{ value: 'hello', headers: { contentType: '"text/plain"', spring_json_header_types: '{}', user: 'u1' } }]);
-    await waitFor(() => received.received.length === 1, 'the Spring record');
+    await waitFor('the Spring record', () => received.received.length === 1);
     expect(received.received[0]).toMatchObject({
       id: `${destination}-0-0`,
       contentType: 'text/plain',
@@ -180,18 +180,18 @@ describe('kafka binder: delivery semantics', () => {
     const held: Delivery[] = [];
     const consumer = await binder.createConsumer(inputBinding(destination, group(destination), { concurrency: 1 }), (d) => void held.push(d));
     await sendAll(destination, ['r0']);
-    await waitFor(() => held.length === 1, 'r0');
+    await waitFor('r0', () => held.length === 1);
     // r0 is held; r1 and r2 wait behind it (one record of a partition at a time).
     await sendAll(destination, ['r1', 'r2']);
     await settleQuietly();
     expect(held.map((d) => d.id)).toEqual(['r0']);
     await held[0]!.ack();
-    await waitFor(() => held.length === 2, 'r1');
-    await waitFor(async () => (await raw.committed(group(destination), destination))[0] === 1, 'position 1 committed');
+    await waitFor('r1', () => held.length === 2);
+    await waitFor('position 1 committed', async () => (await raw.committed(group(destination), destination))[0] === 1);
     await held[1]!.ack();
-    await waitFor(() => held.length === 3, 'r2');
+    await waitFor('r2', () => held.length === 3);
     await held[2]!.ack();
-    await waitFor(async () => (await raw.committed(group(destination), destination))[0] === 3, 'position 3 committed');
+    await waitFor('position 3 committed', async () => (await raw.committed(group(destination), destination))[0] === 3);
     await consumer.close();
   });
 
@@ -204,10 +204,10 @@ describe('kafka binder: delivery semantics', () => {
       else void d.ack();
     });
     await sendAll(destination, ['q-1']);
-    await waitFor(() => seen.length === 2, 'the redelivery');
+    await waitFor('the redelivery', () => seen.length === 2);
     await settleQuietly();
     expect(seen.map((d) => [d.id, d.attempt])).toEqual([['q-1', 1], ['q-1', 2]]);
-    await waitFor(async () => (await raw.committed(group(destination), destination))[0] === 1, 'the record committed');
+    await waitFor('the record committed', async () => (await raw.committed(group(destination), destination))[0] === 1);
     await consumer.close();
   });
 
@@ -227,7 +227,7 @@ describe('kafka binder: delivery semantics', () => {
     // One partition: the later records are behind the poison one.
     await sendAll(destination, ['poison']);
     await sendAll(destination, ['after-1', 'after-2']);
-    await waitFor(() => delivered.length === 2, 'the records after the poison one');
+    await waitFor('the records after the poison one', () => delivered.length === 2);
     expect(delivered).toEqual(['after-1', 'after-2']);
 
     const [dead] = await raw.read(`error.${destination}.${group(destination)}`, 1);
@@ -237,7 +237,7 @@ describe('kafka binder: delivery semantics', () => {
     expect(headerText(dead!.headers, 'x-exception-message')).toBe('handler said no (attempt 3 of 3)');
     expect(headerText(dead!.headers, 'bindery_messageId')).toBe('poison');
     expect(dead!.partition).toBe(0);
-    await waitFor(async () => (await raw.committed(group(destination), destination))[0] === 3, 'all three committed');
+    await waitFor('all three committed', async () => (await raw.committed(group(destination), destination))[0] === 3);
     await consumer.close();
   });
 
@@ -246,7 +246,7 @@ describe('kafka binder: delivery semantics', () => {
     const seen: Delivery[] = [];
     const consumer = await binder.createConsumer(inputBinding(destination, group(destination)), (d) => void seen.push(d));
     await sendAll(destination, ['slow']);
-    await waitFor(() => seen.length === 1, 'the slow message');
+    await waitFor('the slow message', () => seen.length === 1);
     const admin = await raw.admin();
     const memberOf = async () => (await admin.describeGroups([group(destination)])).groups[0];
     const before = await memberOf();
@@ -261,7 +261,7 @@ describe('kafka binder: delivery semantics', () => {
       await new Promise((resolve) => setTimeout(resolve, 1_000));
     }
     await seen[0]!.ack();
-    await waitFor(async () => (await raw.committed(group(destination), destination))[0] === 1, 'the slow record committed');
+    await waitFor('the slow record committed', async () => (await raw.committed(group(destination), destination))[0] === 1);
     expect(seen).toHaveLength(1);
     await consumer.close();
   }, 30_000);
@@ -274,12 +274,12 @@ describe('kafka binder: delivery semantics', () => {
     const held: Delivery[] = [];
     const consumer = await lagBinder.createConsumer(inputBinding(destination, group(destination)), (d) => void held.push(d));
     await sendAll(destination, range('l', 5));
-    await waitFor(() => lag.get(0) === 5, 'lag 5 while the first is held');
+    await waitFor('lag 5 while the first is held', () => lag.get(0) === 5);
     for (let i = 0; i < 5; i++) {
-      await waitFor(() => held.length === i + 1, `record ${i}`);
+      await waitFor(`record ${i}`, () => held.length === i + 1);
       await held[i]!.ack();
     }
-    await waitFor(() => lag.get(0) === 0, 'lag 0 once all are settled');
+    await waitFor('lag 0 once all are settled', () => lag.get(0) === 0);
     await consumer.close();
     await lagBinder.close();
   });
@@ -293,7 +293,7 @@ describe('kafka binder: delivery semantics', () => {
     await settleQuietly();
     expect(received.received).toHaveLength(0);
     await consumer.resume();
-    await waitFor(() => received.received.length === 1, 'the message after resume');
+    await waitFor('the message after resume', () => received.received.length === 1);
     await consumer.close();
   });
 
@@ -302,12 +302,12 @@ describe('kafka binder: delivery semantics', () => {
     const held: Delivery[] = [];
     const consumer = await binder.createConsumer(inputBinding(destination, group(destination)), (d) => void held.push(d));
     await sendAll(destination, ['u-1']);
-    await waitFor(() => held.length === 1, 'the message');
+    await waitFor('the message', () => held.length === 1);
     await consumer.close();
     await held[0]!.ack(); // too late: the consumer is closed, nothing is committed
     const again = collector();
     const next = await binder.createConsumer(inputBinding(destination, group(destination)), again.handler);
-    await waitFor(() => again.received.length === 1, 'the redelivery');
+    await waitFor('the redelivery', () => again.received.length === 1);
     expect(again.ids()).toEqual(['u-1']);
     await next.close();
   });
@@ -325,14 +325,14 @@ describe('kafka binder: one group name on two destinations', () => {
       await binder.createConsumer(inputBinding(first, shared, { concurrency: 2 }), one.handler),
       await binder.createConsumer(inputBinding(second, shared, { concurrency: 2 }), two.handler),
     ];
-    await waitFor(async () => {
+    await waitFor('both members in the group, with the range protocol', async () => {
       const { groups } = await (await raw.admin()).describeGroups([shared]);
       return groups[0]?.state === 'Stable' && groups[0].members.length === 2 && groups[0].protocol === 'range';
-    }, 'both members in the group, with the range protocol');
+    });
     await settleQuietly();
     await sendAll(first, range('one', 6));
     await sendAll(second, range('two', 6));
-    await waitFor(() => one.received.length === 6 && two.received.length === 6, 'each topic to its own member');
+    await waitFor('each topic to its own member', () => one.received.length === 6 && two.received.length === 6);
     expect(one.ids().sort()).toEqual(range('one', 6).sort());
     expect(two.ids().sort()).toEqual(range('two', 6).sort());
     await Promise.all(consumers.map((c) => c.close()));

@@ -44,7 +44,7 @@ describe('partitioning by key', () => {
     });
     const producer = await binder.createProducer(outputBinding(destination, producerConfig));
     await sendKeyed(producer, producerConfig);
-    await waitFor(() => received.length === messages.length, 'every keyed message');
+    await waitFor('every keyed message', () => received.length === messages.length);
     for (const delivery of received) expect(delivery.partition).toBe(javaHashPartition(keyOf(delivery), 3));
     const partitionsOfKey = new Map<string, Set<number | undefined>>();
     for (const d of received) partitionsOfKey.set(keyOf(d), (partitionsOfKey.get(keyOf(d)) ?? new Set()).add(d.partition));
@@ -97,7 +97,7 @@ describe('partitioning by key', () => {
       })));
     const producer = await binder.createProducer(rabbitOutput(destination, producerConfig));
     await sendKeyed(producer, producerConfig);
-    await waitFor(() => byInstance.flat().length === messages.length, 'every keyed message');
+    await waitFor('every keyed message', () => byInstance.flat().length === messages.length);
     for (const [instance, deliveries] of byInstance.entries()) {
       for (const delivery of deliveries) {
         expect(javaHashPartition(keyOf(delivery), 3)).toBe(instance);

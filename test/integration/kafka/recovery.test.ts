@@ -73,14 +73,12 @@ app: { port: ${app.port} }
     throw { status: response.status, retryAfter: response.headers.get('retry-after'), code: response.body.code };
   });
 
-  await waitFor(() => binderStream.accepted.size >= 30 && sidecarStream.accepted.size >= 30, '30 accepted sends on each stream');
+  await waitFor('30 accepted sends on each stream', () => binderStream.accepted.size >= 30 && sidecarStream.accepted.size >= 30);
   await stopKafka();
-  await waitFor(() => binder.state === 'down' && sidecarStream.refusals.length > 0 && binderStream.refusals.length > 0,
-    'both to notice the outage', 30_000);
+  await waitFor('both to notice the outage', () => binder.state === 'down' && sidecarStream.refusals.length > 0 && binderStream.refusals.length > 0, 30_000);
   const before = [binderStream.accepted.size, sidecarStream.accepted.size] as const;
   await startKafka();
-  await waitFor(() => binderStream.accepted.size >= before[0] + 30 && sidecarStream.accepted.size >= before[1] + 30,
-    '30 accepted sends on each stream after the restart', 60_000);
+  await waitFor('30 accepted sends on each stream after the restart', () => binderStream.accepted.size >= before[0] + 30 && sidecarStream.accepted.size >= before[1] + 30, 60_000);
   await Promise.all([binderStream.stop(), sidecarStream.stop()]);
 }, 180_000);
 
@@ -112,12 +110,12 @@ it('refused sends while Kafka was away: BinderUnavailableError, and 503 with Ret
 });
 
 it('every acknowledged message sent through the binder is received', async () => {
-  await waitFor(() => [...binderStream.accepted].every((id) => received.ids().includes(id)), 'every accepted message', 60_000);
+  await waitFor('every accepted message', () => [...binderStream.accepted].every((id) => received.ids().includes(id)), 60_000);
   expect(new Set(received.ids())).toEqual(new Set([...binderStream.accepted, ...received.ids()]));
 }, 70_000);
 
 it('every message answered 202 by the sidecar is pushed to the app', async () => {
   const pushed = () => new Set(app.bodies().map((b) => (JSON.parse(b) as { id: string }).id));
-  await waitFor(() => [...sidecarStream.accepted].every((id) => pushed().has(id)), 'every 202-answered message', 60_000);
+  await waitFor('every 202-answered message', () => [...sidecarStream.accepted].every((id) => pushed().has(id)), 60_000);
   expect([...sidecarStream.accepted].filter((id) => !pushed().has(id))).toEqual([]);
 }, 70_000);

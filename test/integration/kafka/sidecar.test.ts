@@ -7,7 +7,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { javaHashPartition } from '../../../runtime/src/partition/index.ts';
 import type { RunningSidecar } from '../../../runtime/src/server.ts';
 import { testEnv } from '../../support/env.ts';
-import { delay, post, PushTarget, send, sidecarFrom, unique, until } from '../runtime/support.ts';
+import { delay, post, PushTarget, send, sidecarFrom, unique, waitFor } from '../runtime/support.ts';
 import { rawKafka } from './support.ts';
 
 const raw = rawKafka();
@@ -35,7 +35,7 @@ async function consumer(destination: string, group: string | undefined, consumer
   );
   cleanups.push(() => app.close(), () => sidecar.close());
   // The sidecar answers before its binder has joined the group; a test sends only once it has.
-  await until(() => sidecar.sidecar.bindings().find((b) => b.name === 'input')?.consuming === true, 30_000, 'the input to consume');
+  await waitFor('the input to consume', () => sidecar.sidecar.bindings().find((b) => b.name === 'input')?.consuming === true, 30_000);
   const ids = () => app.bodies().map((b) => (JSON.parse(b) as { id: string }).id);
   const state = (s: 'stopped' | 'started') => post(`${sidecar.apiUrl}/v1/bindings/input/state`, { state: s });
   return { app, sidecar, ids, state };
@@ -62,7 +62,7 @@ describe('the seed on Kafka, over HTTP', () => {
     const a = await consumer(destination, groupA);
     const b = await consumer(destination, groupB);
     const sent = await sendIds(await provider(destination), 'b', 4);
-    await until(() => countOf(a.ids(), sent) === 4 && countOf(b.ids(), sent) === 4, 20_000, 'both groups');
+    await waitFor('both groups', () => countOf(a.ids(), sent) === 4 && countOf(b.ids(), sent) === 4, 20_000);
     expect(a.ids().sort()).toEqual(sent);
     expect(b.ids().sort()).toEqual(sent);
   });
@@ -74,13 +74,13 @@ describe('the seed on Kafka, over HTTP', () => {
     // concurrency 2: the topic gets two partitions, one for each member of the group.
     const one = await consumer(destination, group, '{ concurrency: 2 }');
     const two = await consumer(destination, group, '{ concurrency: 2 }');
-    await until(async () => {
+    await waitFor('two members in the group', async () => {
       const { groups } = await (await raw.admin()).describeGroups([group]);
       return groups[0]?.state === 'Stable' && groups[0].members.length === 2;
-    }, 20_000, 'two members in the group');
+    }, 20_000);
     const output = await provider(destination);
     const sent = await sendIds(output, 'c', 10);
-    await until(() => countOf(one.ids(), sent) + countOf(two.ids(), sent) >= 10, 20_000, 'all 10');
+    await waitFor('all 10', () => countOf(one.ids(), sent) + countOf(two.ids(), sent) >= 10, 20_000);
     await delay(1_500);
     expect(countOf(one.ids(), sent)).toBeGreaterThan(0);
     expect(countOf(two.ids(), sent)).toBeGreaterThan(0);
@@ -92,7 +92,7 @@ describe('the seed on Kafka, over HTTP', () => {
     await delay(1_000);
     expect(countOf(one.ids(), whileDown) + countOf(two.ids(), whileDown)).toBe(0);
     expect((await one.state('started')).status).toBe(200);
-    await until(() => countOf(one.ids(), whileDown) === 4, 20_000, 'the 4 sent while down');
+    await waitFor('the 4 sent while down', () => countOf(one.ids(), whileDown) === 4, 20_000);
     expect(countOf(one.ids(), whileDown)).toBe(4);
   });
 
@@ -104,10 +104,10 @@ describe('the seed on Kafka, over HTTP', () => {
     const anonymous = await consumer(destination, undefined);
     const output = await provider(destination);
     const warmUp = await sendIds(output, 'w', 2);
-    await until(() => countOf(anonymous.ids(), warmUp) === 2, 20_000, 'the warm-up');
+    await waitFor('the warm-up', () => countOf(anonymous.ids(), warmUp) === 2, 20_000);
     expect((await anonymous.state('stopped')).status).toBe(200);
     const whileDown = await sendIds(output, 'x', 4);
-    await until(() => countOf(witness.ids(), whileDown) === 4, 20_000, 'the witness to get the 4');
+    await waitFor('the witness to get the 4', () => countOf(witness.ids(), whileDown) === 4, 20_000);
     expect((await anonymous.state('started')).status).toBe(200);
     await delay(2_000);
     expect(countOf(anonymous.ids(), whileDown)).toBe(0);

@@ -102,7 +102,7 @@ export function rawKafka() {
       try {
         await consumer.subscribe({ topics: [topic], fromBeginning: true });
         await consumer.run({ eachMessage: async ({ message, partition }) => void records.push({ ...message, partition }) });
-        await waitFor(() => records.length >= count, `${count} records in ${topic}`, timeoutMs);
+        await waitFor(`${count} records in ${topic}`, () => records.length >= count, timeoutMs);
       } finally {
         await consumer.disconnect();
       }

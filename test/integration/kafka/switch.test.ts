@@ -7,7 +7,7 @@ import { afterAll, expect, it } from 'vitest';
 import { parseConfig } from '../../../runtime/src/config/load.ts';
 import { startSidecar } from '../../../runtime/src/server.ts';
 import { testEnv } from '../../support/env.ts';
-import { PushTarget, deleteRabbitObjects, delay, send, silent, unique, until } from '../runtime/support.ts';
+import { PushTarget, deleteRabbitObjects, delay, send, silent, unique, waitFor } from '../runtime/support.ts';
 import { rawKafka } from './support.ts';
 
 const destination = unique('switch');
@@ -48,17 +48,17 @@ it('moves output and input from RabbitMQ to Kafka under load: every 202 received
         await delay(5);
       }
     })();
-    await until(() => accepted.length >= 30, 20_000, '30 sends on RabbitMQ');
+    await waitFor('30 sends on RabbitMQ', () => accepted.length >= 30, 20_000);
     await running.sidecar.reload(await load('kafka'));
     const views = running.sidecar.bindings();
     expect(views.find((b) => b.name === 'out')).toMatchObject({ binder: 'kafka', binderType: 'kafka' });
     expect(views.find((b) => b.name === 'in')).toMatchObject({ binder: 'kafka', consuming: true });
     const atSwitch = accepted.length;
-    await until(() => accepted.length >= atSwitch + 30, 30_000, '30 sends on Kafka');
+    await waitFor('30 sends on Kafka', () => accepted.length >= atSwitch + 30, 30_000);
     sending = false;
     await sender;
     const pushedIds = () => target.received.map((r) => String(r.headers['x-msg-id']));
-    await until(() => new Set(pushedIds()).size >= accepted.length, 30_000, 'every accepted message pushed');
+    await waitFor('every accepted message pushed', () => new Set(pushedIds()).size >= accepted.length, 30_000);
     await delay(1_000);
     expect(refused).toEqual([]);
     expect(pushedIds().filter((id) => accepted.includes(id)).sort()).toEqual([...accepted].sort());

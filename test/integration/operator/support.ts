@@ -13,7 +13,6 @@ import pino from 'pino';
 import type { Binder, StreamBinding } from '../../../operator/src/api/types.ts';
 import { Operator, type OperatorOptions } from '../../../operator/src/operator.ts';
 import { managementApi, testEnv } from '../../support/env.ts';
-import { pollUntil } from '../../support/wait.ts';
 
 export const CRD_DIR = fileURLToPath(new URL('../../../crds/', import.meta.url));
 
@@ -119,10 +118,8 @@ export function condition(object: { status?: { conditions?: Array<{ type: string
   return object?.status?.conditions?.find((c) => c.type === type);
 }
 
-/** Polls `probe` until it returns a value other than undefined/false. */
-export function waitFor<T>(what: string, probe: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 20_000, everyMs = 100): Promise<T> {
-  return pollUntil(what, probe, { timeoutMs, everyMs });
-}
+export { waitFor } from '../../support/wait.ts';
+import { waitFor } from '../../support/wait.ts';
 
 export async function waitForCondition(namespace: string, plural: string, name: string, status: 'True' | 'False', reason?: string, timeoutMs = 20_000) {
   return waitFor(`${plural}/${name} Ready=${status}${reason ? ` (${reason})` : ''}`, async () => {

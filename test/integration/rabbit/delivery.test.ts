@@ -35,7 +35,7 @@ describe('rabbit binder deliveries', () => {
     const producer = await binder.createProducer(outputBinding(destination));
     await producer.send(message('m-1', { n: 1 }, { headers: { tenant: 'acme' } }));
 
-    await waitFor(() => received.received.length === 1, 'the message');
+    await waitFor('the message', () => received.received.length === 1);
     const [delivery] = received.received;
     expect(delivery).toMatchObject({ id: 'm-1', contentType: 'application/json', headers: { tenant: 'acme' }, attempt: 1 });
     expect(JSON.parse(delivery!.payload.toString())).toEqual({ n: 1 });
@@ -56,7 +56,7 @@ describe('rabbit binder deliveries', () => {
     const producer = await binder.createProducer(outputBinding(destination));
     await producer.send(message('again'));
 
-    await waitFor(() => seen.length === 3, 'two redeliveries');
+    await waitFor('two redeliveries', () => seen.length === 3);
     expect(seen.map((d) => [d.id, d.attempt])).toEqual([['again', 1], ['again', 2], ['again', 3]]);
     await consumer.close();
     // Acked once, then the requeue was ignored: nothing is left in the queue.
@@ -104,7 +104,7 @@ describe('rabbit binder deliveries', () => {
     const producer = await binder.createProducer(outputBinding(destination));
     await producer.send(message('dropped'));
 
-    await waitFor(() => settled.length === 1, 'the delivery');
+    await waitFor('the delivery', () => settled.length === 1);
     await settled[0];
     await consumer.close();
     expect(await queueDepth(`${destination}.g`)).toBe(0);
@@ -118,11 +118,11 @@ describe('rabbit binder deliveries', () => {
     const held = collector(() => undefined);
     const consumer = await binder.createConsumer(inputBinding(destination, 'g', { concurrency: 2 }), held.handler);
 
-    await waitFor(() => held.received.length === 2, 'two deliveries');
+    await waitFor('two deliveries', () => held.received.length === 2);
     await new Promise((resolve) => setTimeout(resolve, 200));
     expect(held.received).toHaveLength(2);
     await held.received[0]!.ack();
-    await waitFor(() => held.received.length === 3, 'a third delivery once one is acked');
+    await waitFor('a third delivery once one is acked', () => held.received.length === 3);
     await consumer.close();
   });
 
@@ -133,17 +133,17 @@ describe('rabbit binder deliveries', () => {
     const producer = await binder.createProducer(outputBinding(destination));
     await consumer.pause();
     await producer.send(message('while-paused'));
-    await waitFor(async () => (await queueDepth(`${destination}.g`)) === 1, 'the message to wait in the queue');
+    await waitFor('the message to wait in the queue', async () => (await queueDepth(`${destination}.g`)) === 1);
     expect(received.received).toHaveLength(0);
 
     await consumer.resume();
-    await waitFor(() => received.received.length === 1, 'the message after resume');
+    await waitFor('the message after resume', () => received.received.length === 1);
 
     const unsettled = collector(() => undefined);
     const second = await binder.createConsumer(inputBinding(destination, 'g'), unsettled.handler);
     await consumer.close();
     await producer.send(message('kept'));
-    await waitFor(() => unsettled.received.length === 1, 'a delivery left unsettled');
+    await waitFor('a delivery left unsettled', () => unsettled.received.length === 1);
     await second.close();
     expect(await queueDepth(`${destination}.g`)).toBe(1);
   });
@@ -157,7 +157,7 @@ describe('rabbit binder deliveries', () => {
     await consumer.pause();
     await consumer.resume();
     await producer.send(message('after-resume'));
-    await waitFor(() => received.received.length === 1, 'the message');
+    await waitFor('the message', () => received.received.length === 1);
     expect(received.ids()).toEqual(['after-resume']);
     await consumer.close();
   });
@@ -173,10 +173,10 @@ describe('rabbit binder deliveries', () => {
       const held = collector(() => undefined);
       await reporting.createConsumer(inputBinding(destination, 'g', { concurrency: 1 }), held.handler);
       // One message is out with the consumer, unacked; three wait.
-      await waitFor(() => lags.some(([, , lag]) => lag === 3), 'a lag of 3');
+      await waitFor('a lag of 3', () => lags.some(([, , lag]) => lag === 3));
       expect(lags.at(-1)).toEqual(['input', 0, 3]);
       await held.received[0]!.ack();
-      await waitFor(() => lags.at(-1)?.[2] === 2, 'the lag to drop to 2 once one is acked');
+      await waitFor('the lag to drop to 2 once one is acked', () => lags.at(-1)?.[2] === 2);
     } finally {
       await reporting.close();
     }

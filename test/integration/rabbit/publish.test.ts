@@ -70,7 +70,7 @@ describe('rabbit binder publishing', () => {
 
   it('rejects with ConfirmTimeoutError when the confirm does not come in time', async () => {
     // Timers that fire at once (before any network reply can arrive) make every confirm late.
-    const impatient = rabbitBinder({ timers: { setTimeout: (fire) => queueMicrotask(fire), clearTimeout: () => undefined } });
+    const impatient = rabbitBinder({ clock: { now: () => Date.now(), setTimeout: (fire) => queueMicrotask(fire), clearTimeout: () => undefined } });
     await impatient.connect();
     const destination = uniqueDestination('pub-timeout');
     cleanup.exchanges.push(destination);

@@ -6,8 +6,9 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { BinderUnavailableError, type Binder, type BinderState } from '../../../runtime/src/binders/binder.ts';
 import {
-  brokerProxy, collector, connectionBlockedFrame, inputBinding, manualTimers, message, outputBinding, rabbitBinder, rawRabbit, uniqueDestination, waitFor,
+  brokerProxy, collector, connectionBlockedFrame, inputBinding, message, outputBinding, rabbitBinder, rawRabbit, uniqueDestination, waitFor,
 } from './support.ts';
+import { FakeClock } from '../../support/fake-clock.ts';
 
 const destination = uniqueDestination('reconnect');
 let proxy: Awaited<ReturnType<typeof brokerProxy>>;
@@ -26,9 +27,9 @@ afterAll(async () => {
 });
 
 it('fails unconfirmed sends, goes down, retries on a capped back-off, then re-declares and resumes group and anonymous consumers', async () => {
-  const clock = manualTimers();
-  // The confirm timeout gets a delay of its own, so firing back-off timers never fires it.
-  binder = rabbitBinder({ timers: clock.timers, confirmTimeout: 99_999, reconnect: { backOffInitialInterval: 100, backOffMultiplier: 2, backOffMaxInterval: 300 } }, proxy.url);
+  const clock = new FakeClock();
+  // The confirm timeout is far off, so moving time through the back-off never fires it.
+  binder = rabbitBinder({ clock, confirmTimeout: 99_999, reconnect: { initialMs: 100, multiplier: 2, maxMs: 300 } }, proxy.url);
   const states: BinderState[] = [];
   binder.onStateChange((state) => states.push(state));
   await binder.connect();
@@ -38,34 +39,34 @@ it('fails unconfirmed sends, goes down, retries on a capped back-off, then re-de
   await binder.createConsumer(inputBinding(destination, undefined), anonymous.handler);
   const producer = await binder.createProducer(outputBinding(destination));
   await producer.send(message('before'));
-  await waitFor(() => group.received.length === 1 && anonymous.received.length === 1, 'the first message at both consumers');
+  await waitFor('the first message at both consumers', () => group.received.length === 1 && anonymous.received.length === 1);
 
   // A send whose confirm is held back fails when the connection drops: never a success.
   proxy.hold();
   const unconfirmed = producer.send(message('unconfirmed'));
   proxy.cut();
   await expect(unconfirmed).rejects.toThrow(BinderUnavailableError);
-  await waitFor(() => binder.state === 'down', 'the binder to notice');
+  await waitFor('the binder to notice', () => binder.state === 'down');
   await expect(producer.send(message('while-down'))).rejects.toThrow(BinderUnavailableError);
   const retries: number[] = [];
   for (let i = 0; i < 4; i++) {
-    await waitFor(() => clock.delays().some((ms) => ms <= 300), 'the next reconnect attempt to be scheduled');
-    const delay = clock.delays().find((ms) => ms <= 300)!;
+    await waitFor('the next reconnect attempt to be scheduled', () => clock.pendingDelays().some((ms) => ms <= 300));
+    const delay = clock.pendingDelays().find((ms) => ms <= 300)!;
     retries.push(delay);
-    clock.fire(delay);
+    await clock.advance(delay);
   }
   expect(retries).toEqual([100, 200, 300, 300]);
   // The last attempt failed too once the next one is scheduled.
-  await waitFor(() => clock.delays().includes(300), 'the next reconnect attempt');
+  await waitFor('the next reconnect attempt', () => clock.pendingDelays().includes(300));
   expect(binder.state).toBe('down');
 
   proxy.restore();
-  clock.fire(300);
-  await waitFor(() => binder.state === 'up', 'the binder to come back up');
+  await clock.advance(300);
+  await waitFor('the binder to come back up', () => binder.state === 'up');
   expect(states).toEqual(['up', 'down', 'up']);
 
   await producer.send(message('after'));
-  await waitFor(() => group.ids().includes('after') && anonymous.ids().includes('after'), 'the second message at both consumers');
+  await waitFor('the second message at both consumers', () => group.ids().includes('after') && anonymous.ids().includes('after'));
   // An ack still on its way when the connection dropped is lost with it: the broker then
   // redelivers (at-least-once), flagged as a further attempt.
   // The unconfirmed message may or may not have reached the broker before the cut.
@@ -84,16 +85,16 @@ it('refuses sends at once while RabbitMQ blocks publishers, and takes them again
 
     proxy.toClients(connectionBlockedFrame('low on memory'));
     let refusal: unknown;
-    await waitFor(async () => {
+    await waitFor('a send to be refused', async () => {
       refusal = await producer.send(message('while-blocked')).then(() => undefined, (error: unknown) => error);
       return refusal !== undefined;
-    }, 'a send to be refused');
+    });
     expect(refusal).toBeInstanceOf(BinderUnavailableError);
     expect((refusal as Error).message).toContain('low on memory');
     expect(blockable.state).toBe('up');
 
     proxy.toClients(connectionBlockedFrame());
-    await waitFor(async () => producer.send(message('after')).then(() => true, () => false), 'sends to be taken again');
+    await waitFor('sends to be taken again', async () => producer.send(message('after')).then(() => true, () => false));
   } finally {
     await blockable.close();
     const raw = await rawRabbit();
@@ -113,13 +114,13 @@ it('comes back up for every binding when the broker refuses one output\'s topolo
     const producer = await binderOnProxy.createProducer(outputBinding(fine));
 
     proxy.cut();
-    await waitFor(() => binderOnProxy.state === 'down', 'the binder to notice');
+    await waitFor('the binder to notice', () => binderOnProxy.state === 'down');
     // Meanwhile someone declares the required group's queue with other arguments.
     await raw.channel.deleteQueue(`${refused}.g`);
     await raw.channel.assertQueue(`${refused}.g`, { durable: true, arguments: { 'x-max-length': 5 } });
     proxy.restore();
 
-    await waitFor(() => binderOnProxy.state === 'up', 'the binder to come back up');
+    await waitFor('the binder to come back up', () => binderOnProxy.state === 'up');
     await expect(producer.send(message('fine'))).resolves.toEqual({});
   } finally {
     await binderOnProxy.close();

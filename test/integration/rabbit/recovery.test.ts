@@ -71,13 +71,12 @@ beforeAll(async () => {
   });
 
   const enough = (): boolean => binderStream.accepted.size >= 50 && sidecarStream.accepted.size >= 50;
-  await waitFor(enough, '50 accepted sends on each stream before the outage');
+  await waitFor('50 accepted sends on each stream before the outage', enough);
   await stopRabbit();
-  await waitFor(() => binder.state === 'down' && sidecarStream.refusals.length > 0, 'both to notice the outage');
+  await waitFor('both to notice the outage', () => binder.state === 'down' && sidecarStream.refusals.length > 0);
   const before = [binderStream.accepted.size, sidecarStream.accepted.size] as const;
   await startRabbit();
-  await waitFor(() => binderStream.accepted.size >= before[0] + 50 && sidecarStream.accepted.size >= before[1] + 50,
-    '50 accepted sends on each stream after the restart', 45_000);
+  await waitFor('50 accepted sends on each stream after the restart', () => binderStream.accepted.size >= before[0] + 50 && sidecarStream.accepted.size >= before[1] + 50, 45_000);
   await Promise.all([binderStream.stop(), sidecarStream.stop()]);
 }, 150_000);
 
@@ -101,7 +100,7 @@ function missing(accepted: Set<string>, received: string[]): string[] {
 }
 
 it('the binder goes down and up by itself, and every confirmed message is received', async () => {
-  await waitFor(() => missing(binderStream.accepted, binderReceived.ids()).length === 0, 'every confirmed message', 30_000)
+  await waitFor('every confirmed message', () => missing(binderStream.accepted, binderReceived.ids()).length === 0, 30_000)
     .catch(() => undefined);
   expect(missing(binderStream.accepted, binderReceived.ids())).toEqual([]);
   expect(states).toEqual(['up', 'down', 'up']);
@@ -112,7 +111,7 @@ it('the binder goes down and up by itself, and every confirmed message is receiv
 });
 
 it('the sidecar answers 503 with Retry-After meanwhile, and every 202-answered message reaches the app', async () => {
-  await waitFor(() => missing(sidecarStream.accepted, pushedIds()).length === 0, 'every accepted message at the app', 30_000)
+  await waitFor('every accepted message at the app', () => missing(sidecarStream.accepted, pushedIds()).length === 0, 30_000)
     .catch(() => undefined);
   expect(missing(sidecarStream.accepted, pushedIds())).toEqual([]);
   expect(sidecarStream.refusals.length).toBeGreaterThan(0);

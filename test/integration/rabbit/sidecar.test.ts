@@ -6,7 +6,7 @@
 import { afterAll, expect, it } from 'vitest';
 import type { RunningSidecar } from '../../../runtime/src/server.ts';
 import { testEnv } from '../../support/env.ts';
-import { post, send, sidecarFrom, SseReader, until } from '../runtime/support.ts';
+import { post, send, sidecarFrom, SseReader, waitFor } from '../runtime/support.ts';
 import { rawRabbit, uniqueDestination } from './support.ts';
 
 const destination = uniqueDestination('http-sse-dlq');
@@ -34,7 +34,7 @@ it('dead-letters a message an SSE listener nacks maxAttempts times, counting att
   const sent = await send(sidecar, 'output', JSON.stringify({ n: 1 }), { 'content-type': 'application/json', 'x-msg-id': 'nacked' });
   expect(sent.status).toBe(202);
   for (let attempt = 1; attempt <= 3; attempt++) {
-    await until(() => listener!.events.length === attempt, 10_000, `delivery attempt ${attempt}`);
+    await waitFor(`delivery attempt ${attempt}`, () => listener!.events.length === attempt, 10_000);
     const event = listener.events[attempt - 1]!;
     expect(event.data).toMatchObject({ id: 'nacked', attempt });
     expect((await post(`${sidecar.apiUrl}/v1/nack/input/nacked`)).status).toBeLessThan(300);

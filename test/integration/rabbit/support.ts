@@ -19,7 +19,6 @@ import {
   type ProducerConfig,
 } from '../../../runtime/src/config/model.ts';
 import { managementApi, testEnv } from '../../support/env.ts';
-import { pollUntil } from '../../support/wait.ts';
 
 export const silentLogger = pino({ level: 'silent' });
 
@@ -58,7 +57,7 @@ export function rabbitBinder(options: RabbitBinderOptions = {}, url = testEnv().
   return createRabbitBinder(
     { name: 'rabbit', type: 'rabbit', rabbit: { url } },
     { logger: silentLogger, ...deps },
-    { reconnect: { backOffInitialInterval: 100, backOffMultiplier: 2, backOffMaxInterval: 1000 }, ...options },
+    { reconnect: { initialMs: 100, multiplier: 2, maxMs: 1000 }, ...options },
   );
 }
 
@@ -85,9 +84,9 @@ export function collector(settle: (d: Delivery) => void = (d) => void d.ack()) {
   };
 }
 
-export async function waitFor(condition: () => boolean | Promise<boolean>, what: string, timeoutMs = 20_000): Promise<void> {
-  await pollUntil(what, condition, { timeoutMs, everyMs: 25, errors: 'throw' });
-}
+import { waitFor } from '../../support/wait.ts';
+
+export { waitFor };
 
 export type RawRabbit = Awaited<ReturnType<typeof rawRabbit>>;
 
@@ -122,7 +121,7 @@ export async function rawRabbit() {
     /** Takes one message from `queue`, polling until it arrives. */
     async getOne(queue: string, timeoutMs = 10_000) {
       let got: amqp.GetMessage | false = false;
-      await waitFor(async () => (got = await channel.get(queue, { noAck: true })) !== false, `a message in ${queue}`, timeoutMs);
+      await waitFor(`a message in ${queue}`, async () => (got = await channel.get(queue, { noAck: true })) !== false, timeoutMs);
       return got as unknown as amqp.GetMessage;
     },
     async deleteAll(names: { exchanges?: string[]; queues?: string[] }) {
@@ -203,34 +202,6 @@ export async function brokerProxy(url = testEnv().rabbitUrl) {
       for (const socket of sockets) socket.destroy();
       server.close(() => resolve());
     }),
-  };
-}
-
-/** Timers that only run when the test says so; each remembers the delay it was asked for. */
-export function manualTimers() {
-  const pending = new Map<number, { fire: () => void; ms: number }>();
-  let next = 0;
-  return {
-    timers: {
-      setTimeout: (fire: () => void, ms: number) => {
-        next += 1;
-        pending.set(next, { fire, ms });
-        return next;
-      },
-      clearTimeout: (handle: unknown) => {
-        pending.delete(handle as number);
-      },
-    },
-    /** Delays of the timers waiting to run. */
-    delays: () => [...pending.values()].map((t) => t.ms),
-    /** Runs (and forgets) every waiting timer of `ms`. */
-    fire(ms: number) {
-      for (const [handle, timer] of [...pending]) {
-        if (timer.ms !== ms) continue;
-        pending.delete(handle);
-        timer.fire();
-      }
-    },
   };
 }
 

@@ -50,7 +50,7 @@ describe('rabbit binder topology', () => {
     expect(await management.bindingsOf(name)).toEqual([{ exchange: destination, routingKey: '#' }]);
 
     await consumer.close();
-    await waitFor(async () => (await management.queue(name)) === undefined, 'the anonymous queue to be deleted');
+    await waitFor('the anonymous queue to be deleted', async () => (await management.queue(name)) === undefined);
   });
 
   it('declares required groups from the producer, so messages sent before any consumer wait for it', async () => {
@@ -67,7 +67,7 @@ describe('rabbit binder topology', () => {
 
     const received = collector();
     const consumer = await binder.createConsumer(inputBinding(destination, 'audit'), received.handler);
-    await waitFor(() => received.received.length === 2, 'the two early messages');
+    await waitFor('the two early messages', () => received.received.length === 2);
     expect(received.ids().sort()).toEqual(['early-1', 'early-2']);
     await consumer.close();
     await producer.close();
@@ -95,7 +95,7 @@ describe('rabbit binder topology', () => {
     await producer.send(message('p0-a', {}, { partition: 0 }));
     await producer.send(message('p1-b', {}, { partition: 1 }));
 
-    await waitFor(() => instances[0]!.received.length === 1 && instances[1]!.received.length === 2, 'each partition at its instance');
+    await waitFor('each partition at its instance', () => instances[0]!.received.length === 1 && instances[1]!.received.length === 2);
     expect(instances[0]!.received.map((d) => [d.id, d.partition])).toEqual([['p0-a', 0]]);
     expect(instances[1]!.received.map((d) => [d.id, d.partition])).toEqual([['p1-a', 1], ['p1-b', 1]]);
     await Promise.all(consumers.map((c) => c.close()));

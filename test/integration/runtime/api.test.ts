@@ -7,7 +7,7 @@ import { connect } from 'node:net';
 import { ConfirmTimeoutError, type Binder } from '../../../runtime/src/binders/binder.ts';
 import { createMemoryBinder, type MemoryBinder } from '../../../runtime/src/binders/memory/index.ts';
 import type { RunningSidecar } from '../../../runtime/src/server.ts';
-import { PushTarget, SseReader, post, send, sidecarFrom, silent, unique, until } from './support.ts';
+import { PushTarget, SseReader, post, send, sidecarFrom, silent, unique, waitFor } from './support.ts';
 
 const cleanups: Array<() => Promise<unknown>> = [];
 afterEach(async () => {
@@ -157,7 +157,7 @@ describe('send', () => {
     const { running, destination } = await pullSidecar();
     const listener = await SseReader.open(`${running.apiUrl}/v1/listen/in`);
     cleanups.push(() => listener.close());
-    await until(() => running.sidecar.bindings().find((b) => b.name === 'in')!.listeners === 1);
+    await waitFor('condition', () => running.sidecar.bindings().find((b) => b.name === 'in')!.listeners === 1);
     const answer = await send(running, 'out', '{"n":1}', { 'content-type': 'application/json', 'x-msg-id': 'order-1', 'x-msg-tenant': 'acme' });
     expect(answer).toMatchObject({ status: 202, body: { id: 'order-1', destination, binder: 'mem', partition: null } });
     const keyed = await send(running, 'keyed', '{}', { 'content-type': 'application/json', 'x-partition-key': 'customer-7' });
@@ -166,7 +166,7 @@ describe('send', () => {
     expect(generated.body.id).toMatch(/^[0-9a-f-]{36}$/);
     const unknownType = await send(running, 'out', Buffer.from([1, 2, 3]), { 'content-type': 'application/x-custom' });
     expect(unknownType.status).toBe(202);
-    await until(() => listener.events.length === 4);
+    await waitFor('condition', () => listener.events.length === 4);
     expect(listener.events[0]).toMatchObject({ id: 'order-1', data: { id: 'order-1', payload: { n: 1 }, contentType: 'application/json', headers: { tenant: 'acme' }, attempt: 1 } });
     expect(listener.events[1]!.data.partition).toBe(keyed.body.partition);
     expect(listener.events[2]!.data).toMatchObject({ payload: 'plain words', contentType: 'text/plain' });
@@ -180,9 +180,9 @@ describe('listen over SSE', () => {
     const listener = await SseReader.open(`${running.apiUrl}/v1/listen/in`);
     cleanups.push(() => listener.close());
     expect([listener.status, listener.contentType]).toEqual([200, 'text/event-stream; charset=utf-8']);
-    await until(() => running.sidecar.bindings().find((b) => b.name === 'in')!.listeners === 1);
+    await waitFor('condition', () => running.sidecar.bindings().find((b) => b.name === 'in')!.listeners === 1);
     for (let i = 0; i < 3; i++) await send(running, 'out', String(i));
-    await until(() => listener.events.length === 3);
+    await waitFor('condition', () => listener.events.length === 3);
     expect(listener.events.map((e) => e.data.payload)).toEqual([0, 1, 2]);
     await listener.close();
     expect(mem.queueDepth(`${destination}.g`)).toBe(0);
@@ -192,17 +192,17 @@ describe('listen over SSE', () => {
     const { mem, running, destination } = await pullSidecar(unique('orders'), '{ maxAttempts: 2, ackTimeout: 60000, concurrency: 2 }');
     const listener = await SseReader.open(`${running.apiUrl}/v1/listen/in?ack=manual`);
     cleanups.push(() => listener.close());
-    await until(() => running.sidecar.bindings().find((b) => b.name === 'in')!.listeners === 1);
+    await waitFor('condition', () => running.sidecar.bindings().find((b) => b.name === 'in')!.listeners === 1);
     await send(running, 'out', '"keep"', { 'content-type': 'application/json', 'x-msg-id': 'a' });
     await send(running, 'out', '"fail"', { 'content-type': 'application/json', 'x-msg-id': 'b' });
-    await until(() => listener.events.length === 2);
+    await waitFor('condition', () => listener.events.length === 2);
     expect((await post(`${running.apiUrl}/v1/ack/in/a`)).status).toBe(204);
     expect((await post(`${running.apiUrl}/v1/ack/in/a`)).status).toBe(404);
     expect((await post(`${running.apiUrl}/v1/nack/in/b`)).status).toBe(204);
-    await until(() => listener.events.length === 3);
+    await waitFor('condition', () => listener.events.length === 3);
     expect(listener.events[2]).toMatchObject({ id: 'b', data: { attempt: 2 } });
     expect((await post(`${running.apiUrl}/v1/nack/in/b`, { reason: 'cannot parse' })).status).toBe(204);
-    await until(() => mem.deadLetters(destination, 'g').length === 1);
+    await waitFor('condition', () => mem.deadLetters(destination, 'g').length === 1);
     expect(mem.deadLetters(destination, 'g')[0]!.headers['x-exception-message']).toBe('cannot parse (attempt 2 of 2)');
     expect(listener.events).toHaveLength(3);
   });
@@ -211,9 +211,9 @@ describe('listen over SSE', () => {
     const { running } = await pullSidecar(unique('orders'), '{ maxAttempts: 3, ackTimeout: 200 }');
     const listener = await SseReader.open(`${running.apiUrl}/v1/listen/in?ack=manual`);
     cleanups.push(() => listener.close());
-    await until(() => running.sidecar.bindings().find((b) => b.name === 'in')!.listeners === 1);
+    await waitFor('condition', () => running.sidecar.bindings().find((b) => b.name === 'in')!.listeners === 1);
     await send(running, 'out', '"slow"', { 'content-type': 'application/json', 'x-msg-id': 'slow-1' });
-    await until(() => listener.events.length === 2, 3000);
+    await waitFor('condition', () => listener.events.length === 2, 3000);
     expect(listener.events.map((e) => [e.id, e.data.attempt])).toEqual([['slow-1', 1], ['slow-1', 2]]);
     expect((await post(`${running.apiUrl}/v1/ack/in/slow-1`)).status).toBe(204);
   });
@@ -223,9 +223,9 @@ describe('listen over SSE', () => {
     const one = await SseReader.open(`${running.apiUrl}/v1/listen/in`);
     const two = await SseReader.open(`${running.apiUrl}/v1/listen/in`);
     cleanups.push(() => one.close(), () => two.close());
-    await until(() => running.sidecar.bindings().find((b) => b.name === 'in')!.listeners === 2);
+    await waitFor('condition', () => running.sidecar.bindings().find((b) => b.name === 'in')!.listeners === 2);
     for (let i = 0; i < 10; i++) await send(running, 'out', String(i));
-    await until(() => one.events.length + two.events.length === 10);
+    await waitFor('condition', () => one.events.length + two.events.length === 10);
     expect(one.events.length).toBeGreaterThan(0);
     expect(two.events.length).toBeGreaterThan(0);
     const ids = [...one.events, ...two.events].map((e) => e.id);
@@ -235,13 +235,13 @@ describe('listen over SSE', () => {
   it('a listener that disconnects with unacked messages gives them to the others', async () => {
     const { running } = await pullSidecar(unique('orders'), '{ ackTimeout: 60000 }');
     const leaving = await SseReader.open(`${running.apiUrl}/v1/listen/in?ack=manual`);
-    await until(() => running.sidecar.bindings().find((b) => b.name === 'in')!.listeners === 1);
+    await waitFor('condition', () => running.sidecar.bindings().find((b) => b.name === 'in')!.listeners === 1);
     await send(running, 'out', '"held"', { 'content-type': 'application/json', 'x-msg-id': 'held-1' });
-    await until(() => leaving.events.length === 1);
+    await waitFor('condition', () => leaving.events.length === 1);
     await leaving.close();
     const staying = await SseReader.open(`${running.apiUrl}/v1/listen/in`);
     cleanups.push(() => staying.close());
-    await until(() => staying.events.length === 1);
+    await waitFor('condition', () => staying.events.length === 1);
     expect(staying.events[0]).toMatchObject({ id: 'held-1', data: { attempt: 2 } });
   });
 });
@@ -266,7 +266,7 @@ app: { port: ${target.port} }`,
     cleanups.push(() => target.close());
     const { running } = await pushSidecar(target, '{}');
     await send(running, 'out', '{"n":1}', { 'content-type': 'application/json', 'x-msg-id': 'p-1', 'x-msg-trace': 't-9' });
-    await until(() => target.received.length === 1);
+    await waitFor('condition', () => target.received.length === 1);
     expect(target.received[0]).toMatchObject({
       path: '/in',
       body: '{"n":1}',
@@ -280,7 +280,7 @@ app: { port: ${target.port} }`,
     target.statuses = [500];
     const { mem, running, destination } = await pushSidecar(target, '{ maxAttempts: 3, backOffInitialInterval: 20, backOffMultiplier: 2, backOffMaxInterval: 100, path: /orders }');
     await send(running, 'out', '"poison"', { 'content-type': 'application/json', 'x-msg-id': 'poison-1' });
-    await until(() => mem.deadLetters(destination, 'g').length === 1);
+    await waitFor('condition', () => mem.deadLetters(destination, 'g').length === 1);
     expect(target.received.map((r) => [r.path, r.headers['x-bindery-delivery-attempt']])).toEqual([['/orders', '1'], ['/orders', '2'], ['/orders', '3']]);
     expect(mem.deadLetters(destination, 'g')[0]!.headers).toMatchObject({
       'x-exception-message': 'the app answered HTTP 500 (attempt 3 of 3)',
@@ -303,7 +303,7 @@ app: { port: ${target.port} }`,
     target.statuses = [422];
     const { mem, running, destination } = await pushSidecar(target, '{ maxAttempts: 3 }');
     await send(running, 'out', '"bad"');
-    await until(() => mem.deadLetters(destination, 'g').length === 1);
+    await waitFor('condition', () => mem.deadLetters(destination, 'g').length === 1);
     expect(target.received).toHaveLength(1);
   });
 
@@ -322,7 +322,7 @@ app: { port: ${target.port} }`,
     });
     await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
     cleanups.push(() => new Promise((resolve) => { server.close(resolve); server.closeAllConnections(); }));
-    await until(() => bodies.length === 1);
+    await waitFor('condition', () => bodies.length === 1);
     expect(bodies).toEqual(['"early"']);
   });
 });
@@ -335,14 +335,14 @@ describe('consumer lag', () => {
       `binders: { mem: { type: memory } }\nbindings:\n  out: { direction: output, destination: ${destination} }\n  in: { direction: input, destination: ${destination}, group: g }`,
       {},
     );
-    await until(() => running.sidecar.bindings().find((b) => b.name === 'in')!.consuming === true);
+    await waitFor('condition', () => running.sidecar.bindings().find((b) => b.name === 'in')!.consuming === true);
     for (let i = 0; i < 3; i++) await send(running, 'out', String(i));
     const line = `bindery_consumer_lag{binding="in",destination="${destination}",binder="mem"}`;
-    await until(async () => (await (await fetch(`${running.opsUrl}/metrics`)).text()).includes(`${line} 3`), 5_000, 'lag 3');
+    await waitFor('lag 3', async () => (await (await fetch(`${running.opsUrl}/metrics`)).text()).includes(`${line} 3`), 5_000);
     const listener = await SseReader.open(`${running.apiUrl}/v1/listen/in`);
     cleanups.push(() => listener.close());
-    await until(() => listener.events.length === 3);
-    await until(async () => (await (await fetch(`${running.opsUrl}/metrics`)).text()).includes(`${line} 0`), 5_000, 'lag 0');
+    await waitFor('condition', () => listener.events.length === 3);
+    await waitFor('lag 0', async () => (await (await fetch(`${running.opsUrl}/metrics`)).text()).includes(`${line} 0`), 5_000);
   });
 });
 
@@ -363,7 +363,7 @@ describe('GET /v1/bindings and binding states', () => {
     for (let i = 0; i < 4; i++) await send(running, 'out', String(i));
     expect(mem.queueDepth(`${destination}.g`)).toBe(4);
     expect((await post(`${running.apiUrl}/v1/bindings/in/state`, { state: 'started' })).body).toMatchObject({ state: 'started' });
-    await until(() => listener.events.length === 4);
+    await waitFor('condition', () => listener.events.length === 4);
     expect(await (await fetch(`${running.opsUrl}/healthz`)).json()).toEqual({ status: 'ok' });
   });
 
@@ -371,13 +371,13 @@ describe('GET /v1/bindings and binding states', () => {
     const { running } = await pullSidecar();
     const listener = await SseReader.open(`${running.apiUrl}/v1/listen/in`);
     cleanups.push(() => listener.close());
-    await until(() => running.sidecar.bindings().find((b) => b.name === 'in')!.listeners === 1);
+    await waitFor('condition', () => running.sidecar.bindings().find((b) => b.name === 'in')!.listeners === 1);
     await post(`${running.apiUrl}/v1/bindings/in/state`, { state: 'paused' });
     await send(running, 'out', '1');
     await new Promise((resolve) => setTimeout(resolve, 100));
     expect(listener.events).toHaveLength(0);
     await post(`${running.apiUrl}/v1/bindings/in/state`, { state: 'resumed' });
-    await until(() => listener.events.length === 1);
+    await waitFor('condition', () => listener.events.length === 1);
   });
 });
 

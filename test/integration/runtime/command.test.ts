@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { testEnv } from '../../support/env.ts';
-import { PushTarget, deleteRabbitObjects, freePort, send, sidecarFrom, unique, until } from './support.ts';
+import { PushTarget, deleteRabbitObjects, freePort, send, sidecarFrom, unique, waitFor } from './support.ts';
 
 const root = join(import.meta.dirname, '../../..');
 const prefix = unique('cmd');
@@ -43,13 +43,13 @@ async function configFile(text: string): Promise<string> {
 }
 
 async function ready(opsPort: number, run: Run): Promise<void> {
-  await until(async () => {
+  await waitFor(`readiness (output so far: ${run.output()})`, async () => {
     try {
       return (await fetch(`http://127.0.0.1:${opsPort}/readyz`)).status === 200;
     } catch {
       return false;
     }
-  }, 30_000, `readiness (output so far: ${run.output()})`);
+  }, 30_000);
 }
 
 describe('bindery runtime', () => {
@@ -83,10 +83,10 @@ bindings: { out: { direction: output, destination: ${destination}, binder: ${bin
       const before = await (await fetch(`http://127.0.0.1:${port}/v1/send/out`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '1' })).json();
       expect(before).toMatchObject({ binder: 'mem' });
       await writeFile(file, text('rabbit'));
-      await until(async () => {
+      await waitFor('the binding to move', async () => {
         const { bindings } = (await (await fetch(`http://127.0.0.1:${port}/v1/bindings`)).json()) as { bindings: Array<{ binder: string }> };
         return bindings[0]!.binder === 'rabbit';
-      }, 15_000, 'the binding to move');
+      }, 15_000);
       const after = await (await fetch(`http://127.0.0.1:${port}/v1/send/out`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '2' })).json();
       expect(after).toMatchObject({ binder: 'rabbit', destination });
       expect(run.output()).not.toContain('guest:guest');
@@ -116,17 +116,17 @@ bindings:
     const run = runtime(['--config', file, '--port', String(port), '--ops-port', String(opsPort), '--app-port', String(appPort)]);
     try {
       await ready(opsPort, run);
-      await until(async () => {
+      await waitFor('the input to consume', async () => {
         const { bindings } = (await (await fetch(`http://127.0.0.1:${port}/v1/bindings`)).json()) as { bindings: Array<{ name: string; consuming?: boolean }> };
         return bindings.find((b) => b.name === 'in')!.consuming === true;
-      }, 15_000, 'the input to consume');
+      }, 15_000);
       for (const id of ['t-1', 't-2', 't-3']) {
         const answer = await fetch(`http://127.0.0.1:${port}/v1/send/out`, { method: 'POST', headers: { 'content-type': 'application/json', 'x-msg-id': id }, body: '"x"' });
         expect(answer.status).toBe(202);
       }
-      await until(() => pushed.length === 1, 10_000, 'the first push');
+      await waitFor('the first push', () => pushed.length === 1, 10_000);
       run.child.kill('SIGTERM');
-      await until(() => run.output().includes('shutting down'), 5_000, 'the shutdown to begin');
+      await waitFor('the shutdown to begin', () => run.output().includes('shutting down'), 5_000);
       const refused = await fetch(`http://127.0.0.1:${port}/v1/send/out`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '"late"' });
       expect(refused.status).toBe(503);
       expect(((await refused.json()) as { code: string }).code).toBe('BINDERY_ERR_BINDER_UNAVAILABLE');
@@ -143,7 +143,7 @@ bindings:
 bindings: { in: { direction: input, destination: ${destination}, group: g } }
 app: { port: ${target.port} }`);
     try {
-      await until(() => target.received.length >= 2, 15_000, 'the returned messages');
+      await waitFor('the returned messages', () => target.received.length >= 2, 15_000);
       await new Promise((resolve) => setTimeout(resolve, 500));
       expect(target.received.map((r) => r.headers['x-msg-id']).sort()).toEqual(['t-2', 't-3']);
     } finally {

@@ -6,7 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../../runtime/src/config/load.ts';
 import { startSidecar } from '../../../runtime/src/server.ts';
 import { testEnv } from '../../support/env.ts';
-import { PushTarget, deleteRabbitObjects, delay, send, silent, unique, until } from './support.ts';
+import { PushTarget, deleteRabbitObjects, delay, send, silent, unique, waitFor } from './support.ts';
 
 const destination = unique('reload');
 afterAll(() => deleteRabbitObjects(destination));
@@ -41,7 +41,7 @@ describe('hot reload', () => {
           await delay(2);
         }
       })();
-      await until(() => accepted.length >= 30, 10_000, '30 sends on memory');
+      await waitFor('30 sends on memory', () => accepted.length >= 30, 10_000);
       const producerBefore = otherProducer.producer;
       await running.sidecar.reload(await load('rabbit'));
       const views = running.sidecar.bindings();
@@ -50,10 +50,10 @@ describe('hot reload', () => {
       // An unchanged binding is left alone.
       expect(otherProducer.producer).toBe(producerBefore);
       const atSwitch = accepted.length;
-      await until(() => accepted.length >= atSwitch + 30, 20_000, '30 sends on RabbitMQ');
+      await waitFor('30 sends on RabbitMQ', () => accepted.length >= atSwitch + 30, 20_000);
       sending = false;
       await sender;
-      await until(() => new Set(target.received.map((r) => r.headers['x-msg-id'])).size >= accepted.length, 20_000, 'every accepted message pushed');
+      await waitFor('every accepted message pushed', () => new Set(target.received.map((r) => r.headers['x-msg-id'])).size >= accepted.length, 20_000);
       await delay(300);
       const ids = target.received.map((r) => String(r.headers['x-msg-id']));
       expect(refused).toEqual([]);
@@ -77,7 +77,7 @@ describe('hot reload on memory', () => {
     const anon = (maxAttempts: number) => `  anon: { direction: input, destination: ${dest}, consumer: { maxAttempts: ${maxAttempts} } }`;
     const running = await startSidecar({ config: await parseConfig(text(`${keep}\n${anon(3)}`), 'b.yaml'), logger: silent, sharedBinders: { mem: memory } });
     try {
-      await until(() => running.sidecar.bindings().every((b) => b.consuming), 5_000, 'consumers');
+      await waitFor('consumers', () => running.sidecar.bindings().every((b) => b.consuming), 5_000);
       const handles = (running.sidecar as unknown as { handles: Map<string, { consumer?: unknown }> }).handles;
       const keepConsumer = handles.get('keep')!.consumer;
       const anonConsumer = handles.get('anon')!.consumer;

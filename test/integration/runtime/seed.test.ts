@@ -8,7 +8,7 @@ import type { Binder } from '../../../runtime/src/binders/binder.ts';
 import { createMemoryBinder } from '../../../runtime/src/binders/memory/index.ts';
 import type { RunningSidecar } from '../../../runtime/src/server.ts';
 import { testEnv } from '../../support/env.ts';
-import { PushTarget, deleteRabbitObjects, delay, send, sidecarFrom, silent, unique, until } from './support.ts';
+import { PushTarget, deleteRabbitObjects, delay, send, sidecarFrom, silent, unique, waitFor } from './support.ts';
 
 const prefix = unique('seed');
 afterAll(() => deleteRabbitObjects(prefix));
@@ -39,7 +39,7 @@ class Pod {
         `${b.yaml}\nbindings: { input: { direction: input, destination: ${destination}, ${group ? `group: ${group},` : ''} consumer: ${consumer} } }\napp: { port: ${app.port} }`,
         { sharedBinders: b.shared },
       );
-      await until(() => running.sidecar.bindings()[0]!.consuming === true, 15_000, 'the consumer to attach');
+      await waitFor('the consumer to attach', () => running.sidecar.bindings()[0]!.consuming === true, 15_000);
       return running;
     };
     return new Pod(app, await start(), start);
@@ -94,7 +94,7 @@ describe.concurrent.each(['memory', 'rabbit'] as const)('seed behaviours on %s',
     const out = await producer(b, destination);
     try {
       const ids = await sendMany(out, 5, 'b');
-      await until(() => a.count(ids) === 5 && c.count(ids) === 5, 15_000, 'both groups to get 5');
+      await waitFor('both groups to get 5', () => a.count(ids) === 5 && c.count(ids) === 5, 15_000);
       await delay(quietMs);
       expect([a.ids().length, c.ids().length]).toEqual([5, 5]);
     } finally {
@@ -109,7 +109,7 @@ describe.concurrent.each(['memory', 'rabbit'] as const)('seed behaviours on %s',
     const out = await producer(b, destination);
     try {
       const ids = await sendMany(out, 10, 'c');
-      await until(() => a.count(ids) + c.count(ids) >= 10, 15_000, '10 deliveries');
+      await waitFor('10 deliveries', () => a.count(ids) + c.count(ids) >= 10, 15_000);
       await delay(quietMs);
       expect(a.ids().length).toBeGreaterThan(0);
       expect(c.ids().length).toBeGreaterThan(0);
@@ -128,7 +128,7 @@ describe.concurrent.each(['memory', 'rabbit'] as const)('seed behaviours on %s',
       await a.stopSidecar();
       const ids = await sendMany(out, 4, 'd');
       await a.startSidecar();
-      await until(() => a.count(ids) === 4, 15_000, '4 deliveries after the restart');
+      await waitFor('4 deliveries after the restart', () => a.count(ids) === 4, 15_000);
       await delay(quietMs);
       expect(a.ids().sort()).toEqual([...ids].sort());
     } finally {
@@ -144,10 +144,10 @@ describe.concurrent.each(['memory', 'rabbit'] as const)('seed behaviours on %s',
     const out = await producer(b, destination);
     try {
       const before = await sendMany(out, 2, 'up');
-      await until(() => anonymous.count(before) === 2, 15_000, 'the anonymous consumer to get 2 while up');
+      await waitFor('the anonymous consumer to get 2 while up', () => anonymous.count(before) === 2, 15_000);
       await anonymous.stopSidecar();
       const ids = await sendMany(out, 4, 'down');
-      await until(() => witness.count(ids) === 4, 15_000, 'the group witness to get the 4');
+      await waitFor('the group witness to get the 4', () => witness.count(ids) === 4, 15_000);
       await anonymous.startSidecar();
       await delay(quietMs);
       expect(anonymous.count(ids)).toBe(0);
@@ -165,7 +165,7 @@ describe.concurrent.each(['memory', 'rabbit'] as const)('seed behaviours on %s',
     const out = await producer(b, destination);
     try {
       await sendMany(out, 1, 'poison');
-      const letters = await until(async () => (await deadLetters(kind, b, destination)).length === 1, 15_000, 'the dead letter').then(() => deadLetters(kind, b, destination));
+      const letters = await waitFor('the dead letter', async () => (await deadLetters(kind, b, destination)).length === 1, 15_000).then(() => deadLetters(kind, b, destination));
       expect(a.app.received.map((r) => r.headers['x-bindery-delivery-attempt'])).toEqual(['1', '2', '3']);
       expect(letters[0]).toMatchObject({
         'x-exception-message': 'the app answered HTTP 503 (attempt 3 of 3)',

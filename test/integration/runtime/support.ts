@@ -6,7 +6,6 @@ import pino from 'pino';
 import type { Binder } from '../../../runtime/src/binders/binder.ts';
 import { parseConfig } from '../../../runtime/src/config/load.ts';
 import { startSidecar, type RunningSidecar } from '../../../runtime/src/server.ts';
-import { pollUntil } from '../../support/wait.ts';
 
 export const silent = pino({ level: 'silent' });
 
@@ -21,9 +20,7 @@ export async function sidecarFrom(yaml: string, options: { sharedBinders?: Recor
   return startSidecar({ config, logger: silent, ...options });
 }
 
-export async function until(condition: () => boolean | Promise<boolean>, timeoutMs = 10_000, what = 'condition'): Promise<void> {
-  await pollUntil(what, condition, { timeoutMs, everyMs: 10, errors: 'throw' });
-}
+export { waitFor } from '../../support/wait.ts';
 
 export function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));

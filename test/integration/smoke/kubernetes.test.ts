@@ -7,21 +7,12 @@ import {
 } from '@kubernetes/client-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testEnv } from '../../support/env.ts';
+import { waitFor } from '../../support/wait.ts';
 
 const exec = promisify(execFile);
 const tinyChart = fileURLToPath(new URL('../../fixtures/tiny-chart', import.meta.url));
 const suffix = randomBytes(4).toString('hex');
 const namespace = `smoke-${suffix}`;
-
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 30_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe().catch(() => undefined);
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-}
 
 describe('Kubernetes API of the test environment', () => {
   const config = new KubeConfig();
@@ -64,16 +55,16 @@ describe('Kubernetes API of the test environment', () => {
       },
     });
     try {
-      await until('the CRD to be established', async () => {
+      await waitFor('the CRD to be established', async () => {
         const crd = await crds.readCustomResourceDefinition({ name });
         return crd.status?.conditions?.some((c) => c.type === 'Established' && c.status === 'True') ? crd : undefined;
-      });
+      }, 30_000);
       const objects = config.makeApiClient(CustomObjectsApi);
       const ref = { group, version: 'v1', namespace, plural: 'widgets' };
       // Discovery of a new group can lag its Established condition by a moment.
-      await until('the widget to be created', () => objects.createNamespacedCustomObject({
+      await waitFor('the widget to be created', () => objects.createNamespacedCustomObject({
         ...ref, body: { apiVersion: `${group}/v1`, kind: 'Widget', metadata: { name: 'small' }, spec: { size: 2 } },
-      }));
+      }), 30_000);
       const read = await objects.getNamespacedCustomObject({ ...ref, name: 'small' }) as { spec: { size: number } };
       expect(read.spec.size).toBe(2);
 
@@ -102,10 +93,10 @@ describe('Kubernetes API of the test environment', () => {
         },
       },
     });
-    const pods = await until('two pods', async () => {
+    const pods = await waitFor('two pods', async () => {
       const list = await core.listNamespacedPod({ namespace, labelSelector: 'app=smoke' });
       return list.items.length === 2 ? list.items : undefined;
-    });
+    }, 30_000);
     expect(pods.map((p) => p.status?.phase)).toEqual(['Pending', 'Pending']);
     expect(pods.every((p) => p.metadata?.ownerReferences?.[0]?.kind === 'ReplicaSet')).toBe(true);
   });

@@ -14,8 +14,9 @@
  */
 import { PartitionAssigners, type Consumer as KafkaJsConsumer, type EachBatchPayload, type Kafka } from 'kafkajs';
 import type { BaseLogger } from 'pino';
+import type { Clock } from '../../../../time/clock.ts';
 import type { BindingConfig } from '../../config/model.ts';
-import type { KafkaTopology } from '../../topology/kafka.ts';
+import type { KafkaTopology } from '../../../../topology/kafka/desired.ts';
 import type { Consumer, Delivery, DeliveryHandler } from '../binder.ts';
 import { rangeAssigner } from './assigner.ts';
 import { deadLetterRecord, inboundMessage, type FetchedRecord, type OutboundRecord } from './messages.ts';
@@ -40,6 +41,8 @@ export interface ConsumerContext {
   kafka: Kafka;
   logger: BaseLogger;
   tuning: KafkaConsumerTuning;
+  /** The restart delay and the join timeout run on it. */
+  clock: Clock;
   /** Publishes a dead letter and resolves once Kafka acknowledged it (acks=all). */
   publishDeadLetter(topic: string, record: OutboundRecord): Promise<void>;
   /** The end offset of each partition the group has no committed position for. */
@@ -121,7 +124,7 @@ export class KafkaInput implements Consumer {
 
   private restartLater(): void {
     if (this.closed) return;
-    setTimeout(() => {
+    this.context.clock.setTimeout(() => {
       if (this.closed) return;
       // What was handed out before the crash may come again from the committed position.
       for (const state of this.partitions.values()) {
@@ -136,7 +139,7 @@ export class KafkaInput implements Consumer {
           this.context.logger.warn({ binding: this.binding.name, err: error.message }, 'kafka consumer restart failed; retrying');
           this.restartLater();
         });
-    }, this.context.tuning.restartDelay).unref();
+    }, this.context.tuning.restartDelay);
   }
 
   async start(): Promise<void> {
@@ -157,14 +160,15 @@ export class KafkaInput implements Consumer {
     });
     // Resolve once the group assigned partitions, so that what is sent after createConsumer
     // resolves reaches this consumer (SPEC: an anonymous consumer gets what is sent while it runs).
-    let timer: NodeJS.Timeout | undefined;
+    const { clock } = this.context;
+    let timer: unknown;
     const timeout = new Promise<void>((_resolve, reject) => {
-      timer = setTimeout(() => reject(new Error(`group ${this.group} did not assign partitions within ${this.context.tuning.joinTimeout} ms`)), this.context.tuning.joinTimeout);
+      timer = clock.setTimeout(() => reject(new Error(`group ${this.group} did not assign partitions within ${this.context.tuning.joinTimeout} ms`)), this.context.tuning.joinTimeout);
     });
     try {
       await Promise.race([joined, timeout]);
     } finally {
-      clearTimeout(timer);
+      clock.clearTimeout(timer);
     }
   }
 

@@ -24,8 +24,11 @@ import {
 } from 'kafkajs';
 import type { BaseLogger } from 'pino';
 import type { BinderConfig, BindingConfig, KafkaBinderConfig } from '../../config/model.ts';
-import { kafka as naming } from '../../topology/naming.ts';
-import { kafkaTopology, type KafkaTopic } from '../../topology/kafka.ts';
+import { systemClock, type Clock } from '../../../../time/clock.ts';
+import { retry, type RetryPolicy } from '../../../../time/retry.ts';
+import { kafkaTopology, type KafkaTopic } from '../../../../topology/kafka/desired.ts';
+import { ensureTopics } from '../../../../topology/kafka/topics.ts';
+import { kafka as naming } from '../../../../topology/naming.ts';
 import {
   BinderUnavailableError,
   ConfirmTimeoutError,
@@ -52,7 +55,12 @@ export interface KafkaBinderOptions {
   probeInterval?: { up: number; down: number };
   /** Records in one produce request at most. */
   maxBatch?: number;
+  /** Topic and group retries wait on it. */
+  clock?: Clock;
 }
+
+/** Kafka 4's coordinator may count a member that just left for a moment (GROUP_NOT_EMPTY). */
+const GROUP_DELETE_RETRY: RetryPolicy = { initialMs: 200, multiplier: 2, maxMs: 1_000, maxAttempts: 10 };
 
 export const DEFAULT_CONSUMER_TUNING: KafkaConsumerTuning = {
   sessionTimeout: 30_000,
@@ -84,13 +92,14 @@ class KafkaBinder implements Binder {
   private readonly listeners = new Set<(state: BinderState) => void>();
   private readonly producers = new Set<KafkaOutput>();
   private readonly consumers = new Set<KafkaInput>();
-  private probeTimer?: NodeJS.Timeout;
+  private probeTimer?: unknown;
   private readonly tuning: KafkaConsumerTuning;
   readonly sendTimeout: number;
   readonly maxBatch: number;
   private readonly sendRetries: number;
   private readonly probeInterval: { up: number; down: number };
   private readonly logger: BaseLogger;
+  readonly clock: Clock;
 
   constructor(
     readonly name: string,
@@ -104,6 +113,7 @@ class KafkaBinder implements Binder {
     this.sendRetries = options.sendRetries ?? 5;
     this.probeInterval = options.probeInterval ?? { up: 5_000, down: 500 };
     this.maxBatch = options.maxBatch ?? 500;
+    this.clock = options.clock ?? systemClock;
     const base: KafkaConfig = {
       clientId: settings.clientId ?? `bindery-${name}`,
       brokers: settings.brokers,
@@ -200,7 +210,7 @@ class KafkaBinder implements Binder {
 
   async close(): Promise<void> {
     if (this.state === 'closed') return;
-    clearTimeout(this.probeTimer);
+    this.clock.clearTimeout(this.probeTimer);
     await Promise.allSettled([...this.consumers].map((c) => c.close()));
     await Promise.allSettled([...this.producers].map((p) => p.close()));
     const deadLetters = this.deadLetterProducer;
@@ -211,50 +221,18 @@ class KafkaBinder implements Binder {
 
   /** Creates the topic when missing, grows it when it has fewer partitions; returns its partitions. */
   async ensureTopic(topic: KafkaTopic, binding: string): Promise<number> {
-    // A topic just created may not have its metadata on every broker yet: asked again, it has.
-    for (let attempt = 1; ; attempt++) {
-      try {
-        return await this.provisionTopic(topic, binding);
-      } catch (error) {
-        const retriable = (error as BinderUnavailableError & { cause?: { retriable?: boolean } }).cause?.retriable === true;
-        if (!retriable || attempt >= 5) throw error;
-        await new Promise((resolve) => setTimeout(resolve, 200 * attempt));
-      }
-    }
-  }
-
-  private async provisionTopic(topic: KafkaTopic, binding: string): Promise<number> {
     try {
-      // Looked up first: kafkajs logs a refused CreateTopics as a broker error.
-      const exists = (await this.admin.listTopics()).includes(topic.name);
-      const created = !exists && await this.admin.createTopics({
-        topics: [{ topic: topic.name, numPartitions: topic.partitions }],
-        waitForLeaders: true,
+      const partitions = await ensureTopics(this.admin, [topic], {
+        clock: this.clock,
+        onChange: ({ topic: name, partitions: count, from }) =>
+          from === undefined
+            ? this.logger.info({ binding, topic: name, partitions: count }, 'kafka topic created')
+            : this.logger.info({ binding, topic: name, from, to: count }, 'kafka topic partitions increased'),
       });
-      if (created) {
-        this.logger.info({ binding, topic: topic.name, partitions: topic.partitions }, 'kafka topic created');
-        return topic.partitions;
-      }
-      const current = await this.partitionCount(topic.name);
-      if (current >= topic.partitions) return current;
-      try {
-        await this.admin.createPartitions({ topicPartitions: [{ topic: topic.name, count: topic.partitions }] });
-      } catch (error) {
-        // Another sidecar may have grown it first; what counts is that it has enough now.
-        const now = await this.partitionCount(topic.name);
-        if (now >= topic.partitions) return now;
-        throw error;
-      }
-      this.logger.info({ binding, topic: topic.name, from: current, to: topic.partitions }, 'kafka topic partitions increased');
-      return topic.partitions;
+      return partitions.get(topic.name) ?? topic.partitions;
     } catch (error) {
       throw this.unavailable(`binding "${binding}": cannot provision topic ${topic.name}`, error);
     }
-  }
-
-  private async partitionCount(topic: string): Promise<number> {
-    const metadata = await this.admin.fetchTopicMetadata({ topics: [topic] });
-    return metadata.topics[0]?.partitions.length ?? 0;
   }
 
   private consumerContext(): ConsumerContext {
@@ -262,6 +240,7 @@ class KafkaBinder implements Binder {
       kafka: this.kafka,
       logger: this.logger,
       tuning: this.tuning,
+      clock: this.clock,
       publishDeadLetter: (topic, record) => this.publishDeadLetter(topic, record),
       endsWithoutPosition: (group, topic) => this.endsWithoutPosition(group, topic),
       deleteGroup: (group) => this.deleteGroup(group),
@@ -288,14 +267,10 @@ class KafkaBinder implements Binder {
    * member that just left for a moment (GROUP_NOT_EMPTY): asked again shortly, it is empty.
    */
   private async deleteGroup(group: string): Promise<void> {
-    for (let attempt = 1; attempt <= 10; attempt++) {
-      try {
-        await this.admin.deleteGroups([group]);
-        return;
-      } catch (error) {
-        if (attempt === 10) this.logger.debug({ group, err: (error as Error).message }, 'anonymous consumer group not deleted');
-        else await new Promise((resolve) => setTimeout(resolve, 200 * attempt));
-      }
+    try {
+      await retry(GROUP_DELETE_RETRY, () => this.admin.deleteGroups([group]), { clock: this.clock });
+    } catch (error) {
+      this.logger.debug({ group, err: (error as Error).message }, 'anonymous consumer group not deleted');
     }
   }
 
@@ -322,16 +297,14 @@ class KafkaBinder implements Binder {
   /** A failed call: look at the cluster now rather than at the next scheduled probe. */
   suspectDown(): void {
     if (this.state === 'closed') return;
-    clearTimeout(this.probeTimer);
-    this.probeTimer = setTimeout(() => void this.runProbe(), 0);
-    this.probeTimer.unref();
+    this.clock.clearTimeout(this.probeTimer);
+    this.probeTimer = this.clock.setTimeout(() => void this.runProbe(), 0);
   }
 
   private scheduleProbe(): void {
     if (this.state === 'closed') return;
-    clearTimeout(this.probeTimer);
-    this.probeTimer = setTimeout(() => void this.runProbe(), this.state === 'up' ? this.probeInterval.up : this.probeInterval.down);
-    this.probeTimer.unref();
+    this.clock.clearTimeout(this.probeTimer);
+    this.probeTimer = this.clock.setTimeout(() => void this.runProbe(), this.state === 'up' ? this.probeInterval.up : this.probeInterval.down);
   }
 
   private async runProbe(): Promise<void> {
@@ -445,9 +418,10 @@ class KafkaOutput implements Producer {
   }
 
   private async sendBatch(batch: PendingSend[]): Promise<void> {
-    let timer: NodeJS.Timeout | undefined;
+    const { clock } = this.binder;
+    let timer: unknown;
     const timeout = new Promise<never>((_resolve, reject) => {
-      timer = setTimeout(
+      timer = clock.setTimeout(
         () => reject(new ConfirmTimeoutError(`Kafka did not acknowledge within ${this.binder.sendTimeout} ms`)),
         this.binder.sendTimeout,
       );
@@ -464,7 +438,7 @@ class KafkaOutput implements Producer {
       const failure = error instanceof ConfirmTimeoutError ? error : this.binder.unavailable(`send to ${this.topic} failed`, error);
       for (const p of batch) p.reject(failure);
     } finally {
-      clearTimeout(timer);
+      clock.clearTimeout(timer);
     }
   }
 }

@@ -16,7 +16,7 @@
  * Several sidecars in one process (the demo) share one instance, as apps share one broker.
  */
 import type { BinderConfig, BindingConfig } from '../../config/model.ts';
-import { rabbit as naming } from '../../topology/naming.ts';
+import { rabbit as naming } from '../../../../topology/naming.ts';
 import {
   BinderUnavailableError,
   type Binder,

@@ -3,7 +3,7 @@
  * channels and connections so that it is table-tested on its own.
  */
 import { randomUUID } from 'node:crypto';
-import { rabbit } from '../../topology/naming.ts';
+import { rabbit } from '../../../../topology/naming.ts';
 import type { InboundMessage, OutboundMessage } from '../binder.ts';
 
 /** SCSt's partition header: Spring producers set it, and Spring consumers read it. */

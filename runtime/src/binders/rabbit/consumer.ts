@@ -1,0 +1,271 @@
+/**
+ * One input binding consuming RabbitMQ queues on a channel of its own, so that its prefetch is
+ * its concurrency and a channel error stays local to the binding. The binder (index.ts) owns
+ * the connection; this consumer starts again on every new connection it is given, and on a
+ * channel that died under a live connection (its queue deleted, say) after a back-off.
+ */
+import { createHash } from 'node:crypto';
+import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
+import type { Clock } from '../../../../time/clock.ts';
+import { retryDelay, type RetryPolicy } from '../../../../time/retry.ts';
+import { RABBIT_DLX, rabbit } from '../../../../topology/naming.ts';
+import { rabbitTopology, type RabbitTopology } from '../../../../topology/rabbit/desired.ts';
+import type { BindingConfig } from '../../config/model.ts';
+import type { BinderDeps, Consumer, Delivery, DeliveryHandler } from '../binder.ts';
+import { deadLetterProperties, inboundMessage, type PublishProperties } from './messages.ts';
+
+/** What a consumer needs of its binder. */
+export interface ConsumerHost {
+  readonly deps: BinderDeps;
+  readonly options: { clock: Clock; reconnect: RetryPolicy; lagInterval: number };
+  readonly currentConnection: ChannelModel | undefined;
+  log(level: 'info' | 'warn' | 'error', fields: Record<string, unknown>, message: string): void;
+  unavailable(what: string, error: unknown): Error;
+  declare(connection: ChannelModel, topology: RabbitTopology): Promise<void>;
+  publish(exchange: string, routingKey: string, content: Buffer, properties: PublishProperties): Promise<void>;
+  queueDepth(queue: string): Promise<number | undefined>;
+  forgetConsumer(consumer: RabbitConsumer): void;
+}
+
+/** One channel's life: deliveries settle only on the channel they came from, while it is open. */
+interface ChannelLife {
+  channel: Channel;
+  open: boolean;
+}
+
+export class RabbitConsumer implements Consumer {
+  private life?: ChannelLife;
+  private consumerTags: string[] = [];
+  private queues: string[] = [];
+  private paused = false;
+  private closed = false;
+  private retryTimer?: unknown;
+  private retryAttempt = 1;
+  private lagTimer?: unknown;
+  /**
+   * Attempts already made by messages this consumer gave back. A classic queue only flags
+   * a redelivery, so without this a message nacked again and again would stay at attempt 2
+   * and never reach maxAttempts.
+   */
+  private readonly requeues = new Map<string, number>();
+  private readonly deadLetterEnabled: boolean;
+
+  constructor(
+    private readonly binder: ConsumerHost,
+    private readonly binding: BindingConfig,
+    private readonly handler: DeliveryHandler,
+  ) {
+    // Anonymous queues have no DLQ (SPEC section 2 names DLQs after groups only).
+    this.deadLetterEnabled = binding.consumer.deadLetter && binding.group !== undefined;
+  }
+
+  /** Opens a channel on `connection`, declares this input's topology and consumes. */
+  async start(connection: ChannelModel): Promise<void> {
+    if (this.closed) return;
+    const previous = this.life;
+    this.detach();
+    previous?.channel.close().catch(() => undefined);
+    const channel = await connection.createChannel();
+    const life: ChannelLife = { channel, open: true };
+    this.life = life;
+    channel.on('error', (error: unknown) => {
+      this.binder.log('warn', { binding: this.binding.name, err: this.binder.unavailable('consumer channel error', error).message },
+        'RabbitMQ consumer channel closed');
+    });
+    channel.on('close', () => {
+      life.open = false;
+      if (this.life !== life) return;
+      this.life = undefined;
+      this.consumerTags = [];
+      // The connection is still there (a lost connection detaches first): only this
+      // channel died, for instance because its queue was deleted. Start again.
+      if (!this.closed && this.binder.currentConnection === connection) this.retryLater('channel closed');
+    });
+    try {
+      await channel.prefetch(this.binding.consumer.concurrency);
+      if (!this.paused) await this.consume(connection, life);
+      this.retryAttempt = 1;
+      this.scheduleLagReport();
+    } catch (error) {
+      if (this.life === life) this.detach();
+      await channel.close().catch(() => undefined);
+      throw error;
+    }
+  }
+
+  async pause(): Promise<void> {
+    this.paused = true;
+    const life = this.life;
+    const tags = this.consumerTags;
+    this.consumerTags = [];
+    if (life?.open) await Promise.all(tags.map((tag) => life.channel.cancel(tag).catch(() => undefined)));
+  }
+
+  async resume(): Promise<void> {
+    if (!this.paused) return;
+    this.paused = false;
+    const connection = this.binder.currentConnection;
+    const life = this.life;
+    // An anonymous (auto-delete) queue went away with its last consumer when paused, so
+    // resuming declares the topology again before consuming.
+    if (connection !== undefined && life?.open) await this.consume(connection, life);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.binder.forgetConsumer(this);
+    if (this.retryTimer !== undefined) this.binder.options.clock.clearTimeout(this.retryTimer);
+    if (this.lagTimer !== undefined) this.binder.options.clock.clearTimeout(this.lagTimer);
+    const life = this.life;
+    const open = life?.open === true;
+    this.detach();
+    // Closing the channel hands its unacked deliveries back to the broker.
+    if (life !== undefined && open) await life.channel.close().catch(() => undefined);
+  }
+
+  get hasChannel(): boolean {
+    return this.life?.open === true;
+  }
+
+  /** Forgets the current channel: its unsettled deliveries become no-ops. */
+  detach(): void {
+    if (this.life !== undefined) this.life.open = false;
+    this.life = undefined;
+    this.consumerTags = [];
+  }
+
+  retryLater(error: unknown): void {
+    if (this.closed || this.retryTimer !== undefined) return;
+    const delay = retryDelay(this.binder.options.reconnect, this.retryAttempt);
+    this.retryAttempt += 1;
+    this.binder.log('warn', { binding: this.binding.name, err: this.binder.unavailable('consumer failed', error).message, retryIn: delay },
+      'RabbitMQ consumer will start again');
+    this.retryTimer = this.binder.options.clock.setTimeout(() => {
+      this.retryTimer = undefined;
+      const connection = this.binder.currentConnection;
+      // Without a connection the binder's reconnect starts every consumer anyway.
+      if (connection === undefined || this.closed) return;
+      this.start(connection).catch((e: unknown) => this.retryLater(e));
+    }, delay);
+  }
+
+  private countRequeue(key: string, attempt: number): void {
+    this.requeues.delete(key);
+    this.requeues.set(key, attempt);
+    // Bounded: the oldest entries (messages probably taken by another consumer) go first.
+    for (const oldest of this.requeues.keys()) {
+      if (this.requeues.size <= MAX_TRACKED_REQUEUES) break;
+      this.requeues.delete(oldest);
+    }
+  }
+
+  /** Reports each consumed queue's ready messages as the binding's lag, while consuming. */
+  private scheduleLagReport(): void {
+    const report = this.binder.deps.onConsumerLag;
+    if (report === undefined || this.closed || this.lagTimer !== undefined) return;
+    this.lagTimer = this.binder.options.clock.setTimeout(() => {
+      this.lagTimer = undefined;
+      if (this.closed) return;
+      const queues = this.life?.open ? this.queues : [];
+      void Promise.all(queues.map(async (queue) => {
+        const depth = await this.binder.queueDepth(queue);
+        if (depth !== undefined) report(this.binding.name, this.partitionOf(queue), depth);
+      })).finally(() => this.scheduleLagReport());
+    }, this.binder.options.lagInterval);
+  }
+
+  private partitionOf(queue: string): number {
+    const { consumer, group, destination } = this.binding;
+    if (!consumer.partitioned) return 0;
+    if (group === undefined) return consumer.instanceIndex;
+    const n = Number(queue.slice(rabbit.groupQueue(destination, group).length + 1));
+    return Number.isInteger(n) ? n : consumer.instanceIndex;
+  }
+
+  private async consume(connection: ChannelModel, life: ChannelLife): Promise<void> {
+    // An anonymous consumer gets a new queue each time: the old one died with its
+    // connection or its last consumer, together with what it held.
+    const anonymousQueue = this.binding.group === undefined ? rabbit.anonymousQueue(this.binding.destination) : undefined;
+    const topology = rabbitTopology(this.binding, anonymousQueue === undefined ? {} : { anonymousQueue });
+    await this.binder.declare(connection, topology);
+    this.queues = topology.consumeQueues;
+    const tags: string[] = [];
+    for (const queue of this.queues) {
+      const reply = await life.channel.consume(queue, (message) => this.receive(life, queue, message));
+      tags.push(reply.consumerTag);
+    }
+    this.consumerTags = tags;
+  }
+
+  private receive(life: ChannelLife, queue: string, message: ConsumeMessage | null): void {
+    if (message === null) {
+      // The broker cancelled the consumer: its queue was deleted. Declaring again repairs it.
+      if (this.life === life) {
+        this.detach();
+        life.channel.close().catch(() => undefined);
+        this.retryLater('the broker cancelled the consumer (queue deleted?)');
+      }
+      return;
+    }
+    const received = inboundMessage(message, queue, this.binding.destination, this.binding.contentType);
+    const requeueKey = this.requeues.size > 0 ? requeueKeyOf(message) : undefined;
+    const earlier = requeueKey === undefined ? undefined : this.requeues.get(requeueKey);
+    const inbound = earlier === undefined ? received : { ...received, attempt: Math.max(received.attempt, earlier + 1) };
+    let settled = false;
+    const settle = async (action: (channel: Channel) => Promise<void> | void): Promise<void> => {
+      if (settled) return;
+      settled = true;
+      // A delivery of a channel that died is already back in the queue: nothing to settle.
+      if (!life.open) return;
+      await action(life.channel);
+    };
+    const delivery: Delivery = {
+      ...inbound,
+      ack: () => settle((channel) => {
+        if (requeueKey !== undefined) this.requeues.delete(requeueKey);
+        quietly(() => channel.ack(message));
+      }),
+      requeue: () => settle((channel) => {
+        this.countRequeue(requeueKeyOf(message), inbound.attempt);
+        quietly(() => channel.nack(message, false, true));
+      }),
+      deadLetter: (reason: string) => settle(async (channel) => {
+        if (this.deadLetterEnabled) {
+          try {
+            await this.binder.publish(RABBIT_DLX, rabbit.dlqRoutingKey(queue), message.content, deadLetterProperties(message, reason));
+          } catch (error) {
+            // Not stored in the DLQ: the original goes back to the queue rather than being lost.
+            if (life.open) quietly(() => channel.nack(message, false, true));
+            throw error;
+          }
+        }
+        if (requeueKey !== undefined) this.requeues.delete(requeueKey);
+        if (life.open) quietly(() => channel.ack(message));
+      }),
+    };
+    try {
+      this.handler(delivery);
+    } catch (error) {
+      this.binder.log('error', { binding: this.binding.name, err: error }, 'delivery handler threw');
+    }
+  }
+}
+
+const MAX_TRACKED_REQUEUES = 10_000;
+
+/** What identifies a message across redeliveries: its message_id, or else its body. */
+function requeueKeyOf(message: ConsumeMessage): string {
+  const id: unknown = message.properties.messageId;
+  if (typeof id === 'string' && id !== '') return `id:${id}`;
+  return `sha1:${createHash('sha1').update(message.content).digest('base64')}`;
+}
+
+/** amqplib throws when a channel closed between the check and the call; the broker redelivers then. */
+function quietly(action: () => void): void {
+  try {
+    action();
+  } catch {
+    // The channel is gone, and with it the delivery: nothing left to settle.
+  }
+}

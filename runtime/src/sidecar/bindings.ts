@@ -1,0 +1,328 @@
+/**
+ * The sidecar's bindings: a handle per binding, holding its producer (outputs) or consumer
+ * (inputs) on the binder it uses now. Handles attach in the background (a broker that is not
+ * up yet must not hold the API), detach by settling what they hold, and move through the
+ * states of SPEC section 5 (started, paused, stopped). Work on one input is serialised, so
+ * attach, detach and state changes never interleave.
+ */
+import { sleep } from '../../../time/clock.ts';
+import { retry } from '../../../time/retry.ts';
+import type { BinderState, Consumer, Delivery, Producer } from '../binders/binder.ts';
+import { BinderUnavailableError } from '../binders/binder.ts';
+import type { BinderConfig, BindingConfig } from '../config/model.ts';
+import { ListenerHub } from '../delivery/listeners.ts';
+import { PushDispatcher, httpTransport } from '../delivery/push.ts';
+import type { DeliveryOutcome } from '../delivery/settle.ts';
+import { DeliveryTracker } from '../delivery/tracker.ts';
+import { safeError } from '../redact.ts';
+import type { BinderSlot } from './binder-slots.ts';
+import type { SidecarContext } from './context.ts';
+import { InvalidStateError, UnknownBindingError } from './errors.ts';
+
+export type BindingState = 'started' | 'stopped' | 'paused';
+export type StateRequest = 'started' | 'stopped' | 'paused' | 'resumed';
+
+export interface BindingView {
+  name: string;
+  direction: BindingConfig['direction'];
+  binder: string;
+  binderType: BinderConfig['type'];
+  binderState: BinderState;
+  destination: string;
+  group: string | null;
+  state: BindingState;
+  /** Inputs: `push` to the app, or `pull` over SSE. */
+  delivery?: 'push' | 'pull';
+  listeners?: number;
+  /** Inputs: whether a consumer is attached to the binder right now. */
+  consuming?: boolean;
+}
+
+export interface OutputHandle {
+  direction: 'output';
+  binding: BindingConfig;
+  slot: BinderSlot;
+  state: BindingState;
+  producer?: Producer;
+  /** Resolves when `producer` is usable; replaced while the binding moves. */
+  ready: Promise<void>;
+  inflight: Set<Promise<unknown>>;
+}
+
+export interface InputHandle {
+  direction: 'input';
+  binding: BindingConfig;
+  slot: BinderSlot;
+  state: BindingState;
+  consumer?: Consumer;
+  tracker?: DeliveryTracker;
+  push?: { dispatcher: PushDispatcher; close: () => Promise<void> };
+  hub: ListenerHub;
+  /** Serialises attach/detach/state changes of this binding. */
+  busy: Promise<void>;
+}
+
+export type Handle = OutputHandle | InputHandle;
+
+export class Bindings {
+  private readonly handles = new Map<string, Handle>();
+
+  constructor(private readonly ctx: SidecarContext) {}
+
+  lookup(name: string): Handle {
+    const handle = this.handles.get(name);
+    if (!handle) throw new UnknownBindingError(name);
+    return handle;
+  }
+
+  get(name: string): Handle | undefined {
+    return this.handles.get(name);
+  }
+
+  has(name: string): boolean {
+    return this.handles.has(name);
+  }
+
+  all(): Handle[] {
+    return [...this.handles.values()];
+  }
+
+  /** Creates the binding's handle; its producer or consumer attaches in the background. */
+  async open(binding: BindingConfig): Promise<void> {
+    const { metrics } = this.ctx;
+    const slot = await this.ctx.slots.slotFor(binding.binder);
+    if (binding.direction === 'output') {
+      const handle: OutputHandle = { direction: 'output', binding, slot, state: 'started', ready: Promise.resolve(), inflight: new Set() };
+      this.handles.set(binding.name, handle);
+      metrics.binderState(binding, slot.binder.state === 'up');
+      this.startOutput(handle);
+      return;
+    }
+    const hub = new ListenerHub(binding, this.ctx.clock, this.observer(() => handle.binding));
+    const handle: InputHandle = { direction: 'input', binding, slot, state: 'started', hub, busy: Promise.resolve() };
+    hub.onListenerCount((count) => this.listenersChanged(handle, count));
+    this.handles.set(binding.name, handle);
+    metrics.binderState(binding, slot.binder.state === 'up');
+    // Inputs attach in the background: a broker that is not up yet must not hold the API.
+    void this.serial(handle, () => this.attachInput(handle));
+  }
+
+  /** (Re)creates the output's producer on its current slot; `ready` tells when it is usable. */
+  startOutput(handle: OutputHandle): void {
+    handle.ready = this.attachOutput(handle);
+    handle.ready.catch(() => undefined);
+  }
+
+  private async attachOutput(handle: OutputHandle): Promise<void> {
+    const { slot, binding } = handle;
+    handle.producer = await this.onConnected(slot, () => slot.binder.createProducer(binding), 'cannot create the producer yet', binding);
+  }
+
+  async attachInput(handle: InputHandle): Promise<void> {
+    if (handle.state === 'stopped' || handle.consumer || this.ctx.isClosed()) return;
+    const { slot, binding } = handle;
+    const app = this.ctx.config().app;
+    if (app && !handle.push) {
+      const { transport, close } = httpTransport(binding, app);
+      handle.push = { dispatcher: new PushDispatcher(binding, transport, this.ctx.clock, this.observer(() => handle.binding)), close };
+    }
+    const target = handle.push ? handle.push.dispatcher.handle : handle.hub.handle;
+    const tracker = new DeliveryTracker(this.ctx.clock);
+    const handler = tracker.wrap((delivery: Delivery): void => {
+      this.ctx.metrics.messageReceived(handle.binding);
+      target(delivery);
+    });
+    try {
+      handle.consumer = await this.onConnected(slot, () => slot.binder.createConsumer(binding, handler), 'cannot create the consumer yet', binding);
+      handle.tracker = tracker;
+    } catch {
+      return; // the binder closed (before it ever connected, or while this retried)
+    }
+    const pullWithoutListeners = !handle.push && handle.hub.listenerCount === 0;
+    if (handle.state === 'paused' || pullWithoutListeners) await handle.consumer.pause();
+    this.ctx.logger.info(
+      { binding: binding.name, binder: binding.binder, destination: binding.destination, group: binding.group, delivery: handle.push ? 'push' : 'pull' },
+      'input binding consuming',
+    );
+  }
+
+  /** Stops consuming: in-flight deliveries finish, the rest goes back to the broker. */
+  async detachInput(handle: InputHandle): Promise<void> {
+    const consumer = handle.consumer;
+    handle.consumer = undefined;
+    handle.tracker = undefined;
+    await consumer?.pause().catch(() => undefined);
+    if (handle.push) {
+      await handle.push.dispatcher.stop();
+      await handle.push.close().catch(() => undefined);
+      handle.push = undefined;
+    }
+    await handle.hub.stop();
+    await consumer?.close().catch((error) => this.ctx.logger.warn({ binding: handle.binding.name, err: safeError(error) }, 'closing the consumer failed'));
+  }
+
+  /**
+   * Runs `create` once the slot's binder connected, retrying a refusal with the sidecar's
+   * policy until the slot closes. Rejects when the binder closes before it ever connected.
+   */
+  private async onConnected<T>(slot: BinderSlot, create: () => Promise<T>, retrying: string, binding: BindingConfig): Promise<T> {
+    let closed: unknown;
+    return retry(
+      this.ctx.retry,
+      async () => {
+        await slot.connected.catch((error: unknown) => {
+          closed = error;
+          throw error;
+        });
+        return create();
+      },
+      {
+        clock: this.ctx.clock,
+        signal: slot.stop.signal,
+        retryable: (error) => error !== closed,
+        onRetry: (error, _attempt, delay) => this.ctx.logger.warn({ binding: binding.name, err: safeError(error), retryInMs: delay }, retrying),
+      },
+    );
+  }
+
+  /** Points an input at another binding config (and binder); its consumer is attached by the caller. */
+  async rebindInput(handle: InputHandle, binding: BindingConfig): Promise<void> {
+    const oldBinding = handle.binding;
+    handle.slot = await this.ctx.slots.slotFor(binding.binder);
+    handle.binding = binding;
+    handle.hub.rebind(binding);
+    if (oldBinding.binder !== binding.binder || oldBinding.destination !== binding.destination) this.ctx.metrics.forget(oldBinding);
+    this.ctx.metrics.binderState(binding, handle.slot.binder.state === 'up');
+  }
+
+  /** Runs `work` after the input's earlier work; a failure is logged, not thrown. */
+  serial(handle: InputHandle, work: () => Promise<void>): Promise<void> {
+    const next = handle.busy.then(work).catch((error) => this.ctx.logger.error({ binding: handle.binding.name, err: safeError(error) }, 'binding operation failed'));
+    handle.busy = next;
+    return next;
+  }
+
+  /** The output's producer, waiting (bounded) while the binding connects or moves to another binder. */
+  async producerFor(handle: OutputHandle): Promise<Producer> {
+    // The common case costs nothing: `producer` is set only while it is usable (a move
+    // clears it before it starts), so the bounded wait below is for connects and moves only.
+    if (handle.producer) return handle.producer;
+    const { clock } = this.ctx;
+    const deadline = clock.now() + this.ctx.sendWaitMs;
+    for (;;) {
+      const ready = handle.ready;
+      const remaining = deadline - clock.now();
+      const timeout = new AbortController();
+      const outcome = await Promise.race([
+        ready.then(() => 'ready' as const, () => 'failed' as const),
+        sleep(clock, Math.max(0, remaining), timeout.signal).then(() => 'timeout' as const),
+      ]);
+      timeout.abort();
+      // The binding may have started moving again while this send waited.
+      if (outcome === 'ready' && handle.ready === ready && handle.producer) return handle.producer;
+      if (outcome !== 'ready' || clock.now() >= deadline) {
+        throw new BinderUnavailableError(`binding ${handle.binding.name} is not connected to binder ${handle.binding.binder} yet`);
+      }
+    }
+  }
+
+  /** The state machine of SPEC section 5: outputs stop and start; inputs also pause and resume. */
+  async setState(handle: Handle, request: StateRequest): Promise<void> {
+    const name = handle.binding.name;
+    if (handle.direction === 'output') {
+      if (request === 'paused' || request === 'resumed') {
+        throw new InvalidStateError(`binding "${name}" is an output binding: it can be stopped or started, not ${request}`);
+      }
+      handle.state = request;
+      return;
+    }
+    await this.serial(handle, async () => {
+      if (request === 'stopped') {
+        handle.state = 'stopped';
+        await this.detachInput(handle);
+      } else if (request === 'started') {
+        const wasPaused = handle.state === 'paused';
+        handle.state = 'started';
+        if (wasPaused && !handle.push && handle.hub.listenerCount === 0) return;
+        if (wasPaused) await handle.consumer?.resume();
+      } else if (request === 'paused') {
+        if (handle.state === 'stopped') throw new InvalidStateError(`binding "${name}" is stopped: start it before pausing it`);
+        handle.state = 'paused';
+        await handle.consumer?.pause();
+      } else {
+        if (handle.state === 'stopped') throw new InvalidStateError(`binding "${name}" is stopped: start it, not resume it`);
+        handle.state = 'started';
+        if (handle.push || handle.hub.listenerCount > 0) await handle.consumer?.resume();
+      }
+    });
+    if (request === 'started') await this.serial(handle, () => this.attachInput(handle));
+  }
+
+  view(handle: Handle): BindingView {
+    const { binding, slot } = handle;
+    return {
+      name: binding.name,
+      direction: binding.direction,
+      binder: binding.binder,
+      binderType: slot.config.type,
+      binderState: slot.binder.state,
+      destination: binding.destination,
+      group: binding.group ?? null,
+      state: handle.state,
+      ...(handle.direction === 'input' && {
+        delivery: handle.push || this.ctx.config().app ? 'push' : 'pull',
+        listeners: handle.hub.listenerCount,
+        consuming: handle.consumer !== undefined,
+      }),
+    };
+  }
+
+  /** The binding leaves the configuration: what it holds is settled, then it is forgotten. */
+  async remove(handle: Handle): Promise<void> {
+    this.handles.delete(handle.binding.name);
+    this.ctx.metrics.forget(handle.binding);
+    if (handle.direction === 'output') {
+      const producer = handle.producer;
+      handle.producer = undefined;
+      await Promise.allSettled([...handle.inflight]);
+      await producer?.close().catch(() => undefined);
+    } else {
+      handle.state = 'stopped';
+      await this.serial(handle, () => this.detachInput(handle));
+    }
+  }
+
+  /** Shutdown's graceful part: outputs finish their sends, inputs give back what they hold. */
+  async drainAll(): Promise<void> {
+    await Promise.all(
+      this.all().map(async (handle) => {
+        if (handle.direction === 'output') {
+          await Promise.allSettled([...handle.inflight]);
+          await handle.producer?.close().catch(() => undefined);
+        } else {
+          await this.serial(handle, () => this.detachInput(handle));
+        }
+      }),
+    );
+  }
+
+  /** Updates `binder_up` of every binding on `slot`. */
+  binderStateChanged(slot: BinderSlot, state: BinderState): void {
+    for (const handle of this.handles.values()) {
+      if (handle.slot === slot) this.ctx.metrics.binderState(handle.binding, state === 'up');
+    }
+  }
+
+  private listenersChanged(handle: InputHandle, count: number): void {
+    if (handle.push) return;
+    void this.serial(handle, async () => {
+      if (!handle.consumer || handle.state !== 'started') return;
+      if (count === 0) await handle.consumer.pause();
+      else await handle.consumer.resume();
+    });
+  }
+
+  private observer(binding: () => BindingConfig) {
+    return (outcome: DeliveryOutcome, seconds: number): void => this.ctx.metrics.delivery(binding(), outcome, seconds);
+  }
+}

@@ -1,0 +1,226 @@
+/**
+ * The sidecar's core, below HTTP, as a thin facade over its parts: binder slots
+ * (binder-slots.ts), binding handles and their states (bindings.ts), and live reload with
+ * binder switches (reload.ts). The fastify apps (app.ts) are thin over this in turn; what it
+ * refuses it throws as domain errors (errors.ts), which the HTTP layer maps to status codes.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import { systemClock, within, type Clock } from '../../../time/clock.ts';
+import type { RetryPolicy } from '../../../time/retry.ts';
+import { BinderUnavailableError, ConfirmTimeoutError, type Binder, type BinderState } from '../binders/binder.ts';
+import type { RuntimeConfig } from '../config/model.ts';
+import { isJsonContentType, type Listener } from '../delivery/listeners.ts';
+import { Metrics } from '../metrics.ts';
+import { partitionFor } from '../partition/index.ts';
+import { safeError } from '../redact.ts';
+import { BinderSlots } from './binder-slots.ts';
+import { Bindings, type BindingView, type StateRequest } from './bindings.ts';
+import type { SidecarContext } from './context.ts';
+import { BindingStoppedError, InvalidPayloadError, PayloadTooLargeError, UnknownDeliveryError, WrongDirectionError } from './errors.ts';
+import { Reloader } from './reload.ts';
+
+export type { BindingState, BindingView, StateRequest } from './bindings.ts';
+
+export interface SidecarOptions {
+  config: RuntimeConfig;
+  logger: Logger;
+  clock?: Clock;
+  /**
+   * Binders owned by someone else, by name (the demo's one memory broker shared by all its
+   * sidecars). The sidecar uses them but never closes them.
+   */
+  sharedBinders?: Record<string, Binder>;
+  metrics?: Metrics;
+  /** How long a send may wait for its binding to become ready (first connect, binder switch). */
+  sendWaitMs?: number;
+  /**
+   * A group input moving to another binder keeps consuming from the old one until nothing
+   * arrived there for this long (default 1 s), so what was sent before the move is not stranded.
+   */
+  drainQuietMs?: number;
+  /** Upper bound of that drain, of waiting for its deliveries to settle, and of shutdown (default 30 s). */
+  drainMaxMs?: number;
+}
+
+export interface SendRequest {
+  body: Buffer;
+  contentType?: string;
+  id?: string;
+  key?: string;
+  headers: Record<string, string>;
+}
+
+export interface SendResult {
+  id: string;
+  destination: string;
+  binder: string;
+  partition: number | null;
+}
+
+/** Binders that cannot connect, and producers or consumers the broker refused, are tried again with this. */
+export const BINDER_RETRY: RetryPolicy = { initialMs: 500, multiplier: 2, maxMs: 30_000 };
+
+export class Sidecar {
+  readonly metrics: Metrics;
+  private config: RuntimeConfig;
+  private readonly ctx: SidecarContext;
+  private readonly slots: BinderSlots;
+  private readonly handles: Bindings;
+  private readonly reloader: Reloader;
+  private readonly listenerEnds = new Set<() => void>();
+  private reloading: Promise<void> = Promise.resolve();
+  private accepting = true;
+  private closed = false;
+
+  constructor(options: SidecarOptions) {
+    this.config = options.config;
+    this.metrics = options.metrics ?? new Metrics();
+    const clock = options.clock ?? systemClock;
+    this.slots = new BinderSlots({
+      configured: () => this.config.binders,
+      sharedBinders: options.sharedBinders ?? {},
+      logger: options.logger,
+      clock,
+      retry: BINDER_RETRY,
+      onConsumerLag: (binder, binding, partition, lag) => {
+        const handle = this.handles.get(binding);
+        if (handle && handle.slot.binder === binder) this.metrics.lag(handle.binding, partition, lag);
+      },
+      onStateChange: (slot, state) => this.handles.binderStateChanged(slot, state),
+    });
+    this.ctx = {
+      logger: options.logger,
+      clock,
+      metrics: this.metrics,
+      slots: this.slots,
+      retry: BINDER_RETRY,
+      sendWaitMs: options.sendWaitMs ?? 10_000,
+      drainQuietMs: options.drainQuietMs ?? 1_000,
+      drainMaxMs: options.drainMaxMs ?? 30_000,
+      config: () => this.config,
+      isClosed: () => this.closed,
+    };
+    this.handles = new Bindings(this.ctx);
+    this.reloader = new Reloader(this.ctx, this.handles, (next) => (this.config = next));
+  }
+
+  get runtimeConfig(): RuntimeConfig {
+    return this.config;
+  }
+
+  get isAccepting(): boolean {
+    return this.accepting;
+  }
+
+  /** Creates every binding; binders that cannot connect yet keep retrying in the background. */
+  async start(): Promise<void> {
+    for (const warning of this.config.warnings) this.ctx.logger.warn({ warning }, 'configuration: %s', warning);
+    await Promise.all(Object.values(this.config.bindings).map((binding) => this.handles.open(binding)));
+  }
+
+  async send(name: string, request: SendRequest): Promise<SendResult> {
+    const handle = this.handles.lookup(name);
+    if (handle.direction !== 'output') throw new WrongDirectionError(name, 'input', 'send');
+    if (!this.accepting) throw new BinderUnavailableError('the sidecar is shutting down');
+    if (handle.state === 'stopped') throw new BindingStoppedError(name);
+    const binding = handle.binding;
+    if (request.body.length > binding.maxMessageBytes) throw new PayloadTooLargeError(binding.maxMessageBytes);
+    const contentType = request.contentType ?? binding.contentType;
+    let payload: unknown = request.body.toString('utf8');
+    if (isJsonContentType(contentType)) {
+      try {
+        payload = JSON.parse(payload as string);
+      } catch (error) {
+        throw new InvalidPayloadError(contentType, (error as Error).message);
+      }
+    }
+    const partition = partitionFor(binding.producer, { payload, headers: request.headers, ...(request.key !== undefined && { key: request.key }) });
+    const producer = await this.handles.producerFor(handle);
+    const current = handle.binding;
+    if (handle.slot.binder.state !== 'up') throw new BinderUnavailableError(`binder ${current.binder} is ${handle.slot.binder.state}`);
+    const id = request.id ?? randomUUID();
+    const { clock } = this.ctx;
+    const started = clock.now();
+    const sending = producer.send({ id, payload: request.body, contentType, headers: request.headers, ...(partition !== undefined && { partition }) });
+    handle.inflight.add(sending);
+    try {
+      const receipt = await sending;
+      this.metrics.messageSent(current, (clock.now() - started) / 1000);
+      return { id, destination: current.destination, binder: current.binder, partition: receipt.partition ?? partition ?? null };
+    } catch (error) {
+      if (error instanceof ConfirmTimeoutError) throw new ConfirmTimeoutError(`binder ${current.binder} did not confirm the message in time: ${error.message}`);
+      if (!(error instanceof BinderUnavailableError)) this.ctx.logger.warn({ binding: name, err: safeError(error) }, 'send failed');
+      throw new BinderUnavailableError(`binder ${current.binder} could not take the message: ${(error as Error).message}`);
+    } finally {
+      handle.inflight.delete(sending);
+    }
+  }
+
+  /** Opens an SSE listener on an input binding; returns the function that removes it. */
+  listen(name: string, listener: Listener & { end(): void }): () => void {
+    const handle = this.handles.lookup(name);
+    if (handle.direction !== 'input') throw new WrongDirectionError(name, 'output', 'listen');
+    if (!this.accepting) throw new BinderUnavailableError('the sidecar is shutting down');
+    const remove = handle.hub.add(listener);
+    this.listenerEnds.add(listener.end);
+    return () => {
+      this.listenerEnds.delete(listener.end);
+      remove();
+    };
+  }
+
+  async ack(name: string, id: string): Promise<void> {
+    const handle = this.handles.lookup(name);
+    if (handle.direction !== 'input') throw new WrongDirectionError(name, 'output', 'ack');
+    if (!(await handle.hub.ack(id))) throw new UnknownDeliveryError(name, id);
+  }
+
+  async nack(name: string, id: string, options: { requeue: boolean; reason?: string }): Promise<void> {
+    const handle = this.handles.lookup(name);
+    if (handle.direction !== 'input') throw new WrongDirectionError(name, 'output', 'nack');
+    if (!(await handle.hub.nack(id, options.requeue, options.reason))) throw new UnknownDeliveryError(name, id);
+  }
+
+  async setState(name: string, request: StateRequest): Promise<BindingView> {
+    const handle = this.handles.lookup(name);
+    await this.handles.setState(handle, request);
+    return this.handles.view(handle);
+  }
+
+  bindings(): BindingView[] {
+    return this.handles.all().map((handle) => this.handles.view(handle));
+  }
+
+  /** Ready while accepting and every binder in use is connected. */
+  readiness(): { ready: boolean; binders: Record<string, BinderState> } {
+    const binders = this.slots.states();
+    const ready = this.accepting && Object.values(binders).every((state) => state === 'up');
+    return { ready, binders };
+  }
+
+  /** Applies a new configuration (see reload.ts); reloads run one after another. */
+  reload(next: RuntimeConfig): Promise<void> {
+    const run = this.reloading.then(() => this.reloader.apply(this.config, next));
+    this.reloading = run.catch(() => undefined);
+    return run;
+  }
+
+  /**
+   * Graceful stop (SIGTERM): sends are refused from now on, sends in flight finish, inputs
+   * stop consuming and give back what they hold, then everything closes.
+   */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.accepting = false;
+    this.closed = true;
+    this.slots.stopConnecting();
+    // A broker that does not answer must not keep the process from exiting; what is not
+    // settled by then goes back to the broker when the binder's connection closes.
+    const finished = await within(this.ctx.clock, this.handles.drainAll(), this.ctx.drainMaxMs);
+    if (!finished) this.ctx.logger.warn({ waitedMs: this.ctx.drainMaxMs }, 'shutdown did not finish in time; closing the binders anyway');
+    for (const end of this.listenerEnds) end();
+    this.listenerEnds.clear();
+    await this.slots.closeAll();
+  }
+}

@@ -1,0 +1,32 @@
+/**
+ * The sidecar's environment: the webhook sets these variables on the injected container and
+ * the sidecar's loader reads them, both by these names.
+ */
+export const SIDECAR_ENV = Object.freeze({
+  /** The config file (`--config`). */
+  config: 'BINDERY_CONFIG',
+  /** Comma-separated names of the bindings this pod uses (`--bindings`). */
+  bindings: 'BINDERY_BINDINGS',
+  /** The app's port, where inputs are pushed (`--app-port`). */
+  appPort: 'BINDERY_APP_PORT',
+  /** Partitioned inputs: this pod's index and the number of pods. */
+  instanceIndex: 'BINDERY_INSTANCE_INDEX',
+  instanceCount: 'BINDERY_INSTANCE_COUNT',
+  logLevel: 'BINDERY_LOG_LEVEL',
+});
+
+export type CredentialPart = 'USERNAME' | 'PASSWORD';
+
+/**
+ * Where a binder's credentials reach the sidecar: `default-rabbit` ->
+ * `BINDERY_BINDER_DEFAULT_RABBIT_PASSWORD`. The rendered file refers to it, the webhook fills
+ * it from the Binder's Secret; credentials are never written into the file itself.
+ */
+export function binderEnvVarName(binderName: string, part: CredentialPart): string {
+  return `BINDERY_BINDER_${binderName.toUpperCase().replace(/[^A-Z0-9]/g, '_')}_${part}`;
+}
+
+/** `${BINDERY_BINDER_<NAME>_<PART>}`, expanded by the sidecar's loader. */
+export function binderEnvReference(binderName: string, part: CredentialPart): string {
+  return `\${${binderEnvVarName(binderName, part)}}`;
+}

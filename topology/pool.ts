@@ -1,0 +1,88 @@
+/**
+ * One broker session per Binder, shared by the Binder and StreamBinding controllers. A
+ * session is replaced when the Binder's settings or credentials change, and dropped when its
+ * connection is lost; failed connects are remembered briefly, so that a thousand bindings of
+ * a broker that is down do not each open a connection.
+ */
+import { createHash } from 'node:crypto';
+import { systemClock, type Clock } from '../time/clock.ts';
+import { connectKafka } from './kafka/session.ts';
+import { connectRabbit } from './rabbit/session.ts';
+import { BrokerCalls, BrokerError, type BrokerSession, type BrokerSettings, type SessionFactory } from './session.ts';
+
+export const connectBroker: SessionFactory = (settings, calls) =>
+  settings.type === 'rabbit' ? connectRabbit(settings, calls) : connectKafka(settings, calls);
+
+interface Entry {
+  fingerprint: string;
+  session?: Promise<BrokerSession>;
+  failure?: { error: unknown; at: number };
+}
+
+export interface BrokerPoolOptions {
+  connect?: SessionFactory;
+  calls?: BrokerCalls;
+  /** How long a failed connect is answered from memory (ms). */
+  failureMemoryMs?: number;
+  clock?: Pick<Clock, 'now'>;
+  /** Told when the session of a Binder (`namespace/name`) is lost. */
+  onDown?: (binderKey: string) => void;
+}
+
+export class BrokerPool {
+  private readonly entries = new Map<string, Entry>();
+  readonly calls: BrokerCalls;
+  private readonly connect: SessionFactory;
+  private readonly failureMemoryMs: number;
+  private readonly clock: Pick<Clock, 'now'>;
+
+  constructor(private readonly options: BrokerPoolOptions = {}) {
+    this.calls = options.calls ?? new BrokerCalls();
+    this.connect = options.connect ?? connectBroker;
+    this.failureMemoryMs = options.failureMemoryMs ?? 1_000;
+    this.clock = options.clock ?? systemClock;
+  }
+
+  /** The Binder's session, connecting if there is none or its settings changed. */
+  async session(binderKey: string, settings: BrokerSettings): Promise<BrokerSession> {
+    const fingerprint = createHash('sha256').update(JSON.stringify(settings)).digest('hex');
+    let entry = this.entries.get(binderKey);
+    if (entry && entry.fingerprint !== fingerprint) {
+      void this.drop(binderKey);
+      entry = undefined;
+    }
+    if (entry?.failure && this.clock.now() - entry.failure.at < this.failureMemoryMs) throw entry.failure.error;
+    if (entry?.session) {
+      const session = await entry.session.catch(() => undefined);
+      if (session && !session.closed) return session;
+    }
+    const fresh: Entry = { fingerprint };
+    this.entries.set(binderKey, fresh);
+    fresh.session = this.connect(settings, this.calls).then(
+      (session) => {
+        session.onDown(() => {
+          if (this.entries.get(binderKey) === fresh) this.entries.delete(binderKey);
+          this.options.onDown?.(binderKey);
+        });
+        return session;
+      },
+      (error: unknown) => {
+        fresh.failure = { error, at: this.clock.now() };
+        fresh.session = undefined;
+        throw error instanceof BrokerError ? error : new BrokerError('Unreachable', String(error));
+      },
+    );
+    return fresh.session;
+  }
+
+  async drop(binderKey: string): Promise<void> {
+    const entry = this.entries.get(binderKey);
+    this.entries.delete(binderKey);
+    const session = await entry?.session?.catch(() => undefined);
+    await session?.close();
+  }
+
+  async closeAll(): Promise<void> {
+    await Promise.all([...this.entries.keys()].map((key) => this.drop(key)));
+  }
+}

@@ -1,0 +1,196 @@
+/**
+ * The operator's RabbitMQ session (amqplib). Every operation runs on a channel of its own:
+ * RabbitMQ closes a channel on the first failed declare or passive check, and that must not
+ * fail the operations of other bindings in flight on the same connection.
+ */
+import amqp from 'amqplib';
+import type { Channel, ChannelModel } from 'amqplib';
+import type { DesiredTopology } from '../desired.ts';
+import { BrokerCalls, BrokerError, type BrokerSession, type BrokerSettings, type TopologyUsage } from '../session.ts';
+import { declareRabbitTopology } from './declare.ts';
+import type { RabbitTopology } from './desired.ts';
+
+type RabbitSettings = Extract<BrokerSettings, { type: 'rabbit' }>;
+
+const CONNECT_TIMEOUT_MS = 5_000;
+
+export async function connectRabbit(settings: RabbitSettings, calls: BrokerCalls): Promise<BrokerSession> {
+  let connection: ChannelModel;
+  try {
+    // Settings as an object, never as a URL: a URL with the password could reach a log.
+    connection = await amqp.connect(
+      {
+        protocol: settings.tls ? 'amqps' : 'amqp',
+        hostname: settings.host,
+        port: settings.port,
+        vhost: settings.vhost,
+        username: settings.username ?? 'guest',
+        password: settings.password ?? 'guest',
+        heartbeat: 10,
+      },
+      { timeout: CONNECT_TIMEOUT_MS, clientProperties: { connection_name: 'bindery-operator' } },
+    );
+  } catch (error) {
+    throw classify(error, settings);
+  }
+  return new RabbitSession(connection, calls);
+}
+
+function classify(error: unknown, settings: RabbitSettings): BrokerError {
+  const message = error instanceof Error ? error.message : String(error);
+  const where = `${settings.host}:${settings.port}`;
+  if (/ACCESS[-_]REFUSED|403/.test(message)) {
+    return new BrokerError('AuthenticationFailed', `RabbitMQ at ${where} refused the credentials`);
+  }
+  if (/NOT[-_]ALLOWED|530/.test(message)) {
+    return new BrokerError('NotAllowed', `RabbitMQ at ${where} does not allow access to vhost ${settings.vhost}`);
+  }
+  const code = (error as { code?: string }).code;
+  return new BrokerError('Unreachable', `RabbitMQ at ${where} is unreachable${code ? ` (${code})` : ''}`);
+}
+
+class RabbitSession implements BrokerSession {
+  readonly type = 'rabbit';
+  readonly version: string;
+  closed = false;
+  private readonly downListeners: Array<() => void> = [];
+
+  constructor(
+    private readonly connection: ChannelModel,
+    private readonly calls: BrokerCalls,
+  ) {
+    const server = connection.connection.serverProperties as Record<string, unknown>;
+    this.version = `${String(server.product ?? 'RabbitMQ')} ${String(server.version ?? '')}`.trim();
+    const down = (): void => {
+      if (this.closed) return;
+      this.closed = true;
+      for (const listener of this.downListeners.splice(0)) listener();
+    };
+    connection.on('close', down);
+    // amqplib emits 'close' after 'error'; without an 'error' listener the process would die.
+    connection.on('error', () => {});
+  }
+
+  onDown(listener: () => void): void {
+    if (this.closed) listener();
+    else this.downListeners.push(listener);
+  }
+
+  async declare(desired: DesiredTopology): Promise<void> {
+    const topology = rabbitOf(desired);
+    await this.withChannel('declare', (channel) => declareRabbitTopology(channel, topology, () => this.calls.count('rabbit', 'write')));
+  }
+
+  async missing(desired: DesiredTopology): Promise<string[]> {
+    const topology = rabbitOf(desired);
+    const checks = [
+      ...topology.exchanges.map((e) => ({ name: `exchange ${e.name}`, check: (c: Channel) => c.checkExchange(e.name) })),
+      ...topology.queues.map((q) => ({ name: `queue ${q.name}`, check: (c: Channel) => c.checkQueue(q.name) })),
+    ];
+    const missing: string[] = [];
+    // A failed passive check closes its channel; one channel per run of successes keeps the
+    // common case (nothing missing) at one channel per binding.
+    let channel: Channel | undefined;
+    try {
+      for (const { name, check } of checks) {
+        channel ??= await this.openChannel();
+        this.calls.count('rabbit', 'read');
+        try {
+          await check(channel);
+        } catch (error) {
+          if (!isNotFound(error)) throw this.failure('check', error);
+          missing.push(name);
+          channel = undefined;
+        }
+      }
+    } finally {
+      await channel?.close().catch(() => {});
+    }
+    return missing;
+  }
+
+  async usage(desired: DesiredTopology): Promise<TopologyUsage> {
+    const topology = rabbitOf(desired);
+    const usage: TopologyUsage = { messages: 0, consumers: 0 };
+    let channel: Channel | undefined;
+    try {
+      for (const queue of topology.queues) {
+        channel ??= await this.openChannel();
+        this.calls.count('rabbit', 'read');
+        try {
+          const info = await channel.checkQueue(queue.name);
+          usage.messages += info.messageCount;
+          usage.consumers += info.consumerCount;
+        } catch (error) {
+          if (!isNotFound(error)) throw this.failure('check', error);
+          channel = undefined;
+        }
+      }
+    } finally {
+      await channel?.close().catch(() => {});
+    }
+    return usage;
+  }
+
+  async delete(desired: DesiredTopology): Promise<void> {
+    const topology = rabbitOf(desired);
+    await this.withChannel('delete', async (channel) => {
+      // Queues first: deleting a queue also removes its bindings. RabbitMQ answers a delete
+      // of an absent queue or exchange with success, which is what "idempotent" asks for.
+      for (const queue of topology.queues) {
+        this.calls.count('rabbit', 'write');
+        await channel.deleteQueue(queue.name);
+      }
+      for (const exchange of topology.exchanges) {
+        this.calls.count('rabbit', 'write');
+        await channel.deleteExchange(exchange.name);
+      }
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.connection.close().catch(() => {});
+  }
+
+  private async openChannel(): Promise<Channel> {
+    try {
+      const channel = await this.connection.createChannel();
+      channel.on('error', () => {});
+      return channel;
+    } catch (error) {
+      throw this.failure('open a channel', error);
+    }
+  }
+
+  private async withChannel(what: string, work: (channel: Channel) => Promise<void>): Promise<void> {
+    const channel = await this.openChannel();
+    try {
+      await work(channel);
+    } catch (error) {
+      throw this.failure(what, error);
+    } finally {
+      await channel.close().catch(() => {});
+    }
+  }
+
+  private failure(what: string, error: unknown): BrokerError {
+    if (error instanceof BrokerError) return error;
+    const message = error instanceof Error ? error.message : String(error);
+    if (this.closed) return new BrokerError('Unreachable', `RabbitMQ connection lost during ${what}`);
+    if (/PRECONDITION[-_]FAILED/.test(message)) {
+      return new BrokerError('IncompatibleTopology', `RabbitMQ refused to ${what}: ${message}`);
+    }
+    return new BrokerError('ProvisioningFailed', `RabbitMQ refused to ${what}: ${message}`);
+  }
+}
+
+function rabbitOf(desired: DesiredTopology): RabbitTopology {
+  if (desired.type !== 'rabbit') throw new Error(`a ${desired.type} topology given to the RabbitMQ backend`);
+  return desired.rabbit;
+}
+
+function isNotFound(error: unknown): boolean {
+  return (error as { code?: unknown }).code === 404;
+}

@@ -1,0 +1,93 @@
+/**
+ * What the operator needs of a broker: a session per Binder that declares and deletes a
+ * desired topology (idempotently: "exists" and "not found" are success), plus cheap reads
+ * used for drift detection and deletion policies. One implementation per broker, in
+ * rabbit/session.ts and kafka/session.ts; nothing else of the operator imports a broker client.
+ */
+import type { DesiredTopology } from './desired.ts';
+
+/** A Binder's connection settings with its credentials read from the Secret. Never logged. */
+export type BrokerSettings =
+  | {
+      type: 'rabbit';
+      host: string;
+      port: number;
+      vhost: string;
+      tls: boolean;
+      username?: string;
+      password?: string;
+    }
+  | {
+      type: 'kafka';
+      brokers: string[];
+      tls: boolean;
+      sasl?: { mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512'; username: string; password: string };
+    };
+
+/** Why a broker could not be used, as a condition reason. */
+export type BrokerFailure =
+  | 'AuthenticationFailed'
+  | 'Unreachable'
+  | 'NotAllowed'
+  | 'ProvisioningFailed'
+  /** An object exists with other settings (RabbitMQ PRECONDITION_FAILED): retrying cannot help. */
+  | 'IncompatibleTopology'
+  | 'SecretNotFound'
+  | 'SecretKeyMissing';
+
+/** A broker failure with a message fit for a condition: no credentials, no URLs with passwords. */
+export class BrokerError extends Error {
+  override readonly name = 'BrokerError';
+  constructor(
+    readonly reason: BrokerFailure,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** What the broker says about the objects of a topology, for deletion decisions. */
+export interface TopologyUsage {
+  /** Messages waiting in its queues (RabbitMQ) or not yet consumed by its group (Kafka). */
+  messages: number;
+  /** Consumers attached to its queues (RabbitMQ) or members of its group (Kafka). */
+  consumers: number;
+}
+
+export interface BrokerSession {
+  readonly type: 'rabbit' | 'kafka';
+  /** Product and version, e.g. "RabbitMQ 3.10.8". */
+  readonly version: string;
+  readonly closed: boolean;
+  /** Called once when the connection is lost. */
+  onDown(listener: () => void): void;
+  /** Creates whatever of `desired` is missing; grows Kafka partitions. A write. */
+  declare(desired: DesiredTopology): Promise<void>;
+  /** Names of the objects of `desired` that do not exist. Reads only. */
+  missing(desired: DesiredTopology): Promise<string[]>;
+  usage(desired: DesiredTopology): Promise<TopologyUsage>;
+  /** Deletes the objects of `desired`; absent ones count as deleted. */
+  delete(desired: DesiredTopology): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Where broker calls are counted besides BrokerCalls itself (the operator's Prometheus counter). */
+export interface BrokerCallCounter {
+  inc(labels: { type: 'rabbit' | 'kafka'; kind: 'write' | 'read' }, n: number): void;
+}
+
+/** Counts broker calls, so a test or the bench can prove an unchanged resync writes nothing. */
+export class BrokerCalls {
+  writes = 0;
+  reads = 0;
+
+  constructor(private readonly counter?: BrokerCallCounter) {}
+
+  count(type: 'rabbit' | 'kafka', kind: 'write' | 'read', n = 1): void {
+    if (kind === 'write') this.writes += n;
+    else this.reads += n;
+    this.counter?.inc({ type, kind }, n);
+  }
+}
+
+export type SessionFactory = (settings: BrokerSettings, calls: BrokerCalls) => Promise<BrokerSession>;
