@@ -114,8 +114,11 @@ describe('RabbitMQ', () => {
     expect(await rabbitQueue(`${destination}.g`)).toBeUndefined();
     await waitFor('the queue to be back', () => rabbitQueue(`${destination}.g`), 10_000);
     expect(calls.writes).toBeGreaterThan(writes);
-    const events = await kube().core.listNamespacedEvent({ namespace });
-    expect(events.items.some((e) => e.reason === 'DriftRepaired' && e.message?.includes(`${destination}.g`))).toBe(true);
+    // The Event is recorded once the declaration returned, a moment after the queue is visible.
+    await waitFor('the DriftRepaired event', async () => {
+      const events = await kube().core.listNamespacedEvent({ namespace });
+      return events.items.some((e) => e.reason === 'DriftRepaired' && e.message?.includes(`${destination}.g`));
+    }, 10_000);
   });
 
   it('a queue that exists with other arguments makes the binding Ready=False without retrying', async () => {
