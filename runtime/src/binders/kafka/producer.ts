@@ -1,0 +1,127 @@
+/**
+ * One output binding's producer on a Kafka topic: sends issued in the same tick travel in one
+ * produce request, each caller hearing only of its own message, and every record gets an
+ * explicit partition so that the receipt can name it.
+ */
+import type { Producer as KafkaJsProducer, RecordMetadata } from 'kafkajs';
+import type { Clock } from '../../../../time/clock.ts';
+import { BinderUnavailableError, ConfirmTimeoutError, type BinderState, type OutboundMessage, type Producer, type SendReceipt } from '../binder.ts';
+import { outboundRecord, type OutboundRecord } from './messages.ts';
+
+/** What a producer needs of its binder. */
+export interface ProducerHost {
+  readonly name: string;
+  readonly state: BinderState;
+  readonly clock: Clock;
+  /** How long a send waits for acks=all before ConfirmTimeoutError (ms). */
+  readonly sendTimeout: number;
+  /** Records in one produce request at most. */
+  readonly maxBatch: number;
+  setState(state: BinderState): void;
+  unavailable(what: string, error: unknown): BinderUnavailableError;
+  forgetProducer(output: KafkaOutput): void;
+}
+
+/**
+ * Kafka's own choice for records without a partition would be fine, but the receipt must name
+ * the partition: this round-robin partitioner, over the partitions kafkajs knows, notes where
+ * each record went. A partition kafkajs does not know fails the send rather than being
+ * skipped in silence (kafkajs drops records of unknown partitions).
+ */
+export function roundRobinPartitioner(chosen: WeakMap<object, number>) {
+  let next = 0;
+  return ({ partitionMetadata, message }: { partitionMetadata: { partitionId: number }[]; message: object & { partition?: number } }): number => {
+    let partition = message.partition;
+    if (partition === undefined || partition === null) {
+      partition = partitionMetadata[next % partitionMetadata.length]!.partitionId;
+      next = (next + 1) % Math.max(1, partitionMetadata.length);
+    } else if (!partitionMetadata.some((p) => p.partitionId === partition)) {
+      throw new BinderUnavailableError(`partition ${partition} is not (yet) known to the producer`);
+    }
+    chosen.set(message, partition);
+    return partition;
+  };
+}
+
+interface PendingSend {
+  record: OutboundRecord;
+  resolve: (receipt: SendReceipt) => void;
+  reject: (error: Error) => void;
+}
+
+export class KafkaOutput implements Producer {
+  private pending: PendingSend[] = [];
+  private flushScheduled = false;
+  private sending = false;
+  private closed = false;
+
+  constructor(
+    private readonly binder: ProducerHost,
+    private readonly topic: string,
+    private readonly producer: KafkaJsProducer,
+    private readonly chosen: WeakMap<object, number>,
+  ) {}
+
+  send(message: OutboundMessage): Promise<SendReceipt> {
+    if (this.closed) return Promise.reject(new BinderUnavailableError(`the producer of ${this.topic} is closed`));
+    if (this.binder.state === 'down') {
+      return Promise.reject(new BinderUnavailableError(`Kafka is unreachable (binder "${this.binder.name}")`));
+    }
+    const record = outboundRecord(message);
+    return new Promise((resolve, reject) => {
+      this.pending.push({ record, resolve, reject });
+      if (!this.flushScheduled) {
+        this.flushScheduled = true;
+        setImmediate(() => this.flush());
+      }
+    });
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.binder.forgetProducer(this);
+    await this.producer.disconnect().catch(() => {});
+  }
+
+  /**
+   * One produce request at a time per binding: what arrives while one is in flight goes in
+   * the next. Idle, a send leaves at once; under load, batches grow by themselves (kafkajs
+   * serialises an idempotent producer's requests anyway).
+   */
+  private flush(): void {
+    this.flushScheduled = false;
+    if (this.sending || this.pending.length === 0) return;
+    const batch = this.pending.splice(0, this.binder.maxBatch);
+    this.sending = true;
+    void this.sendBatch(batch).finally(() => {
+      this.sending = false;
+      this.flush();
+    });
+  }
+
+  private async sendBatch(batch: PendingSend[]): Promise<void> {
+    const { clock } = this.binder;
+    let timer: unknown;
+    const timeout = new Promise<never>((_resolve, reject) => {
+      timer = clock.setTimeout(
+        () => reject(new ConfirmTimeoutError(`Kafka did not acknowledge within ${this.binder.sendTimeout} ms`)),
+        this.binder.sendTimeout,
+      );
+    });
+    try {
+      const metadata: RecordMetadata[] = await Promise.race([
+        this.producer.send({ topic: this.topic, acks: -1, messages: batch.map((p) => p.record) }),
+        timeout,
+      ]);
+      if (metadata.some((m) => m.errorCode !== 0)) throw new Error(`produce error ${metadata.find((m) => m.errorCode !== 0)?.errorCode}`);
+      this.binder.setState('up');
+      for (const p of batch) p.resolve({ partition: this.chosen.get(p.record) ?? p.record.partition });
+    } catch (error) {
+      const failure = error instanceof ConfirmTimeoutError ? error : this.binder.unavailable(`send to ${this.topic} failed`, error);
+      for (const p of batch) p.reject(failure);
+    } finally {
+      clock.clearTimeout(timer);
+    }
+  }
+}
