@@ -83,53 +83,51 @@ class RabbitSession implements BrokerSession {
 
   async missing(desired: DesiredTopology): Promise<string[]> {
     const topology = rabbitOf(desired);
-    const checks = [
-      ...topology.exchanges.map((e) => ({ name: `exchange ${e.name}`, check: (c: Channel) => c.checkExchange(e.name) })),
-      ...topology.queues.map((q) => ({ name: `queue ${q.name}`, check: (c: Channel) => c.checkQueue(q.name) })),
-    ];
     const missing: string[] = [];
-    // A failed passive check closes its channel; one channel per run of successes keeps the
-    // common case (nothing missing) at one channel per binding.
+    await this.passiveChecks([
+      ...topology.exchanges.map((e) => ({ check: (c: Channel) => c.checkExchange(e.name), absent: () => missing.push(`exchange ${e.name}`) })),
+      ...topology.queues.map((q) => ({ check: (c: Channel) => c.checkQueue(q.name), absent: () => missing.push(`queue ${q.name}`) })),
+    ]);
+    return missing;
+  }
+
+  async usage(desired: DesiredTopology): Promise<TopologyUsage> {
+    const usage: TopologyUsage = { messages: 0, consumers: 0 };
+    await this.passiveChecks(
+      rabbitOf(desired).queues.map((queue) => ({
+        check: async (channel: Channel) => {
+          const info = await channel.checkQueue(queue.name);
+          usage.messages += info.messageCount;
+          usage.consumers += info.consumerCount;
+        },
+        absent: () => undefined,
+      })),
+    );
+    return usage;
+  }
+
+  /**
+   * Runs passive checks (reads), calling `absent` for each object that does not exist. A
+   * failed passive check closes its channel; one channel per run of successes keeps the common
+   * case (everything there) at one channel per binding.
+   */
+  private async passiveChecks(checks: Array<{ check: (channel: Channel) => Promise<unknown>; absent: () => void }>): Promise<void> {
     let channel: Channel | undefined;
     try {
-      for (const { name, check } of checks) {
+      for (const { check, absent } of checks) {
         channel ??= await this.openChannel();
         this.calls.count('rabbit', 'read');
         try {
           await check(channel);
         } catch (error) {
           if (!isNotFound(error)) throw this.failure('check', error);
-          missing.push(name);
+          absent();
           channel = undefined;
         }
       }
     } finally {
       await channel?.close().catch(() => {});
     }
-    return missing;
-  }
-
-  async usage(desired: DesiredTopology): Promise<TopologyUsage> {
-    const topology = rabbitOf(desired);
-    const usage: TopologyUsage = { messages: 0, consumers: 0 };
-    let channel: Channel | undefined;
-    try {
-      for (const queue of topology.queues) {
-        channel ??= await this.openChannel();
-        this.calls.count('rabbit', 'read');
-        try {
-          const info = await channel.checkQueue(queue.name);
-          usage.messages += info.messageCount;
-          usage.consumers += info.consumerCount;
-        } catch (error) {
-          if (!isNotFound(error)) throw this.failure('check', error);
-          channel = undefined;
-        }
-      }
-    } finally {
-      await channel?.close().catch(() => {});
-    }
-    return usage;
   }
 
   async delete(desired: DesiredTopology): Promise<void> {
