@@ -97,6 +97,7 @@ export class SpringApp {
 
   static async start(options: SpringAppOptions): Promise<SpringApp> {
     const build = await buildSpringApp((line) => console.log(`[env] ${line}`));
+    const started = Date.now();
     const env = testEnv();
     const properties: SpringProperties = {
       'spring.cloud.stream.default-binder': options.binder,
@@ -112,7 +113,8 @@ export class SpringApp {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     running.add(child);
-    const exited = new Promise<void>((resolve) => child.once('exit', () => {
+    // 'close', not 'exit': output can still arrive after the exit, and the log takes it all.
+    const exited = new Promise<void>((resolve) => child.once('close', () => {
       running.delete(child);
       log.end();
       resolve();
@@ -136,6 +138,8 @@ export class SpringApp {
       await app.stop();
       throw new Error(`${(error as Error).message}\n${await logTail(logPath)}`);
     });
+    // Start-up time is what a Spring suite spends most: kept in the log to see where it went.
+    if (!log.writableEnded) log.write(`--- test: ${status.state} after ${Date.now() - started} ms from spawn\n`);
     if (status.state === 'failed' && !options.mayFail) {
       await app.stop();
       throw new Error(`the Spring app failed to start: ${status.failure}\n${await logTail(logPath)}`);
