@@ -2,11 +2,11 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
-import { aptInstall } from './apt.ts';
 import type { Component, ComponentStatus, Progress } from './component.ts';
+import { mvn } from './maven.ts';
 import { cacheDir, envDir, envPort, logFile, repoRoot } from './paths.ts';
 import { isKafka, portOpen } from './probe.ts';
-import { onPath, run, startDetached, stopByPidFile, waitUntilReady, withLock } from './process.ts';
+import { run, startDetached, stopByPidFile, waitUntilReady, withLock } from './process.ts';
 
 const logPath = logFile('kafka');
 const heap = '-Xmx512m';
@@ -134,17 +134,12 @@ async function resolveJars(version: string, progress: Progress): Promise<void> {
   const libs = libsDir(version);
   const complete = join(libs, '.complete');
   if (existsSync(complete)) return;
-  if (!onPath('mvn')) await aptInstall(['maven'], progress, logFile('install'));
   rmSync(libs, { recursive: true, force: true });
   progress(`kafka: resolving Kafka ${version} jars from Maven Central (first time: about a minute)...`);
-  const pom = join(repoRoot, 'test', 'env', 'kafka', 'pom.xml');
-  await run({
-    command: 'mvn',
-    args: ['-q', '-B', '-f', pom, `-P${major(version) >= 4 ? 'kafka-4' : 'kafka-3'}`,
-      `-Dkafka.version=${version}`, `-Dmaven.repo.local=${join(cacheDir(), 'maven-repository')}`,
-      'dependency:copy-dependencies', `-DoutputDirectory=${libs}`],
-    logPath: logFile('install'), progress, label: `mvn dependency:copy-dependencies (Kafka ${version})`,
-  });
+  await mvn(join(repoRoot, 'test', 'env', 'kafka', 'pom.xml'), [
+    `-P${major(version) >= 4 ? 'kafka-4' : 'kafka-3'}`, `-Dkafka.version=${version}`,
+    'dependency:copy-dependencies', `-DoutputDirectory=${libs}`,
+  ], progress, `mvn dependency:copy-dependencies (Kafka ${version})`);
   const jars = readdirSync(libs).filter((f) => f.endsWith('.jar'));
   if (!jars.some((f) => f.startsWith(`kafka_2.13-${version}`))) {
     throw new Error(`kafka: Maven did not deliver kafka_2.13-${version}.jar into ${libs} (see ${logFile('install')})`);
