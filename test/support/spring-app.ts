@@ -10,7 +10,7 @@ import { logFile } from '../env/paths.ts';
 import { logTail } from '../env/process.ts';
 import { buildSpringApp, springAppJavaArgs } from '../env/spring-app.ts';
 import { testEnv } from './env.ts';
-import { pollUntil } from './wait.ts';
+import { waitFor } from './wait.ts';
 
 /** For the `beforeAll` that calls {@link prepareSpringApp}: a build without a cache downloads for minutes. */
 export const springAppBuildTimeoutMs = 20 * 60_000;
@@ -131,7 +131,7 @@ export class SpringApp {
       void exited.then(async () => reject(new Error(`the Spring app exited before its control API answered\n${await logTail(logPath)}`)));
     });
     const app = new SpringApp(url, logPath, child, exited);
-    const status = await pollUntil('the Spring app to start', async () => {
+    const status = await waitFor('the Spring app to start', async () => {
       const now = await app.status();
       return now.state === 'starting' ? undefined : now;
     }, { timeoutMs: 90_000, everyMs: 100 }).catch(async (error: unknown) => {
@@ -173,7 +173,7 @@ export class SpringApp {
 
   /** Waits until the service has received at least `count` messages, and returns them all. */
   receivedAtLeast(count: number, timeoutMs = 20_000): Promise<SpringReceived[]> {
-    return pollUntil(`${count} messages received by the Spring app`, async () => {
+    return waitFor(`${count} messages received by the Spring app`, async () => {
       const received = await this.received();
       return received.length >= count ? received : undefined;
     }, { timeoutMs, everyMs: 100 });
@@ -181,7 +181,7 @@ export class SpringApp {
 
   /** Waits until the Kafka consumer of `binding` holds partitions, and returns them. */
   assigned(binding: string, timeoutMs = 30_000): Promise<string[]> {
-    return pollUntil(`the Spring app's ${binding} to be assigned partitions`, async () => {
+    return waitFor(`the Spring app's ${binding} to be assigned partitions`, async () => {
       const held = (await this.status()).assignments[binding] ?? [];
       return held.length > 0 ? held : undefined;
     }, { timeoutMs, everyMs: 100 });

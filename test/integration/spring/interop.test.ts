@@ -8,7 +8,8 @@ import type { RunningSidecar } from '../../../runtime/src/server.ts';
 import { testEnv } from '../../support/env.ts';
 import { prepareSpringApp, SpringApp, springAppBuildTimeoutMs, type SpringProperties } from '../../support/spring-app.ts';
 import { rawKafka } from '../kafka/support.ts';
-import { deleteRabbitObjects, delay, PushTarget, send, sidecarFrom, unique, until } from '../runtime/support.ts';
+import { deleteRabbitObjects, delay, PushTarget, send, sidecarFrom, unique } from '../runtime/support.ts';
+import { waitFor } from '../../support/wait.ts';
 
 const prefix = unique('spring');
 const raw = rawKafka();
@@ -56,7 +57,7 @@ bindings:
   input: { direction: input, destination: ${toBindery}, group: ${binderyGroup} }
 app: { port: ${running.app.port} }`),
     ]);
-    await until(() => running.sidecar.sidecar.bindings().find((b) => b.name === 'input')?.consuming === true, 30_000, 'the sidecar input to consume');
+    await waitFor('the sidecar input to consume', () => running.sidecar.sidecar.bindings().find((b) => b.name === 'input')?.consuming === true, 30_000);
   }, 120_000);
 
   afterAll(async () => {
@@ -92,7 +93,7 @@ async function binderyToSpring({ spring, sidecar, toSpring }: Pair): Promise<voi
 async function springToBindery({ spring, app }: Pair): Promise<void> {
   await spring.send({ binding: 'out', json: { id: 7, text: 'from spring' } });
   await spring.send({ binding: 'out', text: 'plain words from spring', contentType: 'text/plain' });
-  await until(() => app.received.length >= 2, 20_000, 'two pushes from the sidecar');
+  await waitFor('two pushes from the sidecar', () => app.received.length >= 2, 20_000);
   await delay(500);
   expect(app.received.map((r) => [r.body, r.headers['content-type']])).toEqual([
     [JSON.stringify({ id: 7, text: 'from spring' }), 'application/json'],
