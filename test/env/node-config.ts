@@ -6,8 +6,10 @@
 import { podNetwork } from './pod-network.ts';
 
 export interface NodePaths {
-  /** Everything the node writes (test/.env/node): containerd's store, kubelet's root, configs. */
+  /** What the node writes (test/.env/node): kubelet's root, configs, containerd's state. */
   dir: string;
+  /** containerd's image store: in the cache, so that a fresh clone imports nothing new. */
+  containerdRoot: string;
   containerdSocket: string;
   cniConfDir: string;
   cniBinDir: string;
@@ -38,7 +40,7 @@ export const ports = {
 
 export function containerdConfig(p: NodePaths): string {
   return `version = 2
-root = "${p.dir}/containerd/root"
+root = "${p.containerdRoot}"
 state = "${p.dir}/containerd/state"
 # Only what the CRI needs; the others would look for btrfs, zfs or devmapper on this machine.
 disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.devmapper", "io.containerd.snapshotter.v1.aufs", "io.containerd.tracing.processor.v1.otlp", "io.containerd.internal.v1.tracing"]

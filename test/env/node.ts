@@ -37,6 +37,7 @@ const corednsModule = join(repoRoot, 'test', 'env', 'coredns');
 
 const paths: NodePaths = {
   dir,
+  containerdRoot: join(cacheDir(), 'node', 'containerd'),
   containerdSocket: join(dir, 'containerd', 'containerd.sock'),
   cniConfDir: join(dir, 'cni', 'net.d'),
   cniBinDir: '/usr/lib/cni',
@@ -49,7 +50,7 @@ const paths: NodePaths = {
   proxyKubeconfig: join(dir, 'kube-proxy.kubeconfig'),
   dnsKubeconfig: join(dir, 'coredns.kubeconfig'),
 };
-const importedFile = join(dir, 'containerd', 'imported.json');
+const importedFile = join(paths.containerdRoot, 'imported.json');
 const sysctlFile = join(dir, 'sysctls.json');
 /** The processes of the node, in start order. */
 const processNames = ['containerd', 'node-forward', 'kubelet', 'kube-proxy', 'coredns', 'kube-scheduler'] as const;
@@ -142,12 +143,16 @@ ports: [{ name: https, port: ${apiPort}, protocol: TCP }]
 
 function writeConfigs(): void {
   for (const sub of ['containerd', 'cni/net.d', 'kubelet', 'pod-logs']) mkdirSync(join(dir, sub), { recursive: true });
-  writeFileSync(join(dir, 'containerd.toml'), containerdConfig(paths));
-  writeFileSync(join(paths.cniConfDir, '10-bindery.conflist'), cniConfig(paths));
-  writeFileSync(join(dir, 'kubelet.yaml'), kubeletConfig(paths));
-  writeFileSync(join(dir, 'kube-proxy.yaml'), kubeProxyConfig(paths, nodeName));
-  writeFileSync(join(dir, 'Corefile'), corefile(paths));
-  writeFileSync(join(dir, 'cluster-objects.yaml'), clusterObjects());
+  // Only what changed is written: kube-proxy exits when its configuration file is touched.
+  const write = (file: string, content: string): void => {
+    if (!existsSync(file) || readFileSync(file, 'utf8') !== content) writeFileSync(file, content);
+  };
+  write(join(dir, 'containerd.toml'), containerdConfig(paths));
+  write(join(paths.cniConfDir, '10-bindery.conflist'), cniConfig(paths));
+  write(join(dir, 'kubelet.yaml'), kubeletConfig(paths));
+  write(join(dir, 'kube-proxy.yaml'), kubeProxyConfig(paths, nodeName));
+  write(join(dir, 'Corefile'), corefile(paths));
+  write(join(dir, 'cluster-objects.yaml'), clusterObjects());
 }
 
 const ctr = (args: string[], label?: string): Promise<string> =>
@@ -267,6 +272,7 @@ export const node: Component = {
     }
     await sleep(200);
     await unmountUnder(dir);
+    await unmountUnder(paths.containerdRoot);
     await deleteBridge();
     removeKubepodsCgroups();
     await removeIptablesChains();
