@@ -1,5 +1,5 @@
 /**
- * What tests of the webhook's TLS server need: a free local port, and a CA with a serving
+ * A free local port, and (for the webhook's TLS server) a CA with a serving
  * certificate for 127.0.0.1 made with the openssl CLI.
  */
 import { execFile } from 'node:child_process';

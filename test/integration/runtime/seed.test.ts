@@ -8,6 +8,7 @@ import type { Binder } from '../../../runtime/src/binders/binder.ts';
 import { createMemoryBinder } from '../../../runtime/src/binders/memory/index.ts';
 import type { RunningSidecar } from '../../../runtime/src/server.ts';
 import { testEnv } from '../../support/env.ts';
+import { freePort } from '../../support/tls.ts';
 import { PushTarget, deleteRabbitObjects, delay, send, sidecarFrom, silent, unique, until } from './support.ts';
 
 const prefix = unique('seed');
@@ -173,6 +174,30 @@ describe.concurrent.each(['memory', 'rabbit'] as const)('seed behaviours on %s',
       });
     } finally {
       await Promise.all([a.close(), out.close()]);
+    }
+  });
+
+  it('an app that starts after its sidecar loses nothing: the input consumes once the app listens', async () => {
+    const b = await broker(kind);
+    const destination = unique(`${prefix}-late-app`);
+    const port = await freePort();
+    const out = await producer(b, destination);
+    // A pod's order: the sidecar first, its app seconds later; refused pushes would use up these attempts at once.
+    const sidecar = await sidecarFrom(
+      `${b.yaml}\nbindings: { input: { direction: input, destination: ${destination}, group: g, consumer: { maxAttempts: 2, backOffInitialInterval: 10 } } }\napp: { port: ${port} }`,
+      { sharedBinders: b.shared },
+    );
+    let app: PushTarget | undefined;
+    try {
+      await until(() => sidecar.sidecar.bindings()[0]!.consuming === true, 15_000, 'the group\'s queue to exist');
+      const sent = await sendMany(out, 3, 'early');
+      await delay(quietMs);
+      app = await PushTarget.start(port);
+      await until(() => app!.received.length === 3, 15_000, 'the 3 pushed once the app listens');
+      expect(app.received.map((r) => [r.headers['x-msg-id'], r.headers['x-bindery-delivery-attempt']]).sort())
+        .toEqual(sent.map((id) => [id, '1']).sort());
+    } finally {
+      await Promise.all([sidecar.close(), out.close(), app?.close()]);
     }
   });
 });
