@@ -18,6 +18,8 @@ import { onPath, run, sleep, startDetached, stopByPidFile, withLock } from './pr
 export const nodeWheelVersion = '24.19.0';
 /** docker.io's own client: it has BuildKit built in, where a newer CLI on PATH would want buildx. */
 const docker = '/usr/bin/docker';
+/** Debian packages an image build needs (package, a file it installs). */
+export const imageBuildPackages: Array<[string, string]> = [['docker.io', '/usr/sbin/dockerd'], ['busybox-static', '/bin/busybox']];
 const pauseSource = join(repoRoot, 'test', 'env', 'pause.c');
 const dockerfile = join(repoRoot, 'Dockerfile');
 

@@ -22,7 +22,7 @@ import {
   createBridge, deleteBridge, holdsMachineLock, processesNaming, recordSysctls, releaseMachineLock, removeContainerLogLinks,
   removeIptablesChains, removeKubepodsCgroups, restoreSysctls, setSysctl, takeMachineLock, unmountUnder,
 } from './node-host.ts';
-import { binderyImage, ensureImages, pauseImageTar, type NodeImage } from './node-images.ts';
+import { binderyImage, ensureImages, imageBuildPackages, pauseImageTar, type NodeImage } from './node-images.ts';
 import { cacheDir, envDir, envPort, logFile, repoRoot } from './paths.ts';
 import { client, issue, serving } from './pki.ts';
 import { podNetwork } from './pod-network.ts';
@@ -196,7 +196,10 @@ export const node: Component = {
   },
 
   async ensureInstalled(progress: Progress) {
-    const missing = debianPackages.filter(([, file]) => !existsSync(file)).map(([name]) => name);
+    // One apt run: docker.io and busybox only build images, so only when one is missing.
+    const building = ![pauseImageTar(), binderyImage()].every((image) => existsSync(image.tar));
+    const missing = [...debianPackages, ...(building ? imageBuildPackages : [])]
+      .filter(([, file]) => !existsSync(file)).map(([name]) => name);
     if (missing.length > 0) await aptInstall(missing, progress, logFile('install'));
     // The images build while Go compiles: the one uses the network and the disk, the other the CPUs.
     await Promise.all([
