@@ -28,6 +28,12 @@ function readHolder(): NodeHolder | undefined {
 
 /** Takes the machine's node for this checkout, or says which checkout runs it. */
 export function takeMachineLock(pids: number[]): void {
+  assertMachineFree();
+  writeFileSync(lockPath, JSON.stringify({ checkout: repoRoot, pids } satisfies NodeHolder));
+}
+
+/** Throws, naming the holder, when another checkout runs this machine's node. */
+export function assertMachineFree(): void {
   const holder = readHolder();
   if (holder && holder.checkout !== repoRoot && holder.pids.some(isAlive)) {
     throw new Error(`node: this machine's test node is run by the checkout ${holder.checkout} ` +
@@ -35,7 +41,6 @@ export function takeMachineLock(pids: number[]): void {
       `resources (a bridge, iptables, cgroups), so one checkout at a time runs it: stop it there with ` +
       '`npm run env -- down node`, then try again');
   }
-  writeFileSync(lockPath, JSON.stringify({ checkout: repoRoot, pids } satisfies NodeHolder));
 }
 
 export function holdsMachineLock(): boolean {

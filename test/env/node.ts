@@ -19,7 +19,7 @@ import {
 } from './kubernetes.ts';
 import { containerdConfig, cniConfig, corefile, kubeletConfig, kubeProxyConfig, nodeTaint, ports, type NodePaths } from './node-config.ts';
 import {
-  createBridge, deleteBridge, holdsMachineLock, processesNaming, recordSysctls, releaseMachineLock, removeContainerLogLinks,
+  assertMachineFree, createBridge, deleteBridge, holdsMachineLock, processesNaming, recordSysctls, releaseMachineLock, removeContainerLogLinks,
   removeIptablesChains, removeKubepodsCgroups, restoreSysctls, setSysctl, takeMachineLock, unmountUnder,
 } from './node-host.ts';
 import { binderyImage, ensureImages, imageBuildPackages, pauseImageTar, type NodeImage } from './node-images.ts';
@@ -196,6 +196,7 @@ export const node: Component = {
   },
 
   async ensureInstalled(progress: Progress) {
+    assertMachineFree();
     // One apt run: docker.io and busybox only build images, so only when one is missing.
     const building = ![pauseImageTar(), binderyImage()].every((image) => existsSync(image.tar));
     const missing = [...debianPackages, ...(building ? imageBuildPackages : [])]
