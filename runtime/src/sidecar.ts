@@ -19,7 +19,7 @@ import type { BinderConfig, BindingConfig, RuntimeConfig } from './config/model.
 import { redactUrl } from './config/model.ts';
 import { sleep, systemClock, type Clock } from './delivery/clock.ts';
 import { ListenerHub, isJsonContentType, type Listener } from './delivery/listeners.ts';
-import { PushDispatcher, appAccepts, httpTransport, waitForApp } from './delivery/push.ts';
+import { PushDispatcher, httpTransport, waitForApp } from './delivery/push.ts';
 import { DeliveryTracker } from './delivery/tracker.ts';
 import type { DeliveryOutcome } from './delivery/settle.ts';
 import {
@@ -269,10 +269,15 @@ export class Sidecar {
       handle.push = { dispatcher: new PushDispatcher(binding, transport, this.clock, this.observer(() => handle.binding)), close };
     }
     const target = handle.push ? handle.push.dispatcher.handle : handle.hub.handle;
+    // Pushes wait for the app to listen: in a pod the sidecar starts first, and pushes the app
+    // refused while it boots would use up their attempts (docs/adr/0022-push-inputs-wait-for-the-app.md).
+    const appListening = app && waitForApp(app, this.clock, () => this.closed || handle.state === 'stopped',
+      () => this.logger.info({ binding: binding.name, port: app.port }, 'waiting for the app to listen before pushing'));
     const tracker = new DeliveryTracker(this.clock);
     const handler = tracker.wrap((delivery: Delivery): void => {
       this.metrics.messageReceived(handle.binding);
-      target(delivery);
+      if (!appListening) return target(delivery);
+      void appListening.then((listening) => (listening ? target(delivery) : void delivery.requeue()));
     });
     for (let attempt = 1; ; attempt++) {
       try {
@@ -291,24 +296,8 @@ export class Sidecar {
       }
     }
     const pullWithoutListeners = !handle.push && handle.hub.listenerCount === 0;
-    const appNotListening = app !== undefined && !(await appAccepts(app));
-    if (handle.state === 'paused' || pullWithoutListeners || appNotListening) await handle.consumer.pause();
-    if (appNotListening) void this.resumeWhenAppListens(handle, app);
+    if (handle.state === 'paused' || pullWithoutListeners) await handle.consumer.pause();
     this.logger.info({ binding: binding.name, binder: binding.binder, destination: binding.destination, group: binding.group, delivery: handle.push ? 'push' : 'pull' }, 'input binding consuming');
-  }
-
-  /**
-   * A push input's consumer exists from the start (its group's queue keeps messages) but waits
-   * for the app: in a pod the sidecar starts first, and pushes the app refuses while it boots
-   * would use up their attempts and be dropped.
-   */
-  private async resumeWhenAppListens(handle: InputHandle, app: { host: string; port: number }): Promise<void> {
-    const consumer = handle.consumer;
-    this.logger.info({ binding: handle.binding.name, port: app.port }, 'waiting for the app to listen before pushing');
-    if (!(await waitForApp(app, this.clock, () => this.closed || handle.consumer !== consumer))) return;
-    await this.serial(handle, async () => {
-      if (handle.consumer === consumer && handle.state === 'started') await consumer?.resume();
-    });
   }
 
   /** Stops consuming: in-flight deliveries finish, the rest goes back to the broker. */

@@ -125,15 +125,16 @@ function describeError(error: unknown): string {
 }
 
 /** Resolves once the app accepts a connection on its port, or false when `stop` says to give up. */
-export async function waitForApp(app: { host: string; port: number }, clock: Clock, stop: () => boolean): Promise<boolean> {
-  while (!stop()) {
-    if (await appAccepts(app)) return true;
+export async function waitForApp(app: { host: string; port: number }, clock: Clock, stop: () => boolean, onWait: () => void): Promise<boolean> {
+  for (let waited = false; !stop(); waited = true) {
+    if (await accepts(app)) return true;
+    if (!waited) onWait();
     await sleep(clock, 250);
   }
   return false;
 }
 
-export function appAccepts(app: { host: string; port: number }): Promise<boolean> {
+function accepts(app: { host: string; port: number }): Promise<boolean> {
   return new Promise((resolve) => {
     const socket = connect({ host: app.host, port: app.port });
     socket.setTimeout(1_000, () => { socket.destroy(); resolve(false); });

@@ -177,27 +177,30 @@ describe.concurrent.each(['memory', 'rabbit'] as const)('seed behaviours on %s',
     }
   });
 
-  it('an app that starts after its sidecar loses nothing: the input consumes once the app listens', async () => {
+  it('an app that starts after its sidecar loses nothing: pushes wait until the app listens', async () => {
     const b = await broker(kind);
     const destination = unique(`${prefix}-late-app`);
     const port = await freePort();
     const out = await producer(b, destination);
     // A pod's order: the sidecar first, its app seconds later; refused pushes would use up these attempts at once.
-    const sidecar = await sidecarFrom(
-      `${b.yaml}\nbindings: { input: { direction: input, destination: ${destination}, group: g, consumer: { maxAttempts: 2, backOffInitialInterval: 10 } } }\napp: { port: ${port} }`,
-      { sharedBinders: b.shared },
-    );
+    const yaml = `${b.yaml}\nbindings: { input: { direction: input, destination: ${destination}, group: g, consumer: { maxAttempts: 2, backOffInitialInterval: 10 } } }\napp: { port: ${port} }`;
+    const first = await sidecarFrom(yaml, { sharedBinders: b.shared });
+    let second: RunningSidecar | undefined;
     let app: PushTarget | undefined;
     try {
-      await until(() => sidecar.sidecar.bindings()[0]!.consuming === true, 15_000, 'the group\'s queue to exist');
+      // The group's queue exists and holds what is sent before the pod (re)starts, as after a rollout.
+      await until(() => first.sidecar.bindings()[0]!.consuming === true, 15_000, 'the group\'s queue to exist');
+      await first.close();
       const sent = await sendMany(out, 3, 'early');
+      second = await sidecarFrom(yaml, { sharedBinders: b.shared });
+      await until(() => second!.sidecar.bindings()[0]!.consuming === true, 15_000, 'the consumer to attach');
       await delay(quietMs);
       app = await PushTarget.start(port);
       await until(() => app!.received.length === 3, 15_000, 'the 3 pushed once the app listens');
       expect(app.received.map((r) => [r.headers['x-msg-id'], r.headers['x-bindery-delivery-attempt']]).sort())
         .toEqual(sent.map((id) => [id, '1']).sort());
     } finally {
-      await Promise.all([sidecar.close(), out.close(), app?.close()]);
+      await Promise.all([second?.close(), out.close(), app?.close()]);
     }
   });
 });
