@@ -157,14 +157,11 @@ export async function ensureKubeBinaries(progress: Progress): Promise<void> {
 
 async function ensureClients(progress: Progress): Promise<void> {
   mkdirSync(join(envDir, 'logs'), { recursive: true });
-  // Side by side: each build has stretches (downloads, links) that leave a core idle.
-  await Promise.all([
-    ensureKubeBinaries(progress),
-    goBuild(progress, {
-      moduleDir: helmModule, packages: ['helm.sh/helm/v3/cmd/helm'], binDir: helmBinDir(),
-      ldflags: helmVersionFlags(), what: `helm ${helmVersion()}`,
-    }),
-  ]);
+  await ensureKubeBinaries(progress);
+  await goBuild(progress, {
+    moduleDir: helmModule, packages: ['helm.sh/helm/v3/cmd/helm'], binDir: helmBinDir(),
+    ldflags: helmVersionFlags(), what: `helm ${helmVersion()}`,
+  });
 }
 
 interface HttpsAnswer {
