@@ -11,7 +11,7 @@ import type { BinderState, Consumer, Delivery, Producer } from '../binders/binde
 import { BinderUnavailableError } from '../binders/binder.ts';
 import type { BinderConfig, BindingConfig } from '../config/model.ts';
 import { ListenerHub } from '../delivery/listeners.ts';
-import { PushDispatcher, httpTransport } from '../delivery/push.ts';
+import { PushDispatcher, httpTransport, waitForApp } from '../delivery/push.ts';
 import type { DeliveryOutcome } from '../delivery/settle.ts';
 import { DeliveryTracker } from '../delivery/tracker.ts';
 import { safeError } from '../redact.ts';
@@ -127,10 +127,15 @@ export class Bindings {
       handle.push = { dispatcher: new PushDispatcher(binding, transport, this.ctx.clock, this.observer(() => handle.binding)), close };
     }
     const target = handle.push ? handle.push.dispatcher.handle : handle.hub.handle;
+    // Pushes wait for the app to listen: in a pod the sidecar starts first, and pushes the app
+    // refused while it boots would use up their attempts (docs/adr/0024-push-inputs-wait-for-the-app.md).
+    const appListening = app && waitForApp(app, this.ctx.clock, () => this.ctx.isClosed() || handle.state === 'stopped',
+      () => this.ctx.logger.info({ binding: binding.name, port: app.port }, 'waiting for the app to listen before pushing'));
     const tracker = new DeliveryTracker(this.ctx.clock);
     const handler = tracker.wrap((delivery: Delivery): void => {
       this.ctx.metrics.messageReceived(handle.binding);
-      target(delivery);
+      if (!appListening) return target(delivery);
+      void appListening.then((listening) => (listening ? target(delivery) : void delivery.requeue()));
     });
     try {
       handle.consumer = await this.onConnected(slot, () => slot.binder.createConsumer(binding, handler), 'cannot create the consumer yet', binding);

@@ -38,7 +38,7 @@ export class PushTarget {
   statuses: number[] = [200];
   private constructor(private readonly server: Server) {}
 
-  static async start(): Promise<PushTarget> {
+  static async start(port = 0): Promise<PushTarget> {
     const server = createServer();
     const target = new PushTarget(server);
     server.on('request', (request, response) => {
@@ -50,7 +50,7 @@ export class PushTarget {
         response.writeHead(status).end();
       });
     });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
     return target;
   }
 
