@@ -3,7 +3,7 @@
 # is no build stage (docs/adr/0001-typescript-without-a-build-step.md).
 #
 # NODE_IMAGE is the Node.js base: a supported LTS by default. Where no image registry can be
-# reached, pass one made locally (the test environment does: docs/adr/0021-the-e2e-runs-on-a-real-node.md).
+# reached, pass one made locally (the test environment does: docs/adr/0023-the-e2e-runs-on-a-real-node.md).
 ARG NODE_IMAGE=node:24-slim
 FROM ${NODE_IMAGE}
 
