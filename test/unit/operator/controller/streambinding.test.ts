@@ -105,8 +105,11 @@ function setup(binders: Binder[], bindings: StreamBinding[] = []) {
     failureMemoryMs: 0,
     connect: async (settings) => {
       if (settings.type !== 'rabbit') throw new Error('rabbit only here');
-      if (unreachable.has(settings.host)) throw new BrokerError('Unreachable', `RabbitMQ at ${settings.host}:5672 is unreachable`);
-      return broker(settings.host);
+      // The Binders name short hosts, which reach the session as Services of their namespace
+      // (`rabbit-a.shop.svc`): the fake brokers are keyed by the Service's name.
+      const service = settings.host.split('.')[0]!;
+      if (unreachable.has(service)) throw new BrokerError('Unreachable', `RabbitMQ at ${settings.host}:5672 is unreachable`);
+      return broker(service);
     },
   });
   const byName = <T extends { metadata: { name: string; namespace: string } }>(items: T[]) => ({
