@@ -7,7 +7,7 @@ import { mvn } from './maven.ts';
 import { cacheDir, envDir, envPort, logFile, repoRoot } from './paths.ts';
 import { podNetwork } from './pod-network.ts';
 import { isKafka, portOpen } from './probe.ts';
-import { run, startDetached, stopByPidFile, waitUntilReady, withLock } from './process.ts';
+import { readPid, run, startDetached, stopByPidFile, waitUntilReady, withLock } from './process.ts';
 
 const logPath = logFile('kafka');
 const heap = '-Xmx512m';
@@ -204,8 +204,16 @@ export const kafka: Component = {
 
   async start(progress: Progress) {
     if (await isKafka('127.0.0.1', brokerPort()) && !(await portOpen('127.0.0.1', kafkaPodPort()))) {
+      // A broker this checkout started before pods had a listener: restart it with the new one,
+      // as the API server is restarted when its flags changed. Someone else's broker is theirs.
+      if (readPid('kafka') !== undefined) {
+        progress('kafka: the running broker has no listener for pods; restarting it...');
+        await stopByPidFile('kafka', 30_000);
+      }
+    }
+    if (await isKafka('127.0.0.1', brokerPort()) && !(await portOpen('127.0.0.1', kafkaPodPort()))) {
       throw new ComponentStartError('kafka', `the broker on 127.0.0.1:${brokerPort()} has no listener for pods on ` +
-        `127.0.0.1:${kafkaPodPort()} (started by an older checkout?); stop it with \`npm run env -- down kafka\` and start it again`,
+        `127.0.0.1:${kafkaPodPort()} (not started by this checkout); stop it with \`npm run env -- down kafka\` and start it again`,
       logPath, '(nothing started)');
     }
     if (await portOpen('127.0.0.1', brokerPort())) {
