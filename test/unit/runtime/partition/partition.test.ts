@@ -5,9 +5,11 @@ import { defaultProducer, type ProducerConfig } from '../../../../runtime/src/co
 import {
   javaHashCode,
   javaHashPartition,
+  javaString,
   MissingPartitionKeyError,
   murmur2,
   murmur2Partition,
+  parseJavaJson,
   partitionFor,
 } from '../../../../runtime/src/partition/index.ts';
 import { toApiError } from '../../../../runtime/src/routes/errors.ts';
@@ -19,10 +21,18 @@ interface Vector {
   javaHash: number[];
   murmur2Partition: number[];
 }
+interface JsonValueVector {
+  json: string;
+  javaType: string;
+  hashCode: number;
+  javaString: string;
+  javaHash: number[];
+}
 interface Vectors {
   murmur2Source: string;
   counts: number[];
   vectors: Vector[];
+  jsonValues: JsonValueVector[];
 }
 
 const javaDir = fileURLToPath(new URL('../../../fixtures/java/', import.meta.url));
@@ -66,6 +76,28 @@ describe('partition selection agrees with Java (test/fixtures/java/PartitionVect
   });
 });
 
+describe('keys that are not strings hash as the Java object Jackson reads (jsonValues of the vectors)', () => {
+  it('covers integers, longs above 2^31 and 2^53, big integers, fractions, booleans, strings and containers', () => {
+    const types = new Set(fixture.jsonValues.map((v) => v.javaType));
+    expect([...types].sort()).toEqual(['java.lang.Boolean', 'java.lang.Double', 'java.lang.Integer', 'java.lang.Long', 'java.lang.String',
+      'java.math.BigInteger', 'java.util.ArrayList', 'java.util.LinkedHashMap']);
+    expect(fixture.jsonValues.some((v) => v.javaType === 'java.lang.Long' && Number(v.json) > 2 ** 53)).toBe(true);
+  });
+
+  it.each(fixture.jsonValues)('$json is a $javaType with hashCode $hashCode, printed as "$javaString"', ({ json, hashCode, javaString: printed, javaHash }) => {
+    const value = parseJavaJson(json);
+    expect(javaHashCode(value)).toBe(hashCode);
+    expect(javaString(value)).toBe(printed);
+    expect(fixture.counts.map((n) => javaHashPartition(value, n))).toEqual(javaHash);
+  });
+
+  it.each(fixture.jsonValues)('payload.id of {"id": $json} picks the partitions Java picks', ({ json, javaHash }) => {
+    const producer = { ...defaultProducer(), partitionCount: 4, partitionKeyExpression: 'payload.id' };
+    const body = Buffer.from(`{"id": ${json}}`);
+    expect(partitionFor(producer, { payload: body, headers: {} })).toBe(javaHash[fixture.counts.indexOf(4)]);
+  });
+});
+
 describe('partitionFor', () => {
   const partitioned = (partitionKeyExpression?: string): ProducerConfig => ({
     ...defaultProducer(),
@@ -82,7 +114,7 @@ describe('partitionFor', () => {
 
   it.each([
     ['payload.id', { id: 'order-12345' }, {}, 'order-12345'],
-    ['payload.id', { id: 42 }, {}, '42'],
+    ['payload.id', { id: 42 }, {}, 42],
     ["headers['userId']", {}, { userId: 'user-1' }, 'user-1'],
     ['headers.userId', {}, { userId: 'user-1' }, 'user-1'],
     ['payload.items[0].sku', { items: [{ sku: 'polygenelubricants' }] }, {}, 'polygenelubricants'],
