@@ -25,8 +25,8 @@ it('dead-letters a message an SSE listener nacks maxAttempts times, counting att
   sidecar = await sidecarFrom([
     `binders: { rabbit: { type: rabbit, rabbit: { url: "${testEnv().rabbitUrl}" } } }`,
     'bindings:',
-    `  output: { direction: output, destination: ${destination}, producer: { requiredGroups: [g] } }`,
-    `  input: { direction: input, destination: ${destination}, group: g, consumer: { maxAttempts: 3 } }`,
+    `  output: { direction: output, destination: ${destination}, producer: { requiredGroups: [g], deadLetter: true } }`,
+    `  input: { direction: input, destination: ${destination}, group: g, consumer: { maxAttempts: 3, deadLetter: true } }`,
   ].join('\n'));
   listener = await SseReader.open(`${sidecar.apiUrl}/v1/listen/input?ack=manual`);
   expect(listener.status).toBe(200);
