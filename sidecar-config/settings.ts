@@ -38,7 +38,7 @@ export const ProducerSettings = Type.Object(
       }),
     ),
     messageKeyExpression: Type.Optional(
-      Type.String({ description: 'Kafka: expression over payload and headers giving the record key, e.g. headers.orderId (the x-message-key header wins).', maxLength: 1024 }),
+      Type.String({ description: 'Kafka: expression over payload and headers giving the record key, e.g. payload.orderId (the x-message-key header wins).', maxLength: 1024 }),
     ),
   },
   { description: 'Settings of an output binding; only on outputs.' },

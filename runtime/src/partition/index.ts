@@ -34,10 +34,17 @@ export interface PartitionedMessage {
   messageKey?: string;
 }
 
-/** The partition for a message, or undefined when the binding is not partitioned. */
-export function partitionFor(producer: ProducerConfig, message: PartitionedMessage): number | undefined {
+/**
+ * The partition for a message, or undefined when the binding is not partitioned, or when
+ * `placesKeyedRecords` (Kafka) and the message has a record key but no partition key: Kafka's
+ * own partitioner places it then, by murmur2 of the record key (SPEC section 2).
+ */
+export function partitionFor(producer: ProducerConfig, message: PartitionedMessage, placesKeyedRecords = false): number | undefined {
   if (producer.partitionCount <= 1) return undefined;
   const key = message.key ?? evaluate(producer.partitionKeyExpression, message);
+  if (key === undefined && placesKeyedRecords && producer.partitionKeyExpression === undefined && messageKeyFor(producer, message) !== undefined) {
+    return undefined;
+  }
   if (key === undefined) {
     throw new MissingPartitionKeyError(
       producer.partitionKeyExpression === undefined

@@ -145,8 +145,8 @@ export class Sidecar {
     }
     // Key expressions read a JSON body with Java's number types, so they get the bytes.
     const keyed = { payload: json ? request.body : text, headers: request.headers, key: request.key, messageKey: request.messageKey };
-    const partition = partitionFor(binding.producer, keyed);
     const key = messageKeyFor(binding.producer, keyed);
+    const partition = partitionFor(binding.producer, keyed, handle.slot.config.type === 'kafka');
     const producer = await this.handles.producerFor(handle);
     const current = handle.binding;
     if (handle.slot.binder.state !== 'up') throw new BinderUnavailableError(`binder ${current.binder} is ${handle.slot.binder.state}`);

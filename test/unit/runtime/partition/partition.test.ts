@@ -6,6 +6,7 @@ import {
   javaHashCode,
   javaHashPartition,
   javaString,
+  messageKeyFor,
   MissingPartitionKeyError,
   murmur2,
   murmur2Partition,
@@ -137,6 +138,15 @@ describe('partitionFor', () => {
     );
   });
 
+  it('leaves a keyed record without a partition key to Kafka\'s partitioner, and only there', () => {
+    const keyed = { payload: { id: 'a' }, headers: {}, messageKey: 'order-1' };
+    expect(partitionFor(partitioned(), keyed, true)).toBeUndefined();
+    expect(() => partitionFor(partitioned(), keyed, false)).toThrow(MissingPartitionKeyError);
+    expect(partitionFor(partitioned(), { ...keyed, key: 'k' }, true)).toBe(javaHashPartition('k', 8));
+    expect(partitionFor(partitioned('payload.id'), keyed, true)).toBe(javaHashPartition('a', 8));
+    expect(partitionFor({ ...partitioned(), messageKeyExpression: 'headers.order' }, { payload: {}, headers: { order: 'o-1' } }, true)).toBeUndefined();
+  });
+
   it.each([
     ['no expression and no key', undefined, { id: 'a' }, /x-partition-key header or configure producer.partitionKeyExpression/],
     ['a path that is absent', 'payload.id', { other: 1 }, /"payload.id" found no value/],
@@ -151,5 +161,23 @@ describe('partitionFor', () => {
     } catch (error) {
       expect(toApiError(error as Error, undefined)).toMatchObject({ statusCode: 400, code: 'BINDERY_ERR_MISSING_PARTITION_KEY' });
     }
+  });
+});
+
+describe('messageKeyFor: the Kafka record key', () => {
+  const producer = (messageKeyExpression?: string): ProducerConfig => ({ ...defaultProducer(), messageKeyExpression });
+
+  it.each([
+    ['the x-message-key header wins', "headers['order']", { messageKey: 'from-header' }, 'from-header'],
+    ['a header', "headers['order']", {}, 'o-1'],
+    ['a JSON string', 'payload.id', {}, 'user-1'],
+    ['a JSON integer, as Java prints the Integer', 'payload.n', {}, '7'],
+    ['a JSON fraction, as Java prints the Double', 'payload.d', {}, '7.0'],
+    ['a concatenation', "payload.id + ':' + payload.n", {}, 'user-1:7'],
+    ['nothing found: no key, as Spring sends a null key', 'payload.absent', {}, undefined],
+    ['no expression', undefined, {}, undefined],
+  ])('%s', (_name, expression, extra, expected) => {
+    const body = Buffer.from('{"id": "user-1", "n": 7, "d": 7.0}');
+    expect(messageKeyFor(producer(expression), { payload: body, headers: { order: 'o-1' }, ...extra })).toBe(expected);
   });
 });
