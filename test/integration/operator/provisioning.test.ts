@@ -135,8 +135,11 @@ describe('RabbitMQ', () => {
     const refused = await waitForCondition(namespace, 'streambindings', 'in', 'False', 'IncompatibleTopology');
     expect(refused.message).toContain('PRECONDITION_FAILED');
     expect(refused.message).toContain(`queue '${destination}.g': it exists with x-dead-letter-exchange = none, this binding declares x-dead-letter-exchange = DLX`);
-    const terminal = await operator.metrics.registry.getSingleMetricAsString('bindery_operator_reconciles_total');
-    expect(terminal).toMatch(/controller="streambinding",result="terminal"} [1-9]/);
+    // The reconcile is counted once it returned, a moment after its status was written.
+    const terminal = await waitFor('the terminal reconcile to be counted', async () => {
+      const text = await operator.metrics.registry.getSingleMetricAsString('bindery_operator_reconciles_total');
+      return /controller="streambinding",result="terminal"} [1-9]/.test(text) ? text : undefined;
+    }, 10_000);
     expect(terminal).not.toMatch(/controller="streambinding",result="error"/);
   });
 

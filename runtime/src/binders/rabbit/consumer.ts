@@ -9,7 +9,7 @@
  * other members of the group take it meanwhile. An anonymous input's queue is auto-delete and
  * would go with its last consumer, so pausing it keeps consuming and holds the (at most
  * `concurrency`, the prefetch) deliveries until it resumes: the queue lives as long as the
- * consumer, and what is sent meanwhile waits in it (SPEC section 2).
+ * consumer and its connection, and what is sent meanwhile waits in it (SPEC section 2).
  */
 import { createHash } from 'node:crypto';
 import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
@@ -51,8 +51,12 @@ export class RabbitConsumer implements Consumer {
   /** The broker refused this input's topology when it last started; reported until it starts. */
   private refused = false;
   private lagTimer?: unknown;
-  /** Anonymous inputs: one queue name for the consumer's life, declared again after a reconnect. */
-  private readonly anonymousQueue?: string;
+  /**
+   * Anonymous inputs: their queue and the connection it is exclusive to. One name for as long
+   * as the connection lives; a new connection gets a new one, because the broker may still hold
+   * the old name for the dead connection (RESOURCE_LOCKED) until it notices it is gone.
+   */
+  private anonymousQueue?: { connection: ChannelModel; name: string };
   /** Anonymous inputs while paused: deliveries held until resume, in arrival order. */
   private held: Array<() => void> = [];
   /**
@@ -70,7 +74,10 @@ export class RabbitConsumer implements Consumer {
   ) {
     // Anonymous queues have no DLQ (SPEC section 2 names DLQs after groups only).
     this.deadLetterEnabled = binding.consumer.deadLetter && binding.group !== undefined;
-    if (binding.group === undefined) this.anonymousQueue = rabbit.anonymousQueue(binding.destination);
+  }
+
+  private get anonymous(): boolean {
+    return this.binding.group === undefined;
   }
 
   /** Opens a channel on `connection`, declares this input's topology and consumes. */
@@ -97,7 +104,7 @@ export class RabbitConsumer implements Consumer {
     });
     try {
       await channel.prefetch(this.binding.consumer.concurrency);
-      if (!this.paused || this.anonymousQueue !== undefined) await this.consume(connection, life);
+      if (!this.paused || this.anonymous) await this.consume(connection, life);
       if (this.refused) this.binder.deps.onTopologyRefused?.(this.binding.name, undefined);
       this.refused = false;
       this.retryAttempt = 1;
@@ -111,7 +118,7 @@ export class RabbitConsumer implements Consumer {
 
   async pause(): Promise<void> {
     this.paused = true;
-    if (this.anonymousQueue !== undefined) return;
+    if (this.anonymous) return;
     const life = this.life;
     const tags = this.consumerTags;
     this.consumerTags = [];
@@ -121,7 +128,7 @@ export class RabbitConsumer implements Consumer {
   async resume(): Promise<void> {
     if (!this.paused) return;
     this.paused = false;
-    if (this.anonymousQueue !== undefined) {
+    if (this.anonymous) {
       const held = this.held;
       this.held = [];
       for (const deliver of held) deliver();
@@ -214,8 +221,10 @@ export class RabbitConsumer implements Consumer {
   }
 
   private async consume(connection: ChannelModel, life: ChannelLife): Promise<void> {
-    const anonymousQueue = this.anonymousQueue;
-    const topology = rabbitTopology(this.binding, anonymousQueue === undefined ? {} : { anonymousQueue });
+    if (this.anonymous && this.anonymousQueue?.connection !== connection) {
+      this.anonymousQueue = { connection, name: rabbit.anonymousQueue(this.binding.destination) };
+    }
+    const topology = rabbitTopology(this.binding, this.anonymousQueue === undefined ? {} : { anonymousQueue: this.anonymousQueue.name });
     await this.binder.declare(connection, topology);
     this.queues = topology.consumeQueues;
     const tags: string[] = [];
@@ -279,7 +288,7 @@ export class RabbitConsumer implements Consumer {
         this.binder.log('error', { binding: this.binding.name, err: error }, 'delivery handler threw');
       }
     };
-    if (this.paused && this.anonymousQueue !== undefined) this.held.push(dispatch);
+    if (this.paused && this.anonymous) this.held.push(dispatch);
     else dispatch();
   }
 }
