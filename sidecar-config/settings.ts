@@ -32,6 +32,14 @@ export const ProducerSettings = Type.Object(
         maxItems: 32,
       }),
     ),
+    deadLetter: Type.Optional(
+      Type.Boolean({
+        description: "RabbitMQ: declare the requiredGroups' queues with dead letters (DLX and a DLQ), as their consumers' deadLetter: true does; default false, as Spring Cloud Stream's autoBindDlq.",
+      }),
+    ),
+    messageKeyExpression: Type.Optional(
+      Type.String({ description: 'Kafka: expression over payload and headers giving the record key, e.g. payload.orderId (the x-message-key header wins).', maxLength: 1024 }),
+    ),
   },
   { description: 'Settings of an output binding; only on outputs.' },
 );
@@ -49,7 +57,9 @@ export const ConsumerSettings = Type.Object(
     backOffMultiplier: Type.Optional(Type.Number({ description: 'Factor applied to the delay after each retry.', minimum: 1 })),
     backOffMaxInterval: Type.Optional(Type.Integer({ description: 'Longest retry delay in milliseconds.', minimum: 0 })),
     deadLetter: Type.Optional(
-      Type.Boolean({ description: 'Dead-letter messages that exhausted their attempts (else drop them).' }),
+      Type.Boolean({
+        description: 'Dead-letter messages that exhausted their attempts (else drop them); default false, as Spring Cloud Stream\'s autoBindDlq / enableDlq.',
+      }),
     ),
     startOffset: Type.Optional(
       StringEnum(['earliest', 'latest'], { description: 'Kafka start offset: earliest (default for groups) or latest.' }),

@@ -23,6 +23,7 @@ export function registerSendRoute(parent: FastifyInstance, sidecar: Sidecar): vo
           headers: Type.Object({
             'content-type': Type.Optional(Type.String()),
             'x-partition-key': Type.Optional(Type.String()),
+            'x-message-key': Type.Optional(Type.String()),
             'x-msg-id': Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
           }),
           response: {
@@ -52,6 +53,7 @@ export function registerSendRoute(parent: FastifyInstance, sidecar: Sidecar): vo
           ...(contentType && { contentType }),
           ...(request.headers['x-msg-id'] !== undefined && { id: request.headers['x-msg-id'] }),
           ...(request.headers['x-partition-key'] !== undefined && { key: request.headers['x-partition-key'] }),
+          ...(request.headers['x-message-key'] !== undefined && { messageKey: request.headers['x-message-key'] }),
         });
         return reply.status(202).send(result);
       },

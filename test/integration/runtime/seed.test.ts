@@ -161,7 +161,7 @@ describe.concurrent.each(['memory', 'rabbit'] as const)('seed behaviours on %s',
   it('a message the app keeps failing is retried maxAttempts times, then dead-lettered with SCSt headers', async () => {
     const b = await broker(kind);
     const destination = unique(`${prefix}-dlq`);
-    const a = await Pod.consumer(b, destination, 'g', '{ maxAttempts: 3, backOffInitialInterval: 10, backOffMaxInterval: 50 }');
+    const a = await Pod.consumer(b, destination, 'g', '{ maxAttempts: 3, backOffInitialInterval: 10, backOffMaxInterval: 50, deadLetter: true }');
     a.app.statuses = [503];
     const out = await producer(b, destination);
     try {

@@ -1,11 +1,12 @@
 /**
  * One output binding's producer on a Kafka topic: sends issued in the same tick travel in one
- * produce request, each caller hearing only of its own message, and every record gets an
- * explicit partition so that the receipt can name it.
+ * produce request, each caller hearing only of its own message, and every record's partition
+ * is noted so that the receipt can name it.
  */
 import type { Producer as KafkaJsProducer, RecordMetadata } from 'kafkajs';
 import type { Clock } from '../../../../time/clock.ts';
 import { BinderUnavailableError, ConfirmTimeoutError, type BinderState, type OutboundMessage, type Producer, type SendReceipt } from '../binder.ts';
+import { murmur2 } from '../../partition/index.ts';
 import { outboundRecord, type OutboundRecord } from './messages.ts';
 
 /** What a producer needs of its binder. */
@@ -23,16 +24,20 @@ export interface ProducerHost {
 }
 
 /**
- * Kafka's own choice for records without a partition would be fine, but the receipt must name
- * the partition: this round-robin partitioner, over the partitions kafkajs knows, notes where
- * each record went. A partition kafkajs does not know fails the send rather than being
- * skipped in silence (kafkajs drops records of unknown partitions).
+ * Where a record goes when the runtime did not pick its partition: a keyed record where
+ * Kafka's own partitioner puts it (murmur2 of the key's bytes over all of the topic's
+ * partitions, so a Java producer with the same key agrees), any other round-robin over the
+ * partitions kafkajs knows. Either way the chosen partition is noted, because the receipt must
+ * name it. A partition kafkajs does not know fails the send rather than being skipped in
+ * silence (kafkajs drops records of unknown partitions).
  */
-export function roundRobinPartitioner(chosen: WeakMap<object, number>) {
+export function recordPartitioner(chosen: WeakMap<object, number>) {
   let next = 0;
-  return ({ partitionMetadata, message }: { partitionMetadata: { partitionId: number }[]; message: object & { partition?: number } }): number => {
+  return ({ partitionMetadata, message }: { partitionMetadata: { partitionId: number }[]; message: object & { partition?: number; key?: Buffer | string | null } }): number => {
     let partition = message.partition;
-    if (partition === undefined || partition === null) {
+    if ((partition === undefined || partition === null) && message.key) {
+      partition = (murmur2(Buffer.from(message.key)) & 0x7fffffff) % partitionMetadata.length;
+    } else if (partition === undefined || partition === null) {
       partition = partitionMetadata[next % partitionMetadata.length]!.partitionId;
       next = (next + 1) % Math.max(1, partitionMetadata.length);
     } else if (!partitionMetadata.some((p) => p.partitionId === partition)) {

@@ -129,7 +129,7 @@ function setup(binders: Binder[], bindings: StreamBinding[] = []) {
   return { reconciler, broker, unreachable, events, bindings };
 }
 
-const groupInput: StreamBindingSpec = { direction: 'input', destination: 'orders', group: 'audit', binder: 'rabbit-a' };
+const groupInput: StreamBindingSpec = { direction: 'input', destination: 'orders', group: 'audit', binder: 'rabbit-a', consumer: { deadLetter: true } };
 
 describe('StreamBindingReconciler.reconcile', () => {
   it('declares the topology and reports it: Ready, Provisioned, status.binder and status.topology', async () => {

@@ -49,7 +49,7 @@ function scripted(statuses: Array<number | 'refused'>) {
 }
 
 describe('PushDispatcher', () => {
-  const consumer = { maxAttempts: 3, backOffInitialInterval: 1000, backOffMultiplier: 2, backOffMaxInterval: 10000 };
+  const consumer = { maxAttempts: 3, backOffInitialInterval: 1000, backOffMultiplier: 2, backOffMaxInterval: 10000, deadLetter: true };
 
   it.each([
     { name: '2xx at once', statuses: [200], attempts: [1], delays: [], settled: 'ack', outcomes: ['ack'] },
@@ -205,7 +205,7 @@ describe('ListenerHub', () => {
     { name: 'nack without requeue', act: (hub: ListenerHub) => hub.nack('m-1', false), attempt: 1, settled: ['deadLetter'], outcomes: ['dead_letter'] },
   ])('manual mode: $name', async ({ act, attempt, settled, outcomes }) => {
     const seen: DeliveryOutcome[] = [];
-    const hub = new ListenerHub(binding({ maxAttempts: 3 }), new FakeClock(), (o) => seen.push(o));
+    const hub = new ListenerHub(binding({ maxAttempts: 3, deadLetter: true }), new FakeClock(), (o) => seen.push(o));
     hub.add(fakeListener('manual'));
     const delivery = fakeDelivery(attempt);
     hub.handle(delivery);
