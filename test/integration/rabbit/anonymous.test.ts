@@ -46,12 +46,14 @@ bindings:
   const sendN = async (n: number) => expect((await send(sidecar!, 'output', JSON.stringify({ n }))).status).toBe(202);
 
   // From the binding's start, before any listener: the queue exists and the binding consumes.
-  const [queue] = await waitFor('the anonymous queue', async () => {
+  // The queue is declared a moment before basic.consume is answered, so wait for both.
+  const input = () => sidecar!.sidecar.bindings().find((b) => b.name === 'input');
+  const [queue] = await waitFor('the anonymous queue, consumed by the binding', async () => {
     const found = await anonymousQueues();
-    return found.length > 0 ? found : undefined;
+    return found.length > 0 && input()?.consuming === true ? found : undefined;
   }, 15_000);
   expect(queue).toMatchObject({ durable: false, exclusive: true, auto_delete: true });
-  expect(sidecar.sidecar.bindings().find((b) => b.name === 'input')).toMatchObject({ group: null, delivery: 'pull', listeners: 0, consuming: true });
+  expect(input()).toMatchObject({ group: null, delivery: 'pull', listeners: 0, consuming: true });
 
   await sendN(1);
   await sendN(2);
@@ -63,7 +65,7 @@ bindings:
 
   // Between two listeners: the same queue stays, and keeps what is sent meanwhile.
   await first.close();
-  await waitFor('the listener to leave', () => sidecar!.sidecar.bindings().find((b) => b.name === 'input')?.listeners === 0);
+  await waitFor('the listener to leave', () => input()?.listeners === 0);
   await sendN(4);
   await sendN(5);
   await delay(300);
