@@ -2,6 +2,7 @@ import type { ExternalComponents, TestEnvironment, TestNode } from './contract.t
 import { kafka, kafkaBrokers, kafkaPodPort } from './kafka.ts';
 import { helmPath, kubeconfigPath, kubectlPath, kubernetes, kubernetesVersion } from './kubernetes.ts';
 import { nodeTaint } from './node-config.ts';
+import { promtoolPath } from './promtool.ts';
 import { binderyImage } from './node-images.ts';
 import { nodeName } from './node.ts';
 import { podNetwork } from './pod-network.ts';
@@ -25,6 +26,7 @@ export async function testEnvironment(withNode = false): Promise<TestEnvironment
     kubeconfig: kubeconfigPath(),
     kubectl: kubectlPath(),
     helm: helmPath(),
+    promtool: promtoolPath(),
     kubernetesVersion: await kubernetesVersion(),
     ...(withNode && { node: testNode() }),
   };

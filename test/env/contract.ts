@@ -16,6 +16,8 @@ export interface TestEnvironment {
   /** Paths of the pinned `kubectl` and `helm` binaries. */
   kubectl: string;
   helm: string;
+  /** Path of the pinned `promtool` (Prometheus' checker). */
+  promtool: string;
   /** e.g. `v1.35.4`. */
   kubernetesVersion: string;
   /** The kubelet node, when this run has tests that need one (test/e2e). */

@@ -1,13 +1,14 @@
-import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
-import { basename, dirname, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { aptInstall } from './apt.ts';
 import { ComponentStartError, type Component, type ComponentStatus, type Progress } from './component.ts';
+import { goBuild, moduleKey, pinned } from './go-build.ts';
 import { cacheDir, envDir, envPort, logFile, repoRoot } from './paths.ts';
 import { ensurePki, pkiPaths, type Pki } from './pki.ts';
 import { portOpen } from './probe.ts';
-import { onPath, readPid, run, startDetached, stopByPidFile, waitUntilReady, withLock } from './process.ts';
+import { ensurePromtool, promtoolVersion } from './promtool.ts';
+import { onPath, readPid, startDetached, stopByPidFile, waitUntilReady } from './process.ts';
 
 const k8sModule = join(repoRoot, 'test', 'env', 'k8s');
 const helmModule = join(repoRoot, 'test', 'env', 'helm');
@@ -21,14 +22,6 @@ const etcdPeerPort = envPort(12380);
 export const serviceRange = '10.0.0.0/24';
 const serviceIp = '10.0.0.1';
 
-/** The version a module pins for `dependency`, read from its go.mod: the one place it is written. */
-export function pinned(moduleDir: string, dependency: string): string {
-  const goMod = readFileSync(join(moduleDir, 'go.mod'), 'utf8');
-  const match = new RegExp(`^\\s*(?:require\\s+)?${dependency.replaceAll('.', '\\.')}\\s+(v\\S+)`, 'm').exec(goMod);
-  if (!match?.[1]) throw new Error(`${dependency} is not required in ${moduleDir}/go.mod`);
-  return match[1];
-}
-
 export function kubernetesPinnedVersion(): string {
   return pinned(k8sModule, 'k8s.io/kubernetes');
 }
@@ -39,17 +32,10 @@ function helmVersion(): string {
 
 /**
  * Every Kubernetes binary comes out of one `go build` of the pinned module, so that the
- * packages they share compile once. The cache directory is named after go.mod and go.sum:
- * a change of any dependency builds afresh instead of reusing binaries of other versions.
+ * packages they share compile once.
  */
 const kubeCommands = ['kube-apiserver', 'kube-controller-manager', 'kubectl', 'kubelet', 'kube-proxy', 'kube-scheduler'];
 const etcdPackage = 'go.etcd.io/etcd/server/v3';
-
-export function moduleKey(moduleDir: string): string {
-  const hash = createHash('sha256');
-  for (const file of ['go.mod', 'go.sum']) hash.update(readFileSync(join(moduleDir, file)));
-  return hash.digest('hex').slice(0, 12);
-}
 
 function kubeBinDir(): string {
   return join(cacheDir(), `k8s-${kubernetesPinnedVersion()}-${moduleKey(k8sModule)}`, 'bin');
@@ -77,14 +63,6 @@ export function kubeconfigPath(): string {
   return given ? given.split(':')[0]! : ownKubeconfig;
 }
 
-function goCommand(): string {
-  for (const dir of (process.env.PATH ?? '').split(':')) {
-    if (dir && existsSync(join(dir, 'go'))) return join(dir, 'go');
-  }
-  if (existsSync('/usr/local/go/bin/go')) return '/usr/local/go/bin/go';
-  throw new Error('kubernetes: the Go toolchain (go 1.25 or newer) is needed to build the control plane; `go` is not on PATH');
-}
-
 /** Version stamps that release builds get from the Kubernetes Makefile, so clients see a real version. */
 function kubeVersionFlags(): string[] {
   const version = kubernetesPinnedVersion();
@@ -104,44 +82,6 @@ function helmVersionFlags(): string[] {
       `-X helm.sh/helm/v3/${pkg}.k8sVersionMinor=${minor}`,
     ]),
   ];
-}
-
-export interface GoBuild {
-  moduleDir: string;
-  packages: string[];
-  /** Where the binaries go; it appears complete or not at all. */
-  binDir: string;
-  ldflags: string[];
-  /** Binary names to change after the build: Go names `.../server/v3` `server`. */
-  renames?: Record<string, string>;
-  what: string;
-}
-
-export async function goBuild(progress: Progress, build: GoBuild): Promise<void> {
-  if (existsSync(build.binDir)) return;
-  // Checkouts share the cache: one builds while the others wait for it.
-  await withLock(`build-${basename(dirname(build.binDir))}`, async () => {
-    if (!existsSync(build.binDir)) await goBuildUnlocked(progress, build);
-  }, { dir: cacheDir() });
-}
-
-async function goBuildUnlocked(progress: Progress, build: GoBuild): Promise<void> {
-  const partial = `${build.binDir}.partial`;
-  rmSync(partial, { recursive: true, force: true });
-  mkdirSync(partial, { recursive: true });
-  progress(`building ${build.what} with go build (cold: minutes to tens of minutes on 2 cores)...`);
-  const started = Date.now();
-  await run({
-    command: goCommand(),
-    args: ['build', '-trimpath', `-ldflags=${['-s', '-w', ...build.ldflags].join(' ')}`, '-o', `${partial}/`, ...build.packages],
-    cwd: build.moduleDir,
-    // The toolchain on the machine builds; a go.mod never triggers a toolchain download.
-    env: { ...process.env, GOTOOLCHAIN: 'local' },
-    logPath: logFile('build'), progress, label: `go build ${build.what}`,
-  });
-  for (const [from, to] of Object.entries(build.renames ?? {})) renameSync(join(partial, from), join(partial, to));
-  renameSync(partial, build.binDir);
-  progress(`built ${build.what} in ${Math.round((Date.now() - started) / 1000)} s`);
 }
 
 export async function ensureKubeBinaries(progress: Progress): Promise<void> {
@@ -164,6 +104,9 @@ async function ensureClients(progress: Progress): Promise<void> {
     moduleDir: helmModule, packages: ['helm.sh/helm/v3/cmd/helm'], binDir: helmBinDir(),
     ldflags: helmVersionFlags(), what: `helm ${helmVersion()}`,
   });
+  // Not a Kubernetes client, but built here for the same reason: after the others, it reuses
+  // their compiled packages (client-go, protobuf, golang.org/x) instead of racing them.
+  await ensurePromtool(progress);
 }
 
 interface HttpsAnswer {
@@ -424,7 +367,7 @@ export const kubernetes: Component & { ensureClients: (progress: Progress) => Pr
     const processes = ['etcd', 'kube-apiserver', 'kube-controller-manager'].filter((name) => readPid(name) !== undefined);
     return {
       up,
-      version: `Kubernetes ${kubernetesPinnedVersion()}, helm ${helmVersion()}`,
+      version: `Kubernetes ${kubernetesPinnedVersion()}, helm ${helmVersion()}, promtool ${promtoolVersion()}`,
       address: `https://127.0.0.1:${apiPort} (kubeconfig ${ownKubeconfig}; ${processes.join(', ') || 'no processes'})`,
     };
   },

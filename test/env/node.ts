@@ -13,9 +13,10 @@ import { join } from 'node:path';
 import { aptInstall } from './apt.ts';
 import type { Component, ComponentStatus, Progress } from './component.ts';
 import { kafkaPodPort } from './kafka.ts';
+import { goBuild, moduleKey, pinned } from './go-build.ts';
 import {
-  apiPort, ensureKubeBinaries, goBuild, kubeBin, kubeconfigYaml, kubectlPath, kubernetes, kubernetesPinnedVersion,
-  moduleKey, ownKubeconfig, pinned, pki, serviceRange,
+  apiPort, ensureKubeBinaries, kubeBin, kubeconfigYaml, kubectlPath, kubernetes, kubernetesPinnedVersion,
+  ownKubeconfig, pki, serviceRange,
 } from './kubernetes.ts';
 import { containerdConfig, cniConfig, corefile, kubeletConfig, kubeProxyConfig, nodeTaint, ports, type NodePaths } from './node-config.ts';
 import {
