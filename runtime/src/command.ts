@@ -21,7 +21,9 @@ Options:
   -h, --help         this text
 
 Environment: BINDERY_INSTANCE_INDEX / BINDERY_INSTANCE_COUNT (partitioned inputs),
-BINDERY_LOG_LEVEL (default info), and any \${VAR} the config file refers to.`;
+BINDERY_LOG_LEVEL (default info), OTEL_EXPORTER_OTLP_ENDPOINT (export spans over
+OTLP/HTTP JSON; off when unset) with OTEL_SERVICE_NAME and the other OTEL_* exporter
+variables, and any \${VAR} the config file refers to.`;
 
 export async function main(argv: string[]): Promise<number> {
   let args;
@@ -71,17 +73,19 @@ export async function main(argv: string[]): Promise<number> {
     throw error;
   }
 
-  const [{ default: pino }, { watchConfigFile }, { Metrics }, { startSidecar }, { safeError }] = await Promise.all([
+  const [{ default: pino }, { watchConfigFile }, { Metrics }, { startSidecar }, { safeError }, { tracerFromEnv }] = await Promise.all([
     import('pino'),
     import('./config/watch.ts'),
     import('./metrics.ts'),
     import('./server.ts'),
     import('./redact.ts'),
+    import('./tracing/otlp.ts'),
   ]);
   const logger = pino({ level: process.env[SIDECAR_ENV.logLevel] ?? 'info', base: { component: 'bindery-runtime' } });
   let running;
+  const tracer = tracerFromEnv(process.env, logger);
   try {
-    running = await startSidecar({ config, logger, metrics: new Metrics({ processMetrics: true }) });
+    running = await startSidecar({ config, logger, metrics: new Metrics({ processMetrics: true }), tracer });
   } catch (error) {
     logger.error({ err: safeError(error) }, 'the sidecar could not start');
     return 1;
@@ -117,6 +121,8 @@ export async function main(argv: string[]): Promise<number> {
       watcher?.close();
       running
         .close()
+        // The last spans, of the sends and pushes that shutdown let finish.
+        .then(() => tracer.close())
         .then(() => {
           logger.info('stopped');
           resolve(0);

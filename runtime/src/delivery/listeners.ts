@@ -7,6 +7,7 @@
 import type { BindingConfig } from '../config/model.ts';
 import type { Delivery, InboundMessage } from '../binders/binder.ts';
 import type { Clock } from '../../../time/clock.ts';
+import { appHeaders } from '../cloudevents/index.ts';
 import { acknowledge, attemptsLeft, giveUp, type OutcomeObserver } from './settle.ts';
 
 export type AckMode = 'auto' | 'manual';
@@ -185,7 +186,7 @@ export function formatEvent(message: InboundMessage): string {
     id: message.id,
     payload: decodePayload(message),
     contentType: message.contentType,
-    headers: message.headers,
+    headers: appHeaders(message.headers),
     partition: message.partition ?? null,
     attempt: message.attempt,
   };

@@ -60,6 +60,9 @@ const API_ERRORS: ReadonlyArray<readonly [ErrorClass, number, string]> = [
   [ConfirmTimeoutError, 504, 'BINDERY_ERR_CONFIRM_TIMEOUT'],
 ];
 
+/** Every code the API answers with, for its OpenAPI document. */
+export const ERROR_CODES: readonly string[] = [...API_ERRORS.map(([, , code]) => code), 'BINDERY_ERR_INTERNAL'];
+
 /** The API error for anything a route or the core threw; `bodyLimit` names the limit of a body refused while read. */
 export function toApiError(error: Error & { code?: unknown; statusCode?: number }, bodyLimit: number | undefined): ApiError {
   for (const [type, statusCode, code] of API_ERRORS) {

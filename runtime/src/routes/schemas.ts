@@ -1,4 +1,5 @@
 import { Type } from '@sinclair/typebox';
+import { ERROR_CODES } from './errors.ts';
 
 export const BindingParams = Type.Object({ binding: Type.String({ minLength: 1 }) });
 
@@ -7,7 +8,8 @@ export const DeliveryParams = Type.Object({ binding: Type.String({ minLength: 1 
 /** SPEC section 5's error body. */
 export const ErrorBody = Type.Object({
   statusCode: Type.Integer(),
-  code: Type.String(),
+  // An enum in the OpenAPI document; serialised as a plain string.
+  code: Type.Unsafe<string>({ type: 'string', enum: [...ERROR_CODES] }),
   error: Type.String(),
   message: Type.String(),
 });
@@ -26,3 +28,13 @@ export const BindingView = Type.Object({
   consuming: Type.Optional(Type.Boolean()),
   error: Type.Optional(Type.String()),
 });
+
+/** The standard headers a send may carry besides Bindery's own: CloudEvents binary mode and W3C trace context. */
+export const EventHeaders = {
+  'ce-specversion': Type.Optional(Type.String({ description: 'CloudEvents binary mode: with ce-id, ce-source and ce-type, the send is a CloudEvent; every ce-<attribute> travels as the message header ce_<attribute>' })),
+  'ce-id': Type.Optional(Type.String()),
+  'ce-source': Type.Optional(Type.String()),
+  'ce-type': Type.Optional(Type.String()),
+  traceparent: Type.Optional(Type.String({ description: 'W3C trace context; travels in the message and comes back on push and SSE' })),
+  tracestate: Type.Optional(Type.String()),
+};

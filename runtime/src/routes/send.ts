@@ -2,7 +2,9 @@ import type { FastifyInstance } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { Sidecar } from '../sidecar/sidecar.ts';
-import { BindingParams, ErrorBody } from './schemas.ts';
+import { eventFromRequest } from '../cloudevents/index.ts';
+import { traceContextOf, traceHeaders } from '../tracing/context.ts';
+import { BindingParams, ErrorBody, EventHeaders } from './schemas.ts';
 
 const MESSAGE_HEADER_PREFIX = 'x-msg-';
 
@@ -25,6 +27,7 @@ export function registerSendRoute(parent: FastifyInstance, sidecar: Sidecar): vo
             'x-partition-key': Type.Optional(Type.String()),
             'x-message-key': Type.Optional(Type.String()),
             'x-msg-id': Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
+            ...EventHeaders,
           }),
           response: {
             202: Type.Object({
@@ -45,11 +48,13 @@ export function registerSendRoute(parent: FastifyInstance, sidecar: Sidecar): vo
             headers[name.slice(MESSAGE_HEADER_PREFIX.length)] = Array.isArray(value) ? value.join(', ') : String(value);
           }
         }
-        const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
-        const contentType = request.headers['content-type'];
+        // A CloudEvent (either HTTP mode) and a W3C trace context travel as their own message headers.
+        const event = eventFromRequest(request.headers, Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0), request.headers['content-type']);
+        const body = event.payload;
+        const contentType = event.contentType;
         const result = await sidecar.send(request.params.binding, {
           body,
-          headers,
+          headers: { ...headers, ...event.headers, ...traceHeaders(traceContextOf(request.headers)) },
           ...(contentType && { contentType }),
           ...(request.headers['x-msg-id'] !== undefined && { id: request.headers['x-msg-id'] }),
           ...(request.headers['x-partition-key'] !== undefined && { key: request.headers['x-partition-key'] }),

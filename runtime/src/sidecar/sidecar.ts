@@ -14,6 +14,8 @@ import { isJsonContentType, type Listener } from '../delivery/listeners.ts';
 import { Metrics } from '../metrics.ts';
 import { messageKeyFor, partitionFor } from '../partition/index.ts';
 import { safeError } from '../redact.ts';
+import { traceSend } from '../tracing/messaging.ts';
+import { noTracer, type Tracer } from '../tracing/tracer.ts';
 import { BinderSlots } from './binder-slots.ts';
 import { Bindings, type BindingView, type StateRequest } from './bindings.ts';
 import type { SidecarContext } from './context.ts';
@@ -41,6 +43,8 @@ export interface SidecarOptions {
   drainQuietMs?: number;
   /** Upper bound of that drain, of waiting for its deliveries to settle, and of shutdown (default 30 s). */
   drainMaxMs?: number;
+  /** The sidecar's own spans (tracing/); none by default. */
+  tracer?: Tracer;
 }
 
 export interface SendRequest {
@@ -105,6 +109,7 @@ export class Sidecar {
       sendWaitMs: options.sendWaitMs ?? 10_000,
       drainQuietMs: options.drainQuietMs ?? 1_000,
       drainMaxMs: options.drainMaxMs ?? 30_000,
+      tracer: options.tracer ?? noTracer,
       config: () => this.config,
       isClosed: () => this.closed,
     };
@@ -153,9 +158,11 @@ export class Sidecar {
     const id = request.id ?? randomUUID();
     const { clock } = this.ctx;
     const started = clock.now();
+    const span = traceSend(this.ctx.tracer, current, handle.slot.config.type, { id, headers: request.headers, size: request.body.length });
     const sending = producer.send({
-      id, payload: request.body, contentType, headers: request.headers, ...(partition !== undefined && { partition }), ...(key !== undefined && { key }),
+      id, payload: request.body, contentType, headers: span.headers, ...(partition !== undefined && { partition }), ...(key !== undefined && { key }),
     });
+    void sending.then((receipt) => span.end({ partition: receipt.partition ?? partition }), (error: Error) => span.end({ error }));
     handle.inflight.add(sending);
     try {
       const receipt = await sending;

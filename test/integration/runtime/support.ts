@@ -4,6 +4,7 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import pino, { type Logger } from 'pino';
 import type { Binder } from '../../../runtime/src/binders/binder.ts';
+import type { Tracer } from '../../../runtime/src/tracing/tracer.ts';
 import { parseConfig } from '../../../runtime/src/config/load.ts';
 import { startSidecar, type RunningSidecar } from '../../../runtime/src/server.ts';
 
@@ -20,6 +21,7 @@ export interface SidecarOptions {
   logger?: Logger;
   /** Push inputs to this port (`--app-port`); a Spring application.yml has no `app:` of its own. */
   appPort?: number;
+  tracer?: Tracer;
 }
 
 /**
