@@ -258,16 +258,18 @@ async function inProcessProducer(
   return { producer, close: () => binder.close() };
 }
 
-interface SidecarProcess {
+export interface SidecarProcess {
   pid: number;
   send(binding: string, payload: Buffer): Promise<void>;
   post(path: string, body: unknown): Promise<void>;
   stop(): Promise<void>;
 }
 
-async function startSidecar(
+/** `bindery runtime` as a child process; `env` adds to (or overrides) the bench's environment. */
+export async function startSidecar(
   broker: BrokerBench,
   names: { sendDestination: string; pushDestination: string; sinkGroup: string; pushGroup: string; appPort: number; concurrency: number },
+  env: NodeJS.ProcessEnv = {},
 ): Promise<SidecarProcess> {
   const [port, opsPort] = await freePorts(2);
   const dir = await mkdtemp(join(tmpdir(), 'bindery-bench-'));
@@ -291,7 +293,7 @@ async function startSidecar(
   const bindery = fileURLToPath(new URL('../bin/bindery', import.meta.url));
   const child = spawn(process.execPath, [bindery, 'runtime', '--config', configFile], {
     stdio: ['ignore', 'ignore', 'pipe'],
-    env: { ...process.env, BINDERY_LOG_LEVEL: process.env.BINDERY_LOG_LEVEL ?? 'warn' },
+    env: { ...process.env, BINDERY_LOG_LEVEL: process.env.BINDERY_LOG_LEVEL ?? 'warn', ...env },
   });
   let stderr = '';
   child.stderr?.on('data', (chunk: Buffer) => { stderr = (stderr + chunk.toString()).slice(-4000); });
@@ -370,7 +372,7 @@ async function repeat(total: number, inFlight: number, operation: () => Promise<
 }
 
 /** `total` rounds of one call of each operation in turn; the durations (ms) per operation. */
-async function timeInTurn(total: number, operations: (() => Promise<void>)[]): Promise<number[][]> {
+export async function timeInTurn(total: number, operations: (() => Promise<void>)[]): Promise<number[][]> {
   const samples = operations.map((): number[] => []);
   for (let i = 0; i < total; i++) {
     for (const [index, operation] of operations.entries()) {
