@@ -79,7 +79,8 @@ function fromStructured(body: Buffer): SendParts {
   }
   const problem = attributesProblem(attributes);
   if (problem !== undefined) throw new InvalidPayloadError(STRUCTURED_CONTENT_TYPE, problem);
-  const contentType = datacontenttype ?? 'application/json';
+  // An event without data is an empty body, which no JSON content type allows.
+  const contentType = datacontenttype ?? (data === undefined && base64 === undefined ? 'application/octet-stream' : 'application/json');
   let payload: Buffer;
   if (base64 !== undefined) payload = Buffer.from(base64, 'base64');
   else if (data === undefined) payload = Buffer.alloc(0);

@@ -43,7 +43,7 @@ describe('eventFromRequest: structured mode becomes binary mode on the broker', 
     ['JSON data named by datacontenttype', { ...attributes, datacontenttype: 'application/vnd.x+json', data: [1] }, '[1]', 'application/vnd.x+json'],
     ['text data as its text', { ...attributes, datacontenttype: 'text/plain', data: 'héllo' }, 'héllo', 'text/plain'],
     ['data_base64 as its bytes', { ...attributes, datacontenttype: 'application/octet-stream', data_base64: Buffer.from('raw').toString('base64') }, 'raw', 'application/octet-stream'],
-    ['no data as an empty body', attributes, '', 'application/json'],
+    ['no data as an empty body of bytes', attributes, '', 'application/octet-stream'],
   ])('%s', (_name, event, payload, contentType) => {
     const parts = eventFromRequest({}, structured(event), 'application/cloudevents+json; charset=utf-8');
     expect(parts.payload.toString('utf8')).toBe(payload);
