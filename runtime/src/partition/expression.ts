@@ -31,6 +31,17 @@ export class ExpressionSyntaxError extends Error {
   }
 }
 
+/** A key the expression found but that cannot be a key: an object or array nested too deep. */
+export class InvalidPartitionKeyError extends Error {
+  override readonly name = 'InvalidPartitionKeyError';
+}
+
+/**
+ * Deepest object or array a key may be. Printing a key is recursive, so a body nested
+ * thousands of levels deep would overflow the stack; no sensible key is nested this deep.
+ */
+export const MAX_KEY_DEPTH = 64;
+
 /** What an expression sees: the message's payload (a JSON value or a string) and headers. */
 export interface ExpressionContext {
   payload: unknown;
@@ -201,7 +212,22 @@ export function keyString(value: unknown): string | undefined {
   if (typeof value === 'string') return value;
   if (typeof value === 'number') return javaNumberString(value);
   if (typeof value === 'boolean' || typeof value === 'bigint') return String(value);
+  if (nestedDeeperThan(value, MAX_KEY_DEPTH)) {
+    throw new InvalidPartitionKeyError(`the partition key is an object or array nested deeper than ${MAX_KEY_DEPTH} levels`);
+  }
   return JSON.stringify(value);
+}
+
+/** Whether `value` holds objects or arrays more than `limit` levels deep; walked without recursion. */
+function nestedDeeperThan(value: unknown, limit: number): boolean {
+  const stack: Array<[unknown, number]> = [[value, 1]];
+  while (stack.length > 0) {
+    const [current, depth] = stack.pop()!;
+    if (typeof current !== 'object' || current === null) continue;
+    if (depth > limit) return true;
+    for (const child of Object.values(current)) if (typeof child === 'object' && child !== null) stack.push([child, depth + 1]);
+  }
+  return false;
 }
 
 /**

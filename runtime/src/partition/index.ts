@@ -7,7 +7,7 @@
 import type { PartitionSelector, ProducerConfig } from '../config/model.ts';
 import { compileExpression, type CompiledExpression } from './expression.ts';
 
-export { compileExpression, ExpressionSyntaxError, keyString } from './expression.ts';
+export { compileExpression, ExpressionSyntaxError, InvalidPartitionKeyError, keyString } from './expression.ts';
 export type { CompiledExpression, ExpressionContext } from './expression.ts';
 
 /**

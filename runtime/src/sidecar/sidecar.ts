@@ -18,6 +18,7 @@ import { BinderSlots } from './binder-slots.ts';
 import { Bindings, type BindingView, type StateRequest } from './bindings.ts';
 import type { SidecarContext } from './context.ts';
 import { BindingStoppedError, InvalidPayloadError, PayloadTooLargeError, UnknownDeliveryError, WrongDirectionError } from './errors.ts';
+import { checkMessageLimits } from './limits.ts';
 import { Reloader } from './reload.ts';
 
 export type { BindingState, BindingView, StateRequest } from './bindings.ts';
@@ -127,6 +128,7 @@ export class Sidecar {
     const binding = handle.binding;
     if (request.body.length > binding.maxMessageBytes) throw new PayloadTooLargeError(binding.maxMessageBytes);
     const contentType = request.contentType ?? binding.contentType;
+    checkMessageLimits(request.id, contentType, request.headers);
     let payload: unknown = request.body.toString('utf8');
     if (isJsonContentType(contentType)) {
       try {

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import pino from 'pino';
-import type { Binder } from '../../../runtime/src/binders/binder.ts';
+import type { AppDeps } from '../../../runtime/src/app.ts';
 import { parseConfig } from '../../../runtime/src/config/load.ts';
 import { startSidecar, type RunningSidecar } from '../../../runtime/src/server.ts';
 
@@ -15,7 +15,7 @@ export function unique(prefix: string): string {
 }
 
 /** A sidecar on free ports from a bindery.yaml text (without `http:`, which is added). */
-export async function sidecarFrom(yaml: string, options: { sharedBinders?: Record<string, Binder>; sendWaitMs?: number } = {}): Promise<RunningSidecar> {
+export async function sidecarFrom(yaml: string, options: Pick<AppDeps, 'sharedBinders' | 'sendWaitMs' | 'timeouts'> = {}): Promise<RunningSidecar> {
   const config = await parseConfig(`${yaml}\nhttp: { port: 0, opsPort: 0, opsHost: 127.0.0.1 }\n`, 'test.yaml', {});
   return startSidecar({ config, logger: silent, ...options });
 }
