@@ -69,8 +69,8 @@ export interface AppDeps extends Omit<SidecarOptions, 'logger'> {
 
 export type SidecarApp = FastifyInstance & { readonly sidecar: Sidecar };
 
-/** How long closing waits for answers already being written. */
-const CLOSE_DRAIN_MS = 10_000;
+/** How long closing waits for answers already being written (to clients on loopback). */
+const CLOSE_DRAIN_MS = 2_000;
 
 /** Bodies above this are refused while being read, whatever a binding allows. */
 const HARD_BODY_LIMIT = 64 * 1024 * 1024;

@@ -183,7 +183,7 @@ export class Bindings {
       },
       {
         clock: this.ctx.clock,
-        signal: slot.stop.signal,
+        signal: AbortSignal.any([slot.stop.signal, this.ctx.closing]),
         retryable: (error) => error !== closed,
         onRetry: (error, _attempt, delay) => this.ctx.logger.warn({ binding: binding.name, err: safeError(error), retryInMs: delay }, retrying),
       },

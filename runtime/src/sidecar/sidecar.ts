@@ -40,8 +40,13 @@ export interface SidecarOptions {
    * arrived there for this long (default 1 s), so what was sent before the move is not stranded.
    */
   drainQuietMs?: number;
-  /** Upper bound of that drain, of waiting for its deliveries to settle, and of shutdown (default 30 s). */
+  /** Upper bound of that drain and of waiting for its deliveries to settle (default 30 s). */
   drainMaxMs?: number;
+  /**
+   * How long `close()` may take in all (default 20 s): in-flight sends and pushes get most of
+   * it, closing the binders the rest; whatever is not settled then goes back to the broker.
+   */
+  shutdownMs?: number;
 }
 
 export interface SendRequest {
@@ -62,6 +67,13 @@ export interface SendResult {
 /** Binders that cannot connect, and producers or consumers the broker refused, are tried again with this. */
 export const BINDER_RETRY: RetryPolicy = { initialMs: 500, multiplier: 2, maxMs: 30_000 };
 
+export const DEFAULT_SHUTDOWN_MS = 20_000;
+
+/** The part of the shutdown budget kept for closing the binders once in-flight work had its time. */
+function closingShare(shutdownMs: number): number {
+  return Math.min(5_000, shutdownMs / 4);
+}
+
 export class Sidecar {
   readonly metrics: Metrics;
   private config: RuntimeConfig;
@@ -70,6 +82,8 @@ export class Sidecar {
   private readonly handles: Bindings;
   private readonly reloader: Reloader;
   private readonly listenerEnds = new Set<() => void>();
+  private readonly closing = new AbortController();
+  private readonly shutdownMs: number;
   private reloading: Promise<void> = Promise.resolve();
   private accepting = true;
   private closed = false;
@@ -101,7 +115,9 @@ export class Sidecar {
       drainMaxMs: options.drainMaxMs ?? 30_000,
       config: () => this.config,
       isClosed: () => this.closed,
+      closing: this.closing.signal,
     };
+    this.shutdownMs = options.shutdownMs ?? DEFAULT_SHUTDOWN_MS;
     this.handles = new Bindings(this.ctx);
     this.reloader = new Reloader(this.ctx, this.handles, (next) => (this.config = next));
   }
@@ -210,19 +226,29 @@ export class Sidecar {
 
   /**
    * Graceful stop (SIGTERM): sends are refused from now on, sends in flight finish, inputs
-   * stop consuming and give back what they hold, then everything closes.
+   * stop consuming and give back what they hold, then everything closes, all of it within
+   * `shutdownMs`, whatever state the bindings are in (retrying a declaration, a binder that
+   * never connected, a push the app never answers).
    */
   async close(): Promise<void> {
     if (this.closed) return;
     this.accepting = false;
     this.closed = true;
+    // Bindings retrying their producer or consumer stop: nothing will use them.
+    this.closing.abort();
     this.slots.stopConnecting();
+    const { clock, logger } = this.ctx;
+    const deadline = clock.now() + this.shutdownMs;
     // A broker that does not answer must not keep the process from exiting; what is not
     // settled by then goes back to the broker when the binder's connection closes.
-    const finished = await within(this.ctx.clock, this.handles.drainAll(), this.ctx.drainMaxMs);
-    if (!finished) this.ctx.logger.warn({ waitedMs: this.ctx.drainMaxMs }, 'shutdown did not finish in time; closing the binders anyway');
+    const drainMs = this.shutdownMs - closingShare(this.shutdownMs);
+    if (!(await within(clock, this.handles.drainAll(), drainMs))) {
+      logger.warn({ waitedMs: drainMs }, 'shutdown did not finish in-flight work in time; closing the binders anyway (what is unsettled goes back to the broker)');
+    }
     for (const end of this.listenerEnds) end();
     this.listenerEnds.clear();
-    await this.slots.closeAll();
+    if (!(await within(clock, this.slots.closeAll(), Math.max(0, deadline - clock.now())))) {
+      logger.warn('closing the binders did not finish in time; leaving them');
+    }
   }
 }

@@ -206,13 +206,17 @@ class KafkaBinder implements Binder, ProducerHost {
 
   async close(): Promise<void> {
     if (this.state === 'closed') return;
+    const connected = this.brokerVersion !== undefined;
     this.clock.clearTimeout(this.probeTimer);
     await Promise.allSettled([...this.consumers].map((c) => c.close()));
     await Promise.allSettled([...this.producers].map((p) => p.close()));
     const deadLetters = this.deadLetterProducer;
     if (deadLetters !== undefined) await deadLetters.then((p) => p.disconnect()).catch(() => {});
-    await Promise.allSettled([this.admin.disconnect(), this.probe.disconnect()]);
     this.setState('closed');
+    const disconnects = Promise.allSettled([this.admin.disconnect(), this.probe.disconnect()]);
+    // A client still making its first connection disconnects only once all its retries gave
+    // up (half a minute against a broker that never answers); nobody needs its answer now.
+    if (connected) await disconnects;
   }
 
   /** Creates the topic when missing, grows it when it has fewer partitions; returns its partitions. */

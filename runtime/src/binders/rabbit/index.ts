@@ -52,6 +52,8 @@ export interface RabbitBinderOptions {
 export const DEFAULT_CONFIRM_TIMEOUT = 10_000;
 export const DEFAULT_LAG_INTERVAL = 5_000;
 export const DEFAULT_RECONNECT: RetryPolicy = { initialMs: 250, multiplier: 2, maxMs: 10_000 };
+/** How long the TCP connect and AMQP handshake of one connection may take. */
+export const CONNECT_TIMEOUT_MS = 10_000;
 
 export function createRabbitBinder(config: BinderConfig, deps: BinderDeps, options: RabbitBinderOptions = {}): Binder {
   if (config.rabbit === undefined) {
@@ -256,7 +258,8 @@ class RabbitBinder implements Binder, ConsumerHost {
   }
 
   private async connectOne(role: 'consume' | 'publish'): Promise<ChannelModel> {
-    const connection = await amqp.connect(withHeartbeat(this.url), { clientProperties: { connection_name: `bindery ${this.name} (${role})` } });
+    // A broker that accepts the socket and never speaks must fail the attempt, not hold it.
+    const connection = await amqp.connect(withHeartbeat(this.url), { clientProperties: { connection_name: `bindery ${this.name} (${role})` }, timeout: CONNECT_TIMEOUT_MS });
     connection.on('error', (error: unknown) => {
       this.log('warn', { connection: role, err: this.describe('connection error', error) }, 'RabbitMQ connection error');
     });
