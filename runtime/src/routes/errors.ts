@@ -5,7 +5,7 @@
  * HTTP layer adds its own few (bad request, unknown route) and maps all of them here.
  */
 import { STATUS_CODES } from 'node:http';
-import { BinderUnavailableError, ConfirmTimeoutError } from '../binders/binder.ts';
+import { BinderUnavailableError, ConfirmTimeoutError, MessageTooLargeError } from '../binders/binder.ts';
 import { InvalidPartitionKeyError, MissingPartitionKeyError } from '../partition/index.ts';
 import {
   BindingStoppedError,
@@ -84,6 +84,7 @@ const API_ERRORS: ReadonlyArray<readonly [ErrorClass, number, string]> = [
   [WrongDirectionError, 409, 'BINDERY_ERR_WRONG_DIRECTION'],
   [BindingStoppedError, 409, 'BINDERY_ERR_BINDING_STOPPED'],
   [PayloadTooLargeError, 413, 'BINDERY_ERR_PAYLOAD_TOO_LARGE'],
+  [MessageTooLargeError, 413, 'BINDERY_ERR_PAYLOAD_TOO_LARGE'],
   [UriTooLongError, 414, 'BINDERY_ERR_URI_TOO_LONG'],
   [UnsupportedMediaTypeError, 415, 'BINDERY_ERR_UNSUPPORTED_MEDIA_TYPE'],
   [ExpectationFailedError, 417, 'BINDERY_ERR_EXPECTATION_FAILED'],

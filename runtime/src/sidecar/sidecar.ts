@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { systemClock, within, type Clock } from '../../../time/clock.ts';
 import type { RetryPolicy } from '../../../time/retry.ts';
-import { BinderUnavailableError, ConfirmTimeoutError, type Binder, type BinderState } from '../binders/binder.ts';
+import { BinderUnavailableError, ConfirmTimeoutError, MessageTooLargeError, type Binder, type BinderState } from '../binders/binder.ts';
 import type { RuntimeConfig } from '../config/model.ts';
 import { isJsonContentType, type Listener } from '../delivery/listeners.ts';
 import { Metrics } from '../metrics.ts';
@@ -168,6 +168,7 @@ export class Sidecar {
       return { id, destination: current.destination, binder: current.binder, partition: receipt.partition ?? partition ?? null };
     } catch (error) {
       if (error instanceof ConfirmTimeoutError) throw new ConfirmTimeoutError(`binder ${current.binder} did not confirm the message in time: ${error.message}`);
+      if (error instanceof MessageTooLargeError) throw error;
       if (!(error instanceof BinderUnavailableError)) this.ctx.logger.warn({ binding: name, err: safeError(error) }, 'send failed');
       throw new BinderUnavailableError(`binder ${current.binder} could not take the message: ${(error as Error).message}`);
     } finally {

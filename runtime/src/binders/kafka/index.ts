@@ -13,6 +13,7 @@
  * sends fail at once with BinderUnavailableError (the runtime answers 503).
  */
 import {
+  ConfigResourceTypes,
   Kafka,
   logLevel,
   type Admin,
@@ -38,7 +39,7 @@ import {
 } from '../binder.ts';
 import { KafkaInput, type ConsumerContext, type KafkaConsumerTuning } from './consumer.ts';
 import type { OutboundRecord } from './messages.ts';
-import { KafkaOutput, roundRobinPartitioner, type ProducerHost } from './producer.ts';
+import { KAFKA_DEFAULT_MAX_MESSAGE_BYTES, KafkaOutput, roundRobinPartitioner, type ProducerHost } from './producer.ts';
 
 export interface KafkaBinderOptions {
   /** Consumer group timing; tests shorten it so that group changes take little time. */
@@ -89,6 +90,7 @@ class KafkaBinder implements Binder, ProducerHost {
   private readonly producers = new Set<KafkaOutput>();
   private readonly consumers = new Set<KafkaInput>();
   private probeTimer?: unknown;
+  private probing = false;
   private readonly tuning: KafkaConsumerTuning;
   readonly sendTimeout: number;
   readonly maxBatch: number;
@@ -119,10 +121,10 @@ class KafkaBinder implements Binder, ProducerHost {
       }),
       connectionTimeout: 3_000,
       logLevel: logLevel.INFO,
-      logCreator: kafkaLogCreator(this.logger),
+      logCreator: kafkaLogCreator(this.logger, () => undefined),
       retry: { initialRetryTime: 100, maxRetryTime: 2_000, retries: 8 },
     };
-    this.kafka = new Kafka(base);
+    this.kafka = new Kafka({ ...base, logCreator: kafkaLogCreator(this.logger, () => this.suspectDown()) });
     this.admin = this.kafka.admin();
     this.probe = new Kafka({ ...base, retry: { retries: 0 }, requestTimeout: 3_000 }).admin();
   }
@@ -164,9 +166,24 @@ class KafkaBinder implements Binder, ProducerHost {
     } catch (error) {
       throw this.unavailable(`binding "${binding.name}": cannot connect a producer`, error);
     }
-    const output = new KafkaOutput(this, topology.topic.name, producer, chosen);
+    const output = new KafkaOutput(this, topology.topic.name, producer, chosen, await this.maxMessageBytes(topology.topic.name));
     this.producers.add(output);
     return output;
+  }
+
+  /** The topic's `max.message.bytes` (its own, or the broker's default). */
+  private async maxMessageBytes(topic: string): Promise<number> {
+    try {
+      const { resources } = await this.admin.describeConfigs({
+        includeSynonyms: false,
+        resources: [{ type: ConfigResourceTypes.TOPIC, name: topic, configNames: ['max.message.bytes'] }],
+      });
+      const value = Number(resources[0]?.configEntries.find((entry) => entry.configName === 'max.message.bytes')?.configValue);
+      return Number.isInteger(value) && value > 0 ? value : KAFKA_DEFAULT_MAX_MESSAGE_BYTES;
+    } catch (error) {
+      this.logger.warn({ topic, err: (error as Error).message }, 'cannot read the topic\'s max.message.bytes; assuming Kafka\'s default');
+      return KAFKA_DEFAULT_MAX_MESSAGE_BYTES;
+    }
   }
 
   async createConsumer(binding: BindingConfig, handler: DeliveryHandler): Promise<Consumer> {
@@ -294,9 +311,12 @@ class KafkaBinder implements Binder, ProducerHost {
     }
   }
 
-  /** A failed call: look at the cluster now rather than at the next scheduled probe. */
+  /**
+   * A failed call or a connection lost: look at the cluster now rather than at the next
+   * scheduled probe. While down, the probe already runs often; while one runs, it decides.
+   */
   suspectDown(): void {
-    if (this.state === 'closed') return;
+    if (this.state !== 'up' || this.probing) return;
     this.clock.clearTimeout(this.probeTimer);
     this.probeTimer = this.clock.setTimeout(() => void this.runProbe(), 0);
   }
@@ -308,12 +328,15 @@ class KafkaBinder implements Binder, ProducerHost {
   }
 
   private async runProbe(): Promise<void> {
+    this.probing = true;
     try {
       await this.probe.describeCluster();
       this.setState('up');
     } catch (error) {
       if (this.state === 'up') this.logger.warn({ err: (error as Error).message }, 'kafka unreachable');
       this.setState('down');
+    } finally {
+      this.probing = false;
     }
     this.scheduleProbe();
   }
@@ -322,6 +345,10 @@ class KafkaBinder implements Binder, ProducerHost {
     if (this.state === state || this.state === 'closed') return;
     this.state = state;
     this.logger.info({ state }, `binder ${state}`);
+    if (state === 'down') {
+      const gone = new BinderUnavailableError(`Kafka is unreachable (binder "${this.name}")`);
+      for (const producer of this.producers) producer.failAll(gone);
+    }
     for (const listener of this.listeners) listener(state);
   }
 
@@ -358,12 +385,15 @@ const EXPECTED = /^Limiting retries for the idempotent producer/;
 /**
  * kafkajs logs through the runtime's logger. Its info lines and its per-retry connection
  * errors become debug: the binder itself says once that Kafka is unreachable and when it is back.
+ * A connection error is also the first sign of a broker gone (kafkajs retries on its own for
+ * seconds before a call fails): `onConnectionError` lets the binder look at once.
  */
-function kafkaLogCreator(logger: BaseLogger) {
+function kafkaLogCreator(logger: BaseLogger, onConnectionError: () => void) {
   return () =>
     ({ namespace, level, log }: LogEntry): void => {
       const { message, timestamp: _timestamp, logger: _logger, ...extra } = log as LogEntry['log'] & { logger?: unknown };
       const fields = { kafkajs: namespace, ...pickLogFields(extra) };
+      if (level === logLevel.ERROR && NOISY_NAMESPACES.has(namespace)) onConnectionError();
       if ((level === logLevel.ERROR || level === logLevel.WARN) && !NOISY_NAMESPACES.has(namespace) && !EXPECTED.test(message)) {
         logger.warn(fields, message);
       }
