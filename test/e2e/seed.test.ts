@@ -155,7 +155,9 @@ describe('the seed scenario on the real API server', () => {
     const can = (...args: string[]) => kubectl('auth', 'can-i', as, ...args).then((out) => out.trim(), () => 'no');
     expect(await can('watch', 'streambindings.bindery.io', '--all-namespaces')).toBe('yes');
     expect(await can('update', 'binders.bindery.io', '--subresource=status', '--namespace', namespace)).toBe('yes');
-    expect(await can('list', 'secrets', '--all-namespaces')).toBe('yes');
+    expect(await can('get', 'secrets', '--namespace', namespace)).toBe('yes');
+    expect(await can('list', 'secrets', '--all-namespaces')).toBe('no');
+    expect(await can('watch', 'secrets', '--namespace', namespace)).toBe('no');
     expect(await can('update', 'leases.coordination.k8s.io', '--namespace', releaseNamespace)).toBe('yes');
     expect(await can('update', 'leases.coordination.k8s.io', '--namespace', namespace)).toBe('no');
     expect(await can('list', 'pods', '--all-namespaces')).toBe('no');

@@ -28,10 +28,12 @@ describe('bindery runtime', () => {
   it.concurrent.each([
     ['bindings: { in: { direction: input, consumer: { maxAttempts: 0 } } }\nbinders: { m: { type: memory } }', 'bindings.in.consumer.maxAttempts: must be an integer >= 1'],
     ['binders: { r: { type: rabbit, rabbit: { url: "${NOT_SET_ANYWHERE}" } } }', 'environment variable NOT_SET_ANYWHERE is not set'],
-  ])('refuses to start on a bad config, naming the key', async (text, message) => {
+    ['binders:\n  r: { type: rabbit, rabbit: { url: "amqp://admin:s3cr3t-pw@rabbit:5672 } }\n', 'not valid YAML at line 3, column 1'],
+  ])('refuses to start on a bad config, naming the key, and never printing a password', async (text, message) => {
     const run = runtime(['--config', await configFile(text)]);
     expect(await run.exit).toBe(1);
     expect(run.output()).toContain(message);
+    expect(run.output()).not.toContain('s3cr3t-pw');
   });
 
   it('reloads its config file: a binding moves from memory to RabbitMQ without a restart', async () => {
