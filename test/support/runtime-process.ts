@@ -3,6 +3,7 @@
  * what it prints, and whether it is still alive.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,9 +11,12 @@ import { waitFor } from './wait.ts';
 
 const root = join(import.meta.dirname, '../..');
 
+/** Output kept in memory: the last this many characters (a long fuzz run logs a lot). */
+const KEPT_OUTPUT = 256 * 1024;
+
 export interface RuntimeProcess {
   child: ChildProcess;
-  /** stdout and stderr so far. */
+  /** stdout and stderr so far (the last 256 KiB). */
   output: () => string;
   exit: Promise<number | null>;
   /** Set once the process exited. */
@@ -23,8 +27,12 @@ export function runtimeProcess(args: string[], env: Record<string, string> = {})
   const child = spawn(process.execPath, ['bin/bindery', 'runtime', ...args], { cwd: root, env: { ...process.env, ...env } });
   let output = '';
   let exited = false;
-  child.stdout!.on('data', (c: Buffer) => (output += c.toString()));
-  child.stderr!.on('data', (c: Buffer) => (output += c.toString()));
+  const keep = (c: Buffer): void => {
+    output += c.toString();
+    if (output.length > 2 * KEPT_OUTPUT) output = output.slice(-KEPT_OUTPUT);
+  };
+  child.stdout!.on('data', keep);
+  child.stderr!.on('data', keep);
   const exit = new Promise<number | null>((resolve) =>
     child.on('exit', (code) => {
       exited = true;
@@ -72,4 +80,10 @@ export async function exitWithin(run: RuntimeProcess, ms: number): Promise<numbe
   } finally {
     clearTimeout(timer);
   }
+}
+
+/** The resident set of a process, in MiB (Linux). */
+export function rssMiB(pid: number): number {
+  const kb = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+  return kb === undefined ? Number.NaN : Number(kb) / 1024;
 }

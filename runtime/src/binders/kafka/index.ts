@@ -12,8 +12,9 @@
  * The binder watches the cluster with a cheap probe to report `down` and `up`; while down,
  * sends fail at once with BinderUnavailableError (the runtime answers 503).
  */
-import {
-  ConfigResourceTypes,
+// kafkajs is CommonJS: Node's ESM loader sees only some of its named exports (not
+// ConfigResourceTypes), so that one is read from the default export.
+import kafkajs, {
   Kafka,
   logLevel,
   type Admin,
@@ -176,7 +177,7 @@ class KafkaBinder implements Binder, ProducerHost {
     try {
       const { resources } = await this.admin.describeConfigs({
         includeSynonyms: false,
-        resources: [{ type: ConfigResourceTypes.TOPIC, name: topic, configNames: ['max.message.bytes'] }],
+        resources: [{ type: kafkajs.ConfigResourceTypes.TOPIC, name: topic, configNames: ['max.message.bytes'] }],
       });
       const value = Number(resources[0]?.configEntries.find((entry) => entry.configName === 'max.message.bytes')?.configValue);
       return Number.isInteger(value) && value > 0 ? value : KAFKA_DEFAULT_MAX_MESSAGE_BYTES;
