@@ -1,7 +1,11 @@
 # The one Bindery image: `bindery operator` (operator and webhook) and `bindery runtime` (the
 # sidecar) and `bindery demo` (the seed scenario's apps). TypeScript runs through tsx, so there
 # is no build stage (docs/adr/0001-typescript-without-a-build-step.md).
-FROM node:20-slim
+#
+# NODE_IMAGE is the Node.js base: a supported LTS by default. Where no image registry can be
+# reached, pass one made locally (the test environment does: docs/adr/0023-the-e2e-runs-on-a-real-node.md).
+ARG NODE_IMAGE=node:24-slim
+FROM ${NODE_IMAGE}
 
 ENV NODE_ENV=production
 WORKDIR /app

@@ -1,13 +1,17 @@
 /**
  * Every default of a binding's settings, in one place: the sidecar applies them when it loads
- * its file, and the operator applies the same ones when it derives a StreamBinding's broker
- * topology, so a field left out means the same on both sides. Typed against the schemas: a
- * new setting without a default here does not compile.
+ * its file (bindery.yaml and a Spring application.yml alike), and the operator applies the
+ * same ones when it derives a StreamBinding's broker topology, so a field left out means the
+ * same on both sides. Typed against the schemas: a new setting without a default here does
+ * not compile.
+ *
+ * Every default that reaches a broker is Spring Cloud Stream's own (SPEC section 2): a Spring
+ * service and a sidecar sharing a group declare identical queues, in either start order.
  */
 import type { FileConsumerSettings, ProducerSettings } from './settings.ts';
 
 /** Settings that stay optional after defaults: their absence has a meaning of its own. */
-type NoDefault = 'partitionKeyExpression' | 'startOffset' | 'path';
+type NoDefault = 'partitionKeyExpression' | 'messageKeyExpression' | 'startOffset' | 'path';
 
 export type ProducerDefaults = Required<Omit<ProducerSettings, NoDefault>>;
 export type ConsumerDefaults = Required<Omit<FileConsumerSettings, NoDefault>>;
@@ -16,6 +20,8 @@ export const PRODUCER_DEFAULTS: Readonly<ProducerDefaults> = Object.freeze({
   partitionCount: 1,
   partitionSelector: 'javaHash',
   requiredGroups: [],
+  // Spring's autoBindDlq for a producer's required groups.
+  deadLetter: false,
 });
 
 export const CONSUMER_DEFAULTS: Readonly<ConsumerDefaults> = Object.freeze({
@@ -24,7 +30,8 @@ export const CONSUMER_DEFAULTS: Readonly<ConsumerDefaults> = Object.freeze({
   backOffInitialInterval: 1000,
   backOffMultiplier: 2,
   backOffMaxInterval: 10000,
-  deadLetter: true,
+  // Spring's autoBindDlq (RabbitMQ) and enableDlq (Kafka): dead letters are opt-in.
+  deadLetter: false,
   ackTimeout: 30000,
   pushTimeout: 30000,
   partitioned: false,

@@ -15,6 +15,8 @@ export interface TopologyInput {
     partitionCount: number;
     /** Outputs: groups whose queues exist before any consumer starts. */
     requiredGroups: readonly string[];
+    /** Outputs: the required groups' queues carry dead letters (RabbitMQ). */
+    deadLetter: boolean;
   };
   consumer: {
     deadLetter: boolean;

@@ -39,7 +39,14 @@ export class Metrics {
   private readonly lagByPartition = new Map<string, Map<number, number>>();
 
   constructor(options: { processMetrics?: boolean } = {}) {
-    if (options.processMetrics) collectDefaultMetrics({ register: this.registry });
+    if (options.processMetrics) {
+      collectDefaultMetrics({ register: this.registry });
+      // Gauges named like counters, which `promtool check metrics` rejects; each is the sum of
+      // the gauge of the same name without `_total` (by type), which stays.
+      for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) {
+        this.registry.removeSingleMetric(name);
+      }
+    }
   }
 
   messageSent(binding: BindingConfig, seconds: number): void {

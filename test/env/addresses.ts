@@ -1,9 +1,21 @@
-import type { ExternalComponents, TestEnvironment } from './contract.ts';
-import { kafka, kafkaBrokers } from './kafka.ts';
+import type { ExternalComponents, TestEnvironment, TestNode } from './contract.ts';
+import { kafka, kafkaBrokers, kafkaPodPort } from './kafka.ts';
 import { helmPath, kubeconfigPath, kubectlPath, kubernetes, kubernetesVersion } from './kubernetes.ts';
+import { nodeTaint } from './node-config.ts';
+import { promtoolPath } from './promtool.ts';
+import { binderyImage } from './node-images.ts';
+import { nodeName } from './node.ts';
+import { podNetwork } from './pod-network.ts';
 import { rabbit, rabbitAddress } from './rabbit.ts';
 
-export async function testEnvironment(): Promise<TestEnvironment> {
+function testNode(): TestNode {
+  return {
+    name: nodeName, taint: nodeTaint, image: binderyImage().name,
+    hostAddress: podNetwork.gateway, rabbitPort: rabbitAddress().port, kafkaPort: kafkaPodPort(),
+  };
+}
+
+export async function testEnvironment(withNode = false): Promise<TestEnvironment> {
   const r = rabbitAddress();
   return {
     rabbitUrl: r.url,
@@ -14,7 +26,9 @@ export async function testEnvironment(): Promise<TestEnvironment> {
     kubeconfig: kubeconfigPath(),
     kubectl: kubectlPath(),
     helm: helmPath(),
+    promtool: promtoolPath(),
     kubernetesVersion: await kubernetesVersion(),
+    ...(withNode && { node: testNode() }),
   };
 }
 

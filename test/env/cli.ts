@@ -12,7 +12,9 @@ const usage = `Usage: npm run env -- <up|down|status> [component...]
   down     stop the components that this environment started
   status   print each component's version and address
 
-Components: rabbit, kafka, kubernetes (all when none is named).
+Components: rabbit, kafka, kubernetes, node (all when none is named). node is a kubelet
+node of the API server with containerd, kube-proxy, kube-scheduler and CoreDNS, and the
+Bindery image built from the Dockerfile; one checkout per machine runs it.
 RABBIT_URL, KAFKA_BROKERS and KUBECONFIG, when set, replace the matching component.`;
 
 const progress: Progress = (line) => console.log(line);

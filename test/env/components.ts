@@ -1,10 +1,14 @@
 import type { Component } from './component.ts';
 import { kafka } from './kafka.ts';
 import { kubernetes } from './kubernetes.ts';
+import { node } from './node.ts';
 import { rabbit } from './rabbit.ts';
 
-/** In start order; `up` brings the light ones up while the heavy ones still build. */
-export const components: Component[] = [rabbit, kafka, kubernetes];
+/**
+ * In start order; `up` brings the light ones up while the heavy ones still build. The node
+ * comes last: it joins the API server, and `down` drains it first.
+ */
+export const components: Component[] = [rabbit, kafka, kubernetes, node];
 
 export function selectComponents(names: string[]): Component[] {
   if (names.length === 0) return components;

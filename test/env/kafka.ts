@@ -2,16 +2,22 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
-import type { Component, ComponentStatus, Progress } from './component.ts';
+import { ComponentStartError, type Component, type ComponentStatus, type Progress } from './component.ts';
 import { mvn } from './maven.ts';
 import { cacheDir, envDir, envPort, logFile, repoRoot } from './paths.ts';
+import { podNetwork } from './pod-network.ts';
 import { isKafka, portOpen } from './probe.ts';
-import { run, startDetached, stopByPidFile, waitUntilReady, withLock } from './process.ts';
+import { readPid, run, startDetached, stopByPidFile, waitUntilReady, withLock } from './process.ts';
 
 const logPath = logFile('kafka');
 const heap = '-Xmx512m';
 const brokerPort = (): number => envPort(9092);
 const controllerPort = (): number => envPort(9093);
+/**
+ * Pods cannot reach loopback: they bootstrap through the node's forwarder on the pod network's
+ * gateway, and this listener advertises that address, so their connections keep going there.
+ */
+export const kafkaPodPort = (): number => envPort(9094);
 
 export function kafkaVersion(): string {
   return process.env.KAFKA_VERSION || '3.9.1';
@@ -52,11 +58,11 @@ function writeConfig(version: string): { properties: string; logging: string[] }
     'process.roles=broker,controller',
     'node.id=1',
     `controller.quorum.voters=1@127.0.0.1:${controllerPort()}`,
-    `listeners=PLAINTEXT://127.0.0.1:${brokerPort()},CONTROLLER://127.0.0.1:${controllerPort()}`,
-    `advertised.listeners=PLAINTEXT://127.0.0.1:${brokerPort()}`,
+    `listeners=PLAINTEXT://127.0.0.1:${brokerPort()},CONTROLLER://127.0.0.1:${controllerPort()},PODS://127.0.0.1:${kafkaPodPort()}`,
+    `advertised.listeners=PLAINTEXT://127.0.0.1:${brokerPort()},PODS://${podNetwork.gateway}:${kafkaPodPort()}`,
     'controller.listener.names=CONTROLLER',
     'inter.broker.listener.name=PLAINTEXT',
-    'listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT',
+    'listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT,PODS:PLAINTEXT',
     `log.dirs=${join(dir, 'data')}`,
     'num.partitions=1',
     // one node: internal topics cannot have more replicas than that
@@ -192,10 +198,24 @@ export const kafka: Component = {
   async isUp() {
     const brokers = kafkaBrokers();
     const { host, port } = hostPort(brokers[0]!);
+    if (!kafka.external() && !(await isKafka('127.0.0.1', kafkaPodPort()))) return false;
     return isKafka(host, port);
   },
 
   async start(progress: Progress) {
+    if (await isKafka('127.0.0.1', brokerPort()) && !(await portOpen('127.0.0.1', kafkaPodPort()))) {
+      // A broker this checkout started before pods had a listener: restart it with the new one,
+      // as the API server is restarted when its flags changed. Someone else's broker is theirs.
+      if (readPid('kafka') !== undefined) {
+        progress('kafka: the running broker has no listener for pods; restarting it...');
+        await stopByPidFile('kafka', 30_000);
+      }
+    }
+    if (await isKafka('127.0.0.1', brokerPort()) && !(await portOpen('127.0.0.1', kafkaPodPort()))) {
+      throw new ComponentStartError('kafka', `the broker on 127.0.0.1:${brokerPort()} has no listener for pods on ` +
+        `127.0.0.1:${kafkaPodPort()} (not started by this checkout); stop it with \`npm run env -- down kafka\` and start it again`,
+      logPath, '(nothing started)');
+    }
     if (await portOpen('127.0.0.1', brokerPort())) {
       progress(`kafka: 127.0.0.1:${brokerPort()} is taken; waiting for it to answer as Kafka...`);
       await waitUntilReady({

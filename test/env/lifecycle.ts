@@ -57,7 +57,8 @@ export async function bringUp(component: Component, progress: Progress, by: Owne
     }
     await component.ensureInstalled(progress);
     await component.start(progress);
-    writeOwnership(component.name, { startedBy: by, users });
+    // Brought back to date (a new image, changed flags) under `env up`'s ownership, it stays up.
+    writeOwnership(component.name, { startedBy: by === 'env-up' ? 'env-up' : owner?.startedBy ?? by, users });
     return 'started';
   });
 }

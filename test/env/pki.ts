@@ -17,8 +17,18 @@ export interface Pki {
   adminKey: string;
   controllerManagerCert: string;
   controllerManagerKey: string;
+  kubeletClientCert: string;
+  kubeletClientKey: string;
   serviceAccountKey: string;
   serviceAccountPub: string;
+}
+
+/** Extensions of a certificate that a client presents. */
+export const client = 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=clientAuth\n';
+
+/** Extensions of a serving certificate for the given subject alternative names (`DNS:x`, `IP:y`). */
+export function serving(names: string[]): string {
+  return `basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\nsubjectAltName=${names.join(',')}\n`;
 }
 
 export function pkiPaths(dir: string): Pki {
@@ -29,6 +39,7 @@ export function pkiPaths(dir: string): Pki {
     serverCert: p('apiserver.crt'), serverKey: p('apiserver.key'),
     adminCert: p('admin.crt'), adminKey: p('admin.key'),
     controllerManagerCert: p('controller-manager.crt'), controllerManagerKey: p('controller-manager.key'),
+    kubeletClientCert: p('kubelet-client.crt'), kubeletClientKey: p('kubelet-client.key'),
     serviceAccountKey: p('sa.key'), serviceAccountPub: p('sa.pub'),
   };
 }
@@ -37,7 +48,7 @@ async function openssl(args: string[]): Promise<void> {
   await run({ command: 'openssl', args, label: `openssl ${args[0]}` });
 }
 
-async function issue(pki: Pki, name: string, subject: string, extensions: string, cert: string, key: string): Promise<void> {
+export async function issue(pki: Pki, name: string, subject: string, extensions: string, cert: string, key: string): Promise<void> {
   const csr = join(pki.dir, `${name}.csr`);
   const ext = join(pki.dir, `${name}.ext`);
   writeFileSync(ext, extensions);
@@ -58,11 +69,8 @@ export async function ensurePki(dir: string, serviceIp: string): Promise<Pki> {
   if (!existsSync(pki.serverCert)) {
     const names = ['DNS:localhost', 'DNS:kubernetes', 'DNS:kubernetes.default', 'DNS:kubernetes.default.svc',
       'DNS:kubernetes.default.svc.cluster.local', 'IP:127.0.0.1', `IP:${serviceIp}`];
-    await issue(pki, 'apiserver', '/CN=kube-apiserver',
-      `basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\nsubjectAltName=${names.join(',')}\n`,
-      pki.serverCert, pki.serverKey);
+    await issue(pki, 'apiserver', '/CN=kube-apiserver', serving(names), pki.serverCert, pki.serverKey);
   }
-  const client = 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature,keyEncipherment\nextendedKeyUsage=clientAuth\n';
   if (!existsSync(pki.adminCert)) {
     await issue(pki, 'admin', '/O=system:masters/CN=bindery-admin', client, pki.adminCert, pki.adminKey);
   }
@@ -70,6 +78,11 @@ export async function ensurePki(dir: string, serviceIp: string): Promise<Pki> {
     // RBAC's bootstrap policy grants the controller manager its rights by this user name.
     await issue(pki, 'controller-manager', '/CN=system:kube-controller-manager', client,
       pki.controllerManagerCert, pki.controllerManagerKey);
+  }
+  if (!existsSync(pki.kubeletClientCert)) {
+    // The API server's identity towards kubelets (logs, exec, port-forward).
+    await issue(pki, 'kubelet-client', '/O=system:masters/CN=kube-apiserver-kubelet-client', client,
+      pki.kubeletClientCert, pki.kubeletClientKey);
   }
   if (!existsSync(pki.serviceAccountPub)) {
     await openssl(['genrsa', '-out', pki.serviceAccountKey, '2048']);

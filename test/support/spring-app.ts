@@ -72,6 +72,11 @@ export interface SpringSend {
   binding: string;
   /** Sent as the Java object Jackson reads from it (Map, Integer, Long, Double, Boolean, String, List). */
   json?: unknown;
+  /**
+   * The same as JSON text, for values JavaScript would change on the way: `1.0` (a Double in
+   * Java, `1` once parsed here) or integers beyond 2^53.
+   */
+  jsonText?: string;
   /** Sent as its UTF-8 bytes, unchanged. */
   text?: string;
   contentType?: string;
@@ -162,9 +167,9 @@ export class SpringApp {
 
   /** Sends through StreamBridge; throws unless the binding took the message. */
   async send(message: SpringSend): Promise<void> {
-    const response = await fetch(`${this.url}/send`, {
-      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(message),
-    });
+    const { jsonText, ...rest } = message;
+    const request = jsonText === undefined ? JSON.stringify(rest) : `${JSON.stringify(rest).slice(0, -1)},"json":${jsonText}}`;
+    const response = await fetch(`${this.url}/send`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: request });
     const body = (await response.json()) as { sent?: boolean; error?: string; cause?: string };
     if (response.status !== 200 || body.sent !== true) {
       throw new Error(`the Spring app did not send to ${message.binding}: HTTP ${response.status} ${JSON.stringify(body)}`);

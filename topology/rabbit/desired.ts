@@ -40,7 +40,7 @@ export interface RabbitTopology {
 
 /** The parts of a binding's settings that decide its RabbitMQ topology. */
 export type RabbitTopologyInput = Pick<TopologyInput, 'direction' | 'destination' | 'group'> & {
-  producer: Pick<TopologyInput['producer'], 'partitionCount' | 'requiredGroups'>;
+  producer: Pick<TopologyInput['producer'], 'partitionCount' | 'requiredGroups' | 'deadLetter'>;
   consumer: Pick<TopologyInput['consumer'], 'deadLetter' | 'partitioned' | 'instanceIndex' | 'instanceCount'>;
 };
 
@@ -70,11 +70,11 @@ export function rabbitTopology(binding: RabbitTopologyInput, options: RabbitTopo
   if (binding.direction === 'output') {
     const partitions = range(Math.max(1, binding.producer.partitionCount));
     const partitioned = binding.producer.partitionCount > 1;
-    // Required groups are declared as a default consumer would declare them (dead letters
-    // on), so the consumer that comes later finds an equivalent queue instead of a
-    // PRECONDITION_FAILED on different arguments.
+    // Required groups follow the producer's own dead-letter setting, as Spring's producer
+    // autoBindDlq does: with the defaults on both sides, the consumer that comes later (a
+    // sidecar or a Spring service) finds an equivalent queue, not a PRECONDITION_FAILED.
     for (const group of binding.producer.requiredGroups) {
-      groupQueues(topology, destination, group, partitioned ? partitions : undefined, true);
+      groupQueues(topology, destination, group, partitioned ? partitions : undefined, binding.producer.deadLetter);
     }
     return topology.build([]);
   }

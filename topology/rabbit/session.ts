@@ -9,6 +9,7 @@ import type { DesiredTopology } from '../desired.ts';
 import { BrokerCalls, BrokerError, type BrokerSession, type BrokerSettings, type TopologyUsage } from '../session.ts';
 import { declareRabbitTopology } from './declare.ts';
 import type { RabbitTopology } from './desired.ts';
+import { describeConflict, isPreconditionFailed, topologyConflict } from './refusal.ts';
 
 type RabbitSettings = Extract<BrokerSettings, { type: 'rabbit' }>;
 
@@ -177,8 +178,9 @@ class RabbitSession implements BrokerSession {
     if (error instanceof BrokerError) return error;
     const message = error instanceof Error ? error.message : String(error);
     if (this.closed) return new BrokerError('Unreachable', `RabbitMQ connection lost during ${what}`);
-    if (/PRECONDITION[-_]FAILED/.test(message)) {
-      return new BrokerError('IncompatibleTopology', `RabbitMQ refused to ${what}: ${message}`);
+    if (isPreconditionFailed(message)) {
+      const conflict = topologyConflict(message);
+      return new BrokerError('IncompatibleTopology', conflict ? describeConflict(conflict) : `RabbitMQ refused to ${what}: ${message}`);
     }
     return new BrokerError('ProvisioningFailed', `RabbitMQ refused to ${what}: ${message}`);
   }

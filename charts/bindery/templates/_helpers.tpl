@@ -58,3 +58,12 @@ capabilities:
 seccompProfile:
   type: RuntimeDefault
 {{- end }}
+
+{{- define "bindery.metricsServiceName" -}}
+{{- printf "%s-metrics" (include "bindery.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
+{{- /* Tells the metrics Service from the webhook Service, which has the same selector labels. */ -}}
+{{- define "bindery.metricsServiceLabel" -}}
+bindery.io/metrics: operator
+{{- end }}

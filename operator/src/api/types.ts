@@ -189,7 +189,11 @@ export const StreamBindingSpec = Type.Object(
       }),
     ),
     contentType: Type.Optional(
-      Type.String({ description: 'Default content type of messages.', default: 'application/json', maxLength: 255 }),
+      Type.String({
+        description: 'Content type of the messages an app sends without a Content-Type header; JSON types must be valid JSON. Default application/json.',
+        default: 'application/json',
+        maxLength: 255,
+      }),
     ),
     deletionPolicy: Type.Optional(DeletionPolicy),
     producer: Type.Optional(ProducerSpec),
@@ -309,6 +313,7 @@ export const BINDER: ResourceKind = {
   printerColumns: [
     { name: 'Type', type: 'string', jsonPath: '.spec.type', description: 'rabbit or kafka.' },
     { name: 'Default', type: 'boolean', jsonPath: '.spec.default', description: "The namespace's default Binder." },
+    { name: 'Broker', type: 'string', jsonPath: '.status.brokerVersion', description: 'The broker product and version last connected to.' },
     readyColumn,
     ageColumn,
   ],
@@ -329,6 +334,8 @@ export const STREAM_BINDING: ResourceKind = {
     { name: 'Binder', type: 'string', jsonPath: '.status.binder', description: 'The Binder in use.' },
     readyColumn,
     ageColumn,
+    // -o wide only (priority 1). Kafka topics only: RabbitMQ reports no partitions in status.
+    { name: 'Partitions', type: 'integer', jsonPath: '.status.topology.partitions', description: 'Partitions of the Kafka topic.', priority: 1 },
   ],
 };
 

@@ -33,12 +33,12 @@ export async function brokerSettings(binder: Binder, secrets: SecretSource, opti
   }
   if (spec.type === 'rabbit') {
     const rabbit = spec.rabbit!;
-    return { type: 'rabbit', host: rabbit.host, port: rabbit.port ?? 5672, vhost: rabbit.vhost ?? '/', tls: rabbit.tls ?? false, username, password };
+    return { type: 'rabbit', host: brokerHost(rabbit.host, metadata.namespace), port: rabbit.port ?? 5672, vhost: rabbit.vhost ?? '/', tls: rabbit.tls ?? false, username, password };
   }
   const kafka = spec.kafka!;
   return {
     type: 'kafka',
-    brokers: kafka.brokers,
+    brokers: kafka.brokers.map((broker) => brokerHost(broker, metadata.namespace)),
     tls: kafka.tls ?? false,
     ...(kafka.sasl && username !== undefined && password !== undefined && { sasl: { mechanism: kafka.sasl.mechanism, username, password } }),
   };
@@ -46,9 +46,23 @@ export async function brokerSettings(binder: Binder, secrets: SecretSource, opti
 
 /** Two Binders with the same identity reach the same exchanges, queues and topics. */
 export function brokerIdentity(binder: Binder): string {
-  const { spec } = binder;
-  if (spec.type === 'rabbit') return `rabbit://${spec.rabbit?.host}:${spec.rabbit?.port ?? 5672}/${spec.rabbit?.vhost ?? '/'}`;
-  return `kafka://${[...(spec.kafka?.brokers ?? [])].sort().join(',')}`;
+  const { spec, metadata } = binder;
+  if (spec.type === 'rabbit') return `rabbit://${brokerHost(spec.rabbit?.host ?? '', metadata.namespace)}:${spec.rabbit?.port ?? 5672}/${spec.rabbit?.vhost ?? '/'}`;
+  return `kafka://${(spec.kafka?.brokers ?? []).map((broker) => brokerHost(broker, metadata.namespace)).sort().join(',')}`;
+}
+
+/**
+ * A short host name (no dot, not an address) is a Service in the Binder's namespace, as it is
+ * for the sidecars there; the operator runs in a namespace of its own, so it qualifies the
+ * name with the Binder's (`rabbitmq` -> `rabbitmq.<namespace>.svc`). Takes `host` or
+ * `host:port`.
+ */
+export function brokerHost(address: string, namespace: string): string {
+  const match = /^([^:]+)(:\d+)?$/.exec(address);
+  if (!match) return address; // an IPv6 literal
+  const [, host, port = ''] = match;
+  if (host!.includes('.') || host === 'localhost') return address;
+  return `${host}.${namespace}.svc${port}`;
 }
 
 /** The Binder name a StreamBinding uses: its own, else the namespace's default. */

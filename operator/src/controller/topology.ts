@@ -16,6 +16,7 @@ export function topologyInput(spec: StreamBindingSpec): TopologyInput {
     producer: {
       partitionCount: spec.producer?.partitionCount ?? PRODUCER_DEFAULTS.partitionCount,
       requiredGroups: spec.producer?.requiredGroups ?? PRODUCER_DEFAULTS.requiredGroups,
+      deadLetter: spec.producer?.deadLetter ?? PRODUCER_DEFAULTS.deadLetter,
     },
     consumer: {
       deadLetter: spec.consumer?.deadLetter ?? CONSUMER_DEFAULTS.deadLetter,

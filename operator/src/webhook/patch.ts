@@ -23,6 +23,8 @@ export const CONFIG_DIR = '/etc/bindery';
 export const CONFIG_VOLUME = 'bindery-config';
 export const TMP_VOLUME = 'bindery-tmp';
 export const OPS_PORT = 7071;
+/** The chart's PodMonitor scrapes the sidecars by this port name. */
+export const OPS_PORT_NAME = 'bindery-ops';
 /** Set by the StatefulSet controller on every pod it creates (Kubernetes >= 1.28). */
 export const POD_INDEX_LABEL = 'apps.kubernetes.io/pod-index';
 
@@ -160,7 +162,7 @@ function credentialEnv(binder: Binder): V1EnvVar[] {
 
 function sidecarContainer(env: V1EnvVar[], options: SidecarOptions): V1Container {
   const probe = (path: string, periodSeconds: number, failureThreshold: number) => ({
-    httpGet: { path, port: 'bindery-ops' },
+    httpGet: { path, port: OPS_PORT_NAME },
     periodSeconds,
     failureThreshold,
     timeoutSeconds: 2,
@@ -173,7 +175,7 @@ function sidecarContainer(env: V1EnvVar[], options: SidecarOptions): V1Container
     // A native sidecar: started before the app's containers, stopped after them.
     restartPolicy: 'Always',
     env,
-    ports: [{ name: 'bindery-ops', containerPort: OPS_PORT, protocol: 'TCP' }],
+    ports: [{ name: OPS_PORT_NAME, containerPort: OPS_PORT, protocol: 'TCP' }],
     volumeMounts: [
       { name: CONFIG_VOLUME, mountPath: CONFIG_DIR, readOnly: true },
       { name: TMP_VOLUME, mountPath: '/tmp' },

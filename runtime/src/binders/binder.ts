@@ -16,6 +16,11 @@ export interface BinderDeps {
   logger: BaseLogger;
   /** Consumer lag per binding and partition; adapters that can measure it report it here. */
   onConsumerLag?: (binding: string, partition: number, lag: number) => void;
+  /**
+   * An input that started once and, starting again (after a reconnect), found its topology
+   * refused (the TopologyRefusedError's message), or `undefined` once it consumes again.
+   */
+  onTopologyRefused?: (binding: string, reason: string | undefined) => void;
 }
 
 /** A message on its way to the broker. */
@@ -27,6 +32,8 @@ export interface OutboundMessage {
   headers: Record<string, string>;
   /** Chosen by the runtime for partitioned bindings; absent otherwise. */
   partition?: number;
+  /** The record key (Kafka; `x-message-key` or `producer.messageKeyExpression`); other brokers have none. */
+  key?: string;
 }
 
 /** What the broker confirmed. */
@@ -102,6 +109,16 @@ export interface Binder {
 /** Raised by `Producer.send` when the broker is unreachable or refused the message. */
 export class BinderUnavailableError extends Error {
   override readonly name = 'BinderUnavailableError';
+}
+
+/**
+ * Raised by `createProducer` / `createConsumer` when the broker refuses the binding's topology
+ * because an object exists with other settings (a queue with other arguments): retrying cannot
+ * help until one side changes, so the binding reports it instead of retrying. The message names
+ * the object, the setting that differs and both values.
+ */
+export class TopologyRefusedError extends Error {
+  override readonly name = 'TopologyRefusedError';
 }
 
 /** Raised by `Producer.send` when the broker did not confirm in time. */

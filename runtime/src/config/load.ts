@@ -286,11 +286,13 @@ function readBinding(
 
 function readProducer(section: Section): ProducerConfig {
   const producer: ProducerConfig = { ...defaultProducer(), ...readSettings(section, ProducerSettings) };
-  if (producer.partitionKeyExpression !== undefined) {
+  for (const key of ['partitionKeyExpression', 'messageKeyExpression'] as const) {
+    const expression = producer[key];
+    if (expression === undefined) continue;
     try {
-      compileExpression(producer.partitionKeyExpression);
+      compileExpression(expression);
     } catch (error) {
-      throw section.invalid('partitionKeyExpression', (error as Error).message);
+      throw section.invalid(key, (error as Error).message);
     }
   }
   section.done();

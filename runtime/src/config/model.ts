@@ -38,8 +38,8 @@ export interface BinderConfig {
   kafka?: KafkaBinderConfig;
 }
 
-/** An output's settings, defaults applied; `partitionKeyExpression` stays optional. */
-export type ProducerConfig = ProducerDefaults & Pick<ProducerSettings, 'partitionKeyExpression'>;
+/** An output's settings, defaults applied; the key expressions stay optional. */
+export type ProducerConfig = ProducerDefaults & Pick<ProducerSettings, 'partitionKeyExpression' | 'messageKeyExpression'>;
 
 /** An input's settings, defaults applied; absent `startOffset`: `earliest` for groups, `latest` for anonymous consumers; absent `path`: `/<binding>`. */
 export type ConsumerConfig = ConsumerDefaults & Pick<FileConsumerSettings, 'startOffset' | 'path'>;

@@ -275,10 +275,10 @@ function readBinding(input: BindingInput): BindingConfig {
   const producer = readProducer(section.child('producer'), defaults.child('producer'));
   const consumer = readConsumer(section.child('consumer'), defaults.child('consumer'), input.global);
 
-  // Spring Cloud Stream's dead-letter switches are per broker and off by default, and the
-  // group queue's arguments depend on them: a Bindery consumer must declare the queue exactly
-  // as the Spring service beside it does, so the Spring default (no DLQ) is kept here.
-  consumer.deadLetter = false;
+  // Spring Cloud Stream's dead-letter switches are per broker (and off by default, as
+  // Bindery's are), and a group queue's arguments depend on them: a Bindery binding declares
+  // the queue exactly as the Spring service beside it does, so only the switch of the
+  // binding's own broker counts, for consumers and for a producer's required groups alike.
   const rabbitConsumer = input.rabbit?.child('consumer');
   const rabbitDlq = rabbitConsumer?.boolean('auto-bind-dlq');
   const kafkaConsumer = input.kafka?.child('consumer');
@@ -287,10 +287,22 @@ function readBinding(input: BindingInput): BindingConfig {
   if (startOffset !== undefined) consumer.startOffset = startOffset;
   if (binderType === 'rabbit' && rabbitDlq !== undefined) consumer.deadLetter = rabbitDlq;
   if (binderType === 'kafka' && kafkaDlq !== undefined) consumer.deadLetter = kafkaDlq;
+  const producerDlq = input.rabbit?.child('producer').boolean('auto-bind-dlq');
+  if (binderType === 'rabbit' && producerDlq !== undefined) producer.deadLetter = producerDlq;
+  const messageKey = input.kafka?.child('producer').string('message-key-expression');
+  if (messageKey !== undefined) {
+    try {
+      compileExpression(messageKey);
+    } catch (error) {
+      throw input.kafka!.child('producer').invalid('message-key-expression', (error as Error).message);
+    }
+    if (binderType === 'kafka') producer.messageKeyExpression = messageKey;
+  }
   // The other broker's settings stay read (not warned about): a file prepared for a
   // switch of binder carries both.
   for (const extension of [input.rabbit, input.kafka]) {
     extension?.child('consumer').done();
+    extension?.child('producer').done();
     extension?.done();
   }
 

@@ -4,6 +4,7 @@
  * consumer), then dead-lettered. The broker keeps the message unacked meanwhile, so a crash
  * mid-retry loses nothing: the broker redelivers it.
  */
+import { connect } from 'node:net';
 import type { BaseLogger } from 'pino';
 import { Pool } from 'undici';
 import type { BindingConfig } from '../config/model.ts';
@@ -130,4 +131,23 @@ function describeError(error: unknown): string {
   const e = error as { code?: string; name?: string; message?: string };
   if (e.name === 'TimeoutError' || e.code === 'UND_ERR_HEADERS_TIMEOUT' || e.code === 'UND_ERR_BODY_TIMEOUT') return 'timed out';
   return e.code ?? e.message ?? String(error);
+}
+
+/** Resolves once the app accepts a connection on its port, or false when `stop` says to give up. */
+export async function waitForApp(app: { host: string; port: number }, clock: Clock, stop: () => boolean, onWait: () => void): Promise<boolean> {
+  for (let waited = false; !stop(); waited = true) {
+    if (await accepts(app)) return true;
+    if (!waited) onWait();
+    await sleep(clock, 250);
+  }
+  return false;
+}
+
+function accepts(app: { host: string; port: number }): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host: app.host, port: app.port });
+    socket.setTimeout(1_000, () => { socket.destroy(); resolve(false); });
+    socket.once('connect', () => { socket.destroy(); resolve(true); });
+    socket.once('error', () => resolve(false));
+  });
 }

@@ -78,7 +78,11 @@ export async function main(argv: string[]): Promise<number> {
   });
   console.log(app === 'provider' ? `provider :${port}  GET /sendMessage -> ${sidecar} binding ${args.binding}` : `consumer :${port}  POST <any path> <- sidecar pushes`);
   return new Promise<number>((resolve) => {
-    const stop = () => server.close(() => resolve(0));
+    const stop = (signal: NodeJS.Signals) => {
+      // In a pod, this line before the sidecar's own shows that the app stopped first.
+      console.log(`${app} :${port} stopping (${signal})`);
+      server.close(() => resolve(0));
+    };
     process.once('SIGTERM', stop);
     process.once('SIGINT', stop);
   });

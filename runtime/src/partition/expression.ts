@@ -9,13 +9,17 @@
  *
  * Examples: `payload.id`, `payload['a-b']`, `headers.userId`, `headers['x-user']`,
  * `payload.items[0].sku`, `payload.region + '-' + payload.id`.
+ *
+ * A result is the value itself, typed as the Java object SpEL would hold (java.ts): `+` adds
+ * two numbers and concatenates anything else, as SpEL's does.
  */
+import { javaPlus, JavaNumber } from './java.ts';
 
 export type Root = 'payload' | 'headers';
 type Step = string | number;
 
 type Node =
-  | { kind: 'literal'; value: string }
+  | { kind: 'literal'; value: string | JavaNumber }
   | { kind: 'path'; root: Root; steps: Step[] }
   | { kind: 'concat'; parts: Node[] };
 
@@ -37,8 +41,8 @@ export class InvalidPartitionKeyError extends Error {
 }
 
 /**
- * Deepest object or array a key may be. Printing a key is recursive, so a body nested
- * thousands of levels deep would overflow the stack; no sensible key is nested this deep.
+ * Deepest object or array a key may be. Hashing and printing a key are recursive, so a body
+ * nested thousands of levels deep would overflow the stack; no sensible key is nested this deep.
  */
 export const MAX_KEY_DEPTH = 64;
 
@@ -50,13 +54,16 @@ export interface ExpressionContext {
 
 export interface CompiledExpression {
   readonly source: string;
-  /** The key as a string, or undefined when the path does not exist in this message. */
-  evaluate(context: ExpressionContext): string | undefined;
+  /**
+   * The key: a string, boolean, JavaNumber, list or map (as java.ts hashes them), or
+   * undefined when the path does not exist in this message or holds null.
+   */
+  evaluate(context: ExpressionContext): unknown;
 }
 
 export function compileExpression(source: string): CompiledExpression {
   const node = new Parser(source).parseExpression();
-  return { source, evaluate: (context) => keyString(evaluateNode(node, context)) };
+  return { source, evaluate: (context) => evaluateNode(node, context) ?? undefined };
 }
 
 const ROOTS: readonly string[] = ['payload', 'headers'];
@@ -84,7 +91,7 @@ class Parser {
   private parseTerm(): Node {
     const c = this.peek();
     if (c === "'" || c === '"') return { kind: 'literal', value: this.parseString() };
-    if (c !== undefined && /[0-9]/.test(c)) return { kind: 'literal', value: String(this.parseInteger()) };
+    if (c !== undefined && /[0-9]/.test(c)) return { kind: 'literal', value: JavaNumber.fromJs(this.parseInteger()) };
     if (c !== undefined && /[A-Za-z_$]/.test(c)) return this.parsePath();
     return this.fail(c === undefined ? 'expected a value but the expression ended' : `unexpected "${c}"`);
   }
@@ -187,10 +194,10 @@ function evaluateNode(node: Node, context: ExpressionContext): unknown {
       return value;
     }
     case 'concat': {
-      const parts = node.parts.map((part) => keyString(evaluateNode(part, context)));
+      const parts = node.parts.map((part) => evaluateNode(part, context));
       // SpEL prints a missing operand as "null"; a key that is half "null" would silently
       // put unrelated messages together, so a missing part makes the whole key missing.
-      return parts.some((p) => p === undefined) ? undefined : parts.join('');
+      return parts.some((p) => p === undefined || p === null) ? undefined : parts.reduce(javaPlus);
     }
   }
 }
@@ -198,24 +205,20 @@ function evaluateNode(node: Node, context: ExpressionContext): unknown {
 function property(value: unknown, step: Step): unknown {
   if (value === null || value === undefined) return undefined;
   if (typeof step === 'number') return Array.isArray(value) || typeof value === 'string' ? value[step] : undefined;
-  if (typeof value !== 'object' || Array.isArray(value)) return undefined;
+  if (typeof value !== 'object' || Array.isArray(value) || value instanceof JavaNumber) return undefined;
   // Own properties only: `payload.constructor` must not reach into the prototype chain.
   return Object.prototype.hasOwnProperty.call(value, step) ? (value as Record<string, unknown>)[step] : undefined;
 }
 
 /**
- * The key as Spring Cloud Stream's `toString()` of the evaluated value would print it, for
- * the values a JSON payload holds: integers without a fraction, doubles in Java's notation.
+ * The value an expression found, refused when it is an object or array nested deeper than
+ * MAX_KEY_DEPTH: hashing and printing a key (java.ts) recurse into it.
  */
-export function keyString(value: unknown): string | undefined {
-  if (value === null || value === undefined) return undefined;
-  if (typeof value === 'string') return value;
-  if (typeof value === 'number') return javaNumberString(value);
-  if (typeof value === 'boolean' || typeof value === 'bigint') return String(value);
-  if (nestedDeeperThan(value, MAX_KEY_DEPTH)) {
+export function checkedKey<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && nestedDeeperThan(value, MAX_KEY_DEPTH)) {
     throw new InvalidPartitionKeyError(`the partition key is an object or array nested deeper than ${MAX_KEY_DEPTH} levels`);
   }
-  return JSON.stringify(value);
+  return value;
 }
 
 /** Whether `value` holds objects or arrays more than `limit` levels deep; walked without recursion. */
@@ -228,18 +231,4 @@ function nestedDeeperThan(value: unknown, limit: number): boolean {
     for (const child of Object.values(current)) if (typeof child === 'object' && child !== null) stack.push([child, depth + 1]);
   }
   return false;
-}
-
-/**
- * Jackson reads a JSON integer as Integer/Long (printed without a fraction) and a JSON number
- * with a fraction or exponent as Double, which Java prints as "1.5", "1.0E7" or "1.0E-4".
- * JSON.parse loses that distinction, so integral values print as integers.
- */
-function javaNumberString(n: number): string {
-  if (!Number.isFinite(n)) return Number.isNaN(n) ? 'NaN' : n > 0 ? 'Infinity' : '-Infinity';
-  if (Number.isInteger(n) && Math.abs(n) <= Number.MAX_SAFE_INTEGER) return String(n);
-  const abs = Math.abs(n);
-  if (abs >= 1e-3 && abs < 1e7) return String(n);
-  const [mantissa, exponent] = n.toExponential().split('e') as [string, string];
-  return `${mantissa.includes('.') ? mantissa : `${mantissa}.0`}E${Number(exponent)}`;
 }

@@ -1,14 +1,20 @@
 /**
- * Partition selection, the same on every broker (SPEC section 2): the key comes from the
- * `x-partition-key` header or the binding's partition key expression, and the partition is
- * Java's `String.hashCode` of the key (what a Spring Cloud Stream producer computes, so Java
- * and Bindery producers agree) or Kafka's murmur2 (what a plain Kafka producer computes).
+ * Partition selection and record keys, the same on every broker (SPEC section 2). The
+ * partition key comes from the `x-partition-key` header or the binding's partition key
+ * expression; the partition is the `hashCode()` of the Java object Spring Cloud Stream would
+ * have evaluated (java.ts: a string, an Integer, a Long, a Double...), so that Java and
+ * Bindery producers agree, or Kafka's murmur2 of the key's text. The Kafka record key comes
+ * from the `x-message-key` header or `producer.messageKeyExpression`.
  */
 import type { PartitionSelector, ProducerConfig } from '../config/model.ts';
-import { compileExpression, type CompiledExpression } from './expression.ts';
+import { checkedKey, compileExpression, type CompiledExpression } from './expression.ts';
+import { javaHashCode, javaString } from './java.ts';
+import { parseJavaJson } from './json.ts';
 
-export { compileExpression, ExpressionSyntaxError, InvalidPartitionKeyError, keyString } from './expression.ts';
+export { compileExpression, ExpressionSyntaxError, InvalidPartitionKeyError } from './expression.ts';
 export type { CompiledExpression, ExpressionContext } from './expression.ts';
+export { javaHashCode, javaString, JavaNumber } from './java.ts';
+export { parseJavaJson } from './json.ts';
 
 /**
  * A partitioned binding was sent a message without a key: no `x-partition-key` header and
@@ -19,16 +25,26 @@ export class MissingPartitionKeyError extends Error {
 }
 
 export interface PartitionedMessage {
+  /** The payload as a JSON value or text; raw bytes are read as JSON when they are JSON. */
   payload: unknown;
   headers: Record<string, string>;
-  /** From the `x-partition-key` HTTP header; wins over the expression. */
+  /** From the `x-partition-key` HTTP header; wins over the partition key expression. */
   key?: string;
+  /** From the `x-message-key` HTTP header; wins over the message key expression. */
+  messageKey?: string;
 }
 
-/** The partition for a message, or undefined when the binding is not partitioned. */
-export function partitionFor(producer: ProducerConfig, message: PartitionedMessage): number | undefined {
+/**
+ * The partition for a message, or undefined when the binding is not partitioned, or when
+ * `placesKeyedRecords` (Kafka) and the message has a record key but no partition key: Kafka's
+ * own partitioner places it then, by murmur2 of the record key (SPEC section 2).
+ */
+export function partitionFor(producer: ProducerConfig, message: PartitionedMessage, placesKeyedRecords = false): number | undefined {
   if (producer.partitionCount <= 1) return undefined;
-  const key = message.key ?? evaluateKey(producer.partitionKeyExpression, message);
+  const key = message.key ?? evaluate(producer.partitionKeyExpression, message);
+  if (key === undefined && placesKeyedRecords && producer.partitionKeyExpression === undefined && messageKeyFor(producer, message) !== undefined) {
+    return undefined;
+  }
   if (key === undefined) {
     throw new MissingPartitionKeyError(
       producer.partitionKeyExpression === undefined
@@ -39,12 +55,13 @@ export function partitionFor(producer: ProducerConfig, message: PartitionedMessa
   return selectPartition(producer.partitionSelector, key, producer.partitionCount);
 }
 
-export function selectPartition(selector: PartitionSelector, key: string, partitionCount: number): number {
-  return selector === 'murmur2' ? murmur2Partition(key, partitionCount) : javaHashPartition(key, partitionCount);
+/** `key`: a string, or the value an expression evaluated to (java.ts types). */
+export function selectPartition(selector: PartitionSelector, key: unknown, partitionCount: number): number {
+  return selector === 'murmur2' ? murmur2Partition(javaString(key), partitionCount) : javaHashPartition(key, partitionCount);
 }
 
 /** Spring Cloud Stream's DefaultPartitionSelectorStrategy followed by PartitionHandler's modulo. */
-export function javaHashPartition(key: string, partitionCount: number): number {
+export function javaHashPartition(key: unknown, partitionCount: number): number {
   const hash = javaHashCode(key);
   // Math.abs(Integer.MIN_VALUE) is still negative in Java, hence SCSt's special case.
   return (hash === -0x80000000 ? 0 : Math.abs(hash)) % partitionCount;
@@ -59,15 +76,8 @@ export function murmur2Partition(key: string, partitionCount: number): number {
  * The bytes Kafka's StringSerializer produces: Java encodes an unpaired surrogate as "?",
  * where Node would write U+FFFD, and the two would hash to different partitions.
  */
-function javaUtf8(s: string): Buffer {
+export function javaUtf8(s: string): Buffer {
   return Buffer.from(s.replace(/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g, '?'), 'utf8');
-}
-
-/** Java's String.hashCode: s[0]*31^(n-1) + ... over UTF-16 code units, wrapping at 32 bits. */
-export function javaHashCode(s: string): number {
-  let h = 0;
-  for (let i = 0; i < s.length; i++) h = (Math.imul(h, 31) + s.charCodeAt(i)) | 0;
-  return h;
 }
 
 /** Kafka's org.apache.kafka.common.utils.Utils.murmur2, as a signed 32-bit int. */
@@ -94,24 +104,35 @@ export function murmur2(data: Uint8Array): number {
   return h | 0;
 }
 
+/**
+ * The Kafka record key of a message: the `x-message-key` header, else the text of what
+ * `producer.messageKeyExpression` finds (as a Java StringSerializer would write the object
+ * Spring evaluated); undefined when neither gives one, as Spring sends a null key then.
+ */
+export function messageKeyFor(producer: ProducerConfig, message: PartitionedMessage): string | undefined {
+  if (message.messageKey !== undefined) return message.messageKey;
+  const key = evaluate(producer.messageKeyExpression, message);
+  return key === undefined ? undefined : javaString(key);
+}
+
 const compiled = new Map<string, CompiledExpression>();
 
-function evaluateKey(expression: string | undefined, message: PartitionedMessage): string | undefined {
+function evaluate(expression: string | undefined, message: PartitionedMessage): unknown {
   if (expression === undefined) return undefined;
   let program = compiled.get(expression);
   if (program === undefined) {
     program = compileExpression(expression);
     compiled.set(expression, program);
   }
-  return program.evaluate({ payload: payloadValue(message.payload), headers: message.headers });
+  return checkedKey(program.evaluate({ payload: payloadValue(message.payload), headers: message.headers }));
 }
 
-/** A raw JSON body is read as JSON so that `payload.id` works on it; other bytes as text. */
+/** Raw bytes are read as JSON (keeping Java's number types) when they are JSON, else as text. */
 function payloadValue(payload: unknown): unknown {
   if (!(payload instanceof Uint8Array)) return payload;
   const text = Buffer.from(payload.buffer, payload.byteOffset, payload.byteLength).toString('utf8');
   try {
-    return JSON.parse(text);
+    return parseJavaJson(text);
   } catch {
     return text;
   }

@@ -95,7 +95,8 @@ const API_ERRORS: ReadonlyArray<readonly [ErrorClass, number, string]> = [
 
 /** Every status and code the table above can answer, and the one for anything else (README's error table lists them all). */
 export const API_ERROR_CODES: ReadonlyArray<readonly [number, string]> = [
-  ...API_ERRORS.map(([, statusCode, code]) => [statusCode, code] as const),
+  // Several errors may share one code (413: the binding's limit, the broker's).
+  ...new Map(API_ERRORS.map(([, statusCode, code]) => [`${statusCode} ${code}`, [statusCode, code] as const])).values(),
   [500, 'BINDERY_ERR_INTERNAL'],
 ];
 

@@ -11,7 +11,13 @@ export function registerOpsRoutes(parent: FastifyInstance, sidecar: Sidecar): vo
   // purpose must not get the pod restarted.
   app.get('/healthz', { schema: { response: { 200: Type.Object({ status: Type.Literal('ok') }) } } }, async () => ({ status: 'ok' as const }));
 
-  const Readiness = Type.Object({ ready: Type.Boolean(), binders: Type.Record(Type.String(), Type.String()) });
+  // `bindings`: bindings whose topology the broker refused, with why (the binder is up, yet
+  // they cannot work until someone changes one side).
+  const Readiness = Type.Object({
+    ready: Type.Boolean(),
+    binders: Type.Record(Type.String(), Type.String()),
+    bindings: Type.Optional(Type.Record(Type.String(), Type.String())),
+  });
   app.get('/readyz', { schema: { response: { 200: Readiness, 503: Readiness } } }, async (_request, reply) => {
     const readiness = sidecar.readiness();
     return reply.status(readiness.ready ? 200 : 503).send(readiness);

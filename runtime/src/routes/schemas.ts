@@ -24,4 +24,5 @@ export const BindingView = Type.Object({
   delivery: Type.Optional(Type.Union([Type.Literal('push'), Type.Literal('pull')])),
   listeners: Type.Optional(Type.Integer()),
   consuming: Type.Optional(Type.Boolean()),
+  error: Type.Optional(Type.String()),
 });

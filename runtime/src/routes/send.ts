@@ -41,6 +41,7 @@ export function registerSendRoute(parent: FastifyInstance, sidecar: Sidecar): vo
           params: BindingParams,
           headers: Type.Object({
             'x-partition-key': Type.Optional(Type.String()),
+            'x-message-key': Type.Optional(Type.String()),
             'x-msg-id': Type.Optional(Type.String()),
           }),
           response: {
@@ -70,6 +71,7 @@ export function registerSendRoute(parent: FastifyInstance, sidecar: Sidecar): vo
           ...(contentType !== undefined && { contentType }),
           ...(request.headers['x-msg-id'] !== undefined && { id: request.headers['x-msg-id'] }),
           ...(request.headers['x-partition-key'] !== undefined && { key: request.headers['x-partition-key'] }),
+          ...(request.headers['x-message-key'] !== undefined && { messageKey: request.headers['x-message-key'] }),
         });
         return reply.status(202).send(result);
       },

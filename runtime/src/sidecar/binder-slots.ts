@@ -29,6 +29,7 @@ export interface BinderSlotsDeps {
   clock: Clock;
   retry: RetryPolicy;
   onConsumerLag(binder: Binder, binding: string, partition: number, lag: number): void;
+  onTopologyRefused(binder: Binder, binding: string, reason: string | undefined): void;
   onStateChange(slot: BinderSlot, state: BinderState): void;
 }
 
@@ -49,6 +50,7 @@ export class BinderSlots {
       (await createBinder(config, {
         logger: this.deps.logger.child({ binder: name }),
         onConsumerLag: (binding, partition, lag) => this.deps.onConsumerLag(binder, binding, partition, lag),
+        onTopologyRefused: (binding, reason) => this.deps.onTopologyRefused(binder, binding, reason),
       }));
     // Another caller may have created the slot while the adapter was loading.
     const raced = this.slots.get(name);

@@ -8,10 +8,10 @@
 import { sleep } from '../../../time/clock.ts';
 import { retry } from '../../../time/retry.ts';
 import type { BinderState, Consumer, Delivery, Producer } from '../binders/binder.ts';
-import { BinderUnavailableError } from '../binders/binder.ts';
+import { BinderUnavailableError, TopologyRefusedError } from '../binders/binder.ts';
 import type { BinderConfig, BindingConfig } from '../config/model.ts';
 import { ListenerHub } from '../delivery/listeners.ts';
-import { PushDispatcher, httpTransport } from '../delivery/push.ts';
+import { PushDispatcher, httpTransport, waitForApp } from '../delivery/push.ts';
 import { undeliverable, type DeliveryOutcome } from '../delivery/settle.ts';
 import { DeliveryTracker } from '../delivery/tracker.ts';
 import { safeError } from '../redact.ts';
@@ -36,6 +36,8 @@ export interface BindingView {
   listeners?: number;
   /** Inputs: whether a consumer is attached to the binder right now. */
   consuming?: boolean;
+  /** Why the binding does not work although its binder is up: the broker refused its topology. */
+  error?: string;
 }
 
 export interface OutputHandle {
@@ -47,6 +49,8 @@ export interface OutputHandle {
   /** Resolves when `producer` is usable; replaced while the binding moves. */
   ready: Promise<void>;
   inflight: Set<Promise<unknown>>;
+  /** The broker refused the binding's topology (TopologyRefusedError): not retried until started again. */
+  refused?: string;
 }
 
 export interface InputHandle {
@@ -60,6 +64,8 @@ export interface InputHandle {
   hub: ListenerHub;
   /** Serialises attach/detach/state changes of this binding. */
   busy: Promise<void>;
+  /** The broker refused the binding's topology (TopologyRefusedError): not retried until started again. */
+  refused?: string;
 }
 
 export type Handle = OutputHandle | InputHandle;
@@ -115,7 +121,13 @@ export class Bindings {
 
   private async attachOutput(handle: OutputHandle): Promise<void> {
     const { slot, binding } = handle;
-    handle.producer = await this.onConnected(slot, () => slot.binder.createProducer(binding), 'cannot create the producer yet', binding);
+    handle.refused = undefined;
+    try {
+      handle.producer = await this.onConnected(slot, () => slot.binder.createProducer(binding), 'cannot create the producer yet', binding);
+    } catch (error) {
+      if (error instanceof TopologyRefusedError) this.refuse(handle, error.message);
+      throw error;
+    }
   }
 
   async attachInput(handle: InputHandle): Promise<void> {
@@ -127,21 +139,31 @@ export class Bindings {
       handle.push = { dispatcher: new PushDispatcher(binding, transport, this.ctx.clock, this.observer(() => handle.binding), this.ctx.logger), close };
     }
     const target = handle.push ? handle.push.dispatcher.handle : handle.hub.handle;
+    // Pushes wait for the app to listen: in a pod the sidecar starts first, and pushes the app
+    // refused while it boots would use up their attempts (docs/adr/0024-push-inputs-wait-for-the-app.md).
+    const appListening = app && waitForApp(app, this.ctx.clock, () => this.ctx.isClosed() || handle.state === 'stopped',
+      () => this.ctx.logger.info({ binding: binding.name, port: app.port }, 'waiting for the app to listen before pushing'));
     const tracker = new DeliveryTracker(this.ctx.clock);
     const handler = tracker.wrap((delivery: Delivery): void => {
       this.ctx.metrics.messageReceived(handle.binding);
-      try {
-        target(delivery);
-      } catch (error) {
-        // Whatever went wrong would go wrong again on redelivery: the message must not hold its binding.
-        undeliverable(delivery, handle.binding.consumer, error, this.observer(() => handle.binding), this.ctx.logger, handle.binding.name).catch(() => undefined);
-      }
+      const deliver = (): void => {
+        try {
+          target(delivery);
+        } catch (error) {
+          // Whatever went wrong would go wrong again on redelivery: the message must not hold its binding.
+          undeliverable(delivery, handle.binding.consumer, error, this.observer(() => handle.binding), this.ctx.logger, handle.binding.name).catch(() => undefined);
+        }
+      };
+      if (!appListening) return deliver();
+      void appListening.then((listening) => (listening ? deliver() : delivery.requeue().catch(() => undefined)));
     });
+    handle.refused = undefined;
     try {
       handle.consumer = await this.onConnected(slot, () => slot.binder.createConsumer(binding, handler), 'cannot create the consumer yet', binding);
       handle.tracker = tracker;
-    } catch {
-      return; // the binder closed (before it ever connected, or while this retried)
+    } catch (error) {
+      if (error instanceof TopologyRefusedError) this.refuse(handle, error.message);
+      return; // refused, or the binder closed (before it ever connected, or while this retried)
     }
     const pullWithoutListeners = !handle.push && handle.hub.listenerCount === 0;
     if (handle.state === 'paused' || pullWithoutListeners) await handle.consumer.pause();
@@ -184,7 +206,8 @@ export class Bindings {
       {
         clock: this.ctx.clock,
         signal: AbortSignal.any([slot.stop.signal, this.ctx.closing]),
-        retryable: (error) => error !== closed,
+        // A refused topology stays refused until one side changes: retrying would only repeat it.
+        retryable: (error) => error !== closed && !(error instanceof TopologyRefusedError),
         onRetry: (error, _attempt, delay) => this.ctx.logger.warn({ binding: binding.name, err: safeError(error), retryInMs: delay }, retrying),
       },
     );
@@ -219,6 +242,7 @@ export class Bindings {
     // The common case costs nothing: `producer` is set only while it is usable (a move
     // clears it before it starts), so the bounded wait below is for connects and moves only.
     if (handle.producer) return handle.producer;
+    if (handle.refused !== undefined) throw new BinderUnavailableError(handle.refused);
     const { clock } = this.ctx;
     const deadline = clock.now() + this.ctx.sendWaitMs;
     for (;;) {
@@ -233,7 +257,7 @@ export class Bindings {
       // The binding may have started moving again while this send waited.
       if (outcome === 'ready' && handle.ready === ready && handle.producer) return handle.producer;
       if (outcome !== 'ready' || clock.now() >= deadline) {
-        throw new BinderUnavailableError(`binding ${handle.binding.name} is not connected to binder ${handle.binding.binder} yet`);
+        throw new BinderUnavailableError(handle.refused ?? `binding ${handle.binding.name} is not connected to binder ${handle.binding.binder} yet`);
       }
     }
   }
@@ -246,6 +270,8 @@ export class Bindings {
         throw new InvalidStateError(`binding "${name}" is an output binding: it can be stopped or started, not ${request}`);
       }
       handle.state = request;
+      // Starting a refused output declares its topology again (someone may have fixed it).
+      if (request === 'started' && handle.refused !== undefined) this.startOutput(handle);
       return;
     }
     await this.serial(handle, async () => {
@@ -287,7 +313,29 @@ export class Bindings {
         listeners: handle.hub.listenerCount,
         consuming: handle.consumer !== undefined,
       }),
+      ...(handle.refused !== undefined && { error: handle.refused }),
     };
+  }
+
+  /** Bindings whose topology the broker refused, with why. */
+  refusals(): Record<string, string> {
+    const refused: Record<string, string> = {};
+    for (const handle of this.handles.values()) if (handle.refused !== undefined) refused[handle.binding.name] = handle.refused;
+    return refused;
+  }
+
+  /** An input that ran before found its topology refused when it started again (or, `undefined`, accepted again). */
+  topologyRefused(name: string, reason: string | undefined): void {
+    const handle = this.handles.get(name);
+    if (handle === undefined) return;
+    if (reason === undefined) handle.refused = undefined;
+    else this.refuse(handle, reason);
+  }
+
+  private refuse(handle: Handle, reason: string): void {
+    handle.refused = reason;
+    this.ctx.logger.error({ binding: handle.binding.name, binder: handle.binding.binder, err: reason },
+      'the broker refused the binding\'s topology; not retrying until the binding is started again or its configuration changes');
   }
 
   /** The binding leaves the configuration: what it holds is settled, then it is forgotten. */

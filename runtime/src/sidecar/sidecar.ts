@@ -12,7 +12,7 @@ import { BinderUnavailableError, ConfirmTimeoutError, MessageTooLargeError, type
 import type { RuntimeConfig } from '../config/model.ts';
 import { isJsonContentType, type Listener } from '../delivery/listeners.ts';
 import { Metrics } from '../metrics.ts';
-import { partitionFor } from '../partition/index.ts';
+import { messageKeyFor, partitionFor } from '../partition/index.ts';
 import { safeError } from '../redact.ts';
 import { BinderSlots } from './binder-slots.ts';
 import { Bindings, type BindingView, type StateRequest } from './bindings.ts';
@@ -53,7 +53,10 @@ export interface SendRequest {
   body: Buffer;
   contentType?: string;
   id?: string;
+  /** `x-partition-key`. */
   key?: string;
+  /** `x-message-key`: the Kafka record key. */
+  messageKey?: string;
   headers: Record<string, string>;
 }
 
@@ -103,6 +106,10 @@ export class Sidecar {
         if (handle && handle.slot.binder === binder) this.metrics.lag(handle.binding, partition, lag);
       },
       onStateChange: (slot, state) => this.handles.binderStateChanged(slot, state),
+      onTopologyRefused: (binder, binding, reason) => {
+        const handle = this.handles.get(binding);
+        if (handle && handle.slot.binder === binder) this.handles.topologyRefused(binding, reason);
+      },
     });
     this.ctx = {
       logger: options.logger,
@@ -145,22 +152,28 @@ export class Sidecar {
     if (request.body.length > binding.maxMessageBytes) throw new PayloadTooLargeError(binding.maxMessageBytes);
     const contentType = request.contentType ?? binding.contentType;
     checkMessageLimits(request.id, contentType, request.headers);
-    let payload: unknown = request.body.toString('utf8');
-    if (isJsonContentType(contentType)) {
+    const text = request.body.toString('utf8');
+    const json = isJsonContentType(contentType);
+    if (json) {
       try {
-        payload = JSON.parse(payload as string);
+        JSON.parse(text);
       } catch (error) {
         throw new InvalidPayloadError(contentType, (error as Error).message);
       }
     }
-    const partition = partitionFor(binding.producer, { payload, headers: request.headers, ...(request.key !== undefined && { key: request.key }) });
+    // Key expressions read a JSON body with Java's number types, so they get the bytes.
+    const keyed = { payload: json ? request.body : text, headers: request.headers, key: request.key, messageKey: request.messageKey };
+    const key = messageKeyFor(binding.producer, keyed);
+    const partition = partitionFor(binding.producer, keyed, handle.slot.config.type === 'kafka');
     const producer = await this.handles.producerFor(handle);
     const current = handle.binding;
     if (handle.slot.binder.state !== 'up') throw new BinderUnavailableError(`binder ${current.binder} is ${handle.slot.binder.state}`);
     const id = request.id ?? randomUUID();
     const { clock } = this.ctx;
     const started = clock.now();
-    const sending = producer.send({ id, payload: request.body, contentType, headers: request.headers, ...(partition !== undefined && { partition }) });
+    const sending = producer.send({
+      id, payload: request.body, contentType, headers: request.headers, ...(partition !== undefined && { partition }), ...(key !== undefined && { key }),
+    });
     handle.inflight.add(sending);
     try {
       const receipt = await sending;
@@ -211,11 +224,15 @@ export class Sidecar {
     return this.handles.all().map((handle) => this.handles.view(handle));
   }
 
-  /** Ready while accepting and every binder in use is connected. */
-  readiness(): { ready: boolean; binders: Record<string, BinderState> } {
+  /**
+   * Ready while accepting, every binder in use is connected and no binding's topology was
+   * refused by its broker (those are named, with why, under `bindings`).
+   */
+  readiness(): { ready: boolean; binders: Record<string, BinderState>; bindings?: Record<string, string> } {
     const binders = this.slots.states();
-    const ready = this.accepting && Object.values(binders).every((state) => state === 'up');
-    return { ready, binders };
+    const refused = this.handles.refusals();
+    const ready = this.accepting && Object.values(binders).every((state) => state === 'up') && Object.keys(refused).length === 0;
+    return { ready, binders, ...(Object.keys(refused).length > 0 && { bindings: refused }) };
   }
 
   /** Applies a new configuration (see reload.ts); reloads run one after another. */

@@ -4,13 +4,17 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { describe, expect, it } from 'vitest';
-import { parseAllDocuments } from 'yaml';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { parseAllDocuments, stringify } from 'yaml';
+import { INJECT_LABEL, OPS_PORT_NAME } from '../../../operator/src/webhook/patch.ts';
 import { testEnv } from '../../support/env.ts';
 
 const run = promisify(execFile);
 const repo = fileURLToPath(new URL('../../../', import.meta.url));
 const chart = `${repo}charts/bindery`;
+/** The Prometheus Operator's own CRDs, so that the monitors are checked against the real schema. */
+const prometheusOperatorCrds = `${repo}test/fixtures/prometheus-operator`;
+const monitoringOn = ['monitoring.serviceMonitor.enabled=true', 'monitoring.podMonitor.enabled=true', 'monitoring.dashboard.enabled=true'];
 
 interface Manifest {
   apiVersion: string;
@@ -27,6 +31,21 @@ interface Rule {
 
 async function helm(...args: string[]): Promise<{ stdout: string; stderr: string }> {
   return run(testEnv().helm, args, { cwd: repo, maxBuffer: 16 * 1024 * 1024 });
+}
+
+async function kubectl(...args: string[]): Promise<string> {
+  return (await run(testEnv().kubectl, ['--kubeconfig', testEnv().kubeconfig, ...args])).stdout;
+}
+
+/** `kubectl apply --dry-run=server --validate=strict` of `yaml`: what the API server would store, refused on any unknown field. */
+async function dryRun(yaml: string): Promise<string> {
+  const dir = mkdtempSync(`${tmpdir()}/bindery-chart-`);
+  try {
+    writeFileSync(`${dir}/rendered.yaml`, yaml);
+    return await kubectl('apply', '--dry-run=server', '--validate=strict', '-f', `${dir}/rendered.yaml`);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
 
 async function render(...set: string[]): Promise<Manifest[]> {
@@ -53,10 +72,16 @@ const grants = (rules: Rule[]): string[] =>
   rules.flatMap((r) => r.apiGroups.flatMap((g) => r.resources.flatMap((res) => r.verbs.map((v) => `${g || 'core'}/${res}:${v}`)))).sort();
 
 describe('the bindery Helm chart', () => {
+  beforeAll(async () => {
+    await kubectl('apply', '--server-side', '--force-conflicts', '-f', prometheusOperatorCrds);
+    await kubectl('wait', '--for=condition=Established', '--timeout=60s', 'crd/servicemonitors.monitoring.coreos.com', 'crd/podmonitors.monitoring.coreos.com');
+  });
+
   it.each([
     ['defaults', []],
     ['out-of-cluster webhook', ['webhook.url=https://127.0.0.1:9443/mutate', 'webhook.caBundle=Zm9v', 'operator.replicas=0']],
     ['cert-manager', ['webhook.certManager.enabled=true']],
+    ['monitoring', monitoringOn],
   ])('helm lint --strict is clean with %s', async (_case, set) => {
     const { stdout } = await helm('lint', '--strict', chart, ...set.flatMap((s) => ['--set', s]));
     expect(stdout).toContain('1 chart(s) linted, 0 chart(s) failed');
@@ -64,24 +89,30 @@ describe('the bindery Helm chart', () => {
   });
 
   it.each([
-    ['defaults', []],
-    ['out-of-cluster webhook', ['webhook.url=https://127.0.0.1:9443/mutate', 'webhook.caBundle=Zm9v', 'operator.replicas=0']],
-  ])('renders with %s only objects the real API server accepts (server-side dry run, strict fields)', async (_case, set) => {
+    ['defaults', [], []],
+    ['out-of-cluster webhook', ['webhook.url=https://127.0.0.1:9443/mutate', 'webhook.caBundle=Zm9v', 'operator.replicas=0'], []],
+    ['monitoring', monitoringOn, [
+      'servicemonitor.monitoring.coreos.com/bindery-dry-run-operator',
+      'podmonitor.monitoring.coreos.com/bindery-dry-run-sidecars',
+      'configmap/bindery-dry-run-dashboard',
+    ]],
+  ])('renders with %s only objects the real API server accepts (server-side dry run, strict fields)', async (_case, set, expected) => {
     const { stdout } = await helm(
       'template', 'bindery-dry-run', chart, '--namespace', 'default', '--kube-version', testEnv().kubernetesVersion,
       ...set.flatMap((s) => ['--set', s]),
     );
-    const dir = mkdtempSync(`${tmpdir()}/bindery-chart-`);
-    try {
-      writeFileSync(`${dir}/rendered.yaml`, stdout);
-      const { stdout: applied } = await run(testEnv().kubectl, [
-        '--kubeconfig', testEnv().kubeconfig, 'apply', '--dry-run=server', '--validate=strict', '-f', `${dir}/rendered.yaml`,
-      ]);
-      expect(applied.trim().split('\n').every((line) => line.endsWith('(server dry run)'))).toBe(true);
-      expect(applied).toContain('mutatingwebhookconfiguration.admissionregistration.k8s.io/bindery-dry-run-default');
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    const applied = await dryRun(stdout);
+    expect(applied.trim().split('\n').every((line) => line.endsWith('(server dry run)'))).toBe(true);
+    expect(applied).toContain('mutatingwebhookconfiguration.admissionregistration.k8s.io/bindery-dry-run-default');
+    expect(applied).toContain('service/bindery-dry-run-metrics');
+    for (const object of expected) expect(applied).toContain(`${object} created (server dry run)`);
+  });
+
+  it('dry-runs the monitors against the Prometheus Operator\'s schema: a field it does not know is refused', async () => {
+    const podMonitor = one(await render('monitoring.podMonitor.enabled=true'), 'PodMonitor') as Manifest & { spec: { podMetricsEndpoints: object[] } };
+    podMonitor.metadata.namespace = 'default';
+    podMonitor.spec.podMetricsEndpoints = [{ ...podMonitor.spec.podMetricsEndpoints[0], portName: OPS_PORT_NAME }];
+    await expect(dryRun(stringify(podMonitor))).rejects.toThrow('unknown field "spec.podMetricsEndpoints[0].portName"');
   });
 
   it('ships exactly the CRDs of crds/ (one source of truth: npm run gen:crds writes both)', () => {
@@ -201,7 +232,74 @@ describe('the bindery Helm chart', () => {
     ['webhook.failurePolicy=Sometimes', 'failurePolicy'],
     ['operator.replicas=-1', 'replicas'],
     ['webhook.url=http://insecure/mutate', 'url'],
+    ['monitoring.serviceMonitor.interval=soon', 'interval'],
+    ['monitoring.dashboard.label.key=', 'key'],
   ])('values.schema.json refuses %s', async (set, field) => {
     await expect(render(set)).rejects.toThrow(field);
+  });
+
+  describe('monitoring (Prometheus Operator and Grafana)', () => {
+    const monitoringKinds = (manifests: Manifest[]) =>
+      manifests.filter((m) => m.apiVersion === 'monitoring.coreos.com/v1' || (m.kind === 'ConfigMap' && m.metadata.name.endsWith('-dashboard'))).map((m) => m.kind);
+
+    it.each([
+      ['nothing by default', [], []],
+      ['the ServiceMonitor alone', ['monitoring.serviceMonitor.enabled=true'], ['ServiceMonitor']],
+      ['the PodMonitor alone', ['monitoring.podMonitor.enabled=true'], ['PodMonitor']],
+      ['the dashboard alone', ['monitoring.dashboard.enabled=true'], ['ConfigMap']],
+      ['all three', monitoringOn, ['ConfigMap', 'PodMonitor', 'ServiceMonitor']],
+    ])('renders %s', async (_case, set, kinds) => {
+      expect(monitoringKinds(await render(...set)).sort()).toEqual(kinds);
+    });
+
+    it("has the ServiceMonitor scrape the operator's metrics port, through a Service of its own", async () => {
+      const manifests = await render('monitoring.serviceMonitor.enabled=true', 'monitoring.labels.release=kube-prometheus-stack');
+      const monitor = one(manifests, 'ServiceMonitor') as Manifest & { spec: { selector: { matchLabels: Record<string, string> }; namespaceSelector: unknown; endpoints: Array<Record<string, unknown>> } };
+      expect(monitor.metadata).toMatchObject({ namespace: 'bindery-system', labels: { release: 'kube-prometheus-stack' } });
+      expect(monitor.spec.namespaceSelector).toEqual({ matchNames: ['bindery-system'] });
+      expect(monitor.spec.endpoints).toEqual([{ port: 'metrics', path: '/metrics', interval: '30s', scrapeTimeout: '10s' }]);
+
+      type Service = Manifest & { metadata: { labels: Record<string, string> }; spec: { selector: Record<string, string>; ports: Array<{ name: string; targetPort: string }> } };
+      const services = find(manifests, 'Service') as Service[];
+      const selected = services.filter((s) => Object.entries(monitor.spec.selector.matchLabels).every(([k, v]) => s.metadata.labels[k] === v));
+      expect(selected.map((s) => s.metadata.name)).toEqual(['bindery-metrics']);
+      const port = selected[0]!.spec.ports.find((p) => p.name === 'metrics');
+
+      // ... whose target is the operator container's port that --metrics-port serves.
+      const container = (one(manifests, 'Deployment') as Manifest & { spec: { template: { spec: { containers: Array<{ args: string[]; ports: Array<{ name: string; containerPort: number }> }> } } } })
+        .spec.template.spec.containers[0]!;
+      const containerPort = container.ports.find((p) => p.name === port?.targetPort);
+      expect(container.args).toContain(`--metrics-port=${containerPort?.containerPort}`);
+      expect(selected[0]!.spec.selector).toEqual((one(manifests, 'Deployment') as Manifest & { spec: { selector: { matchLabels: object } } }).spec.selector.matchLabels);
+    });
+
+    it('has the PodMonitor scrape every injected pod on the sidecar ops port, by the name the webhook gives it', async () => {
+      const podMonitor = (...set: string[]) => render('monitoring.podMonitor.enabled=true', ...set).then((m) => one(m, 'PodMonitor')) as Promise<Manifest & { spec: Record<string, unknown> }>;
+      expect((await podMonitor()).spec).toEqual({
+        selector: { matchLabels: { [INJECT_LABEL]: 'true' } },
+        namespaceSelector: { any: true },
+        podMetricsEndpoints: [{ port: OPS_PORT_NAME, path: '/metrics', interval: '30s', scrapeTimeout: '10s' }],
+      });
+      const narrowed = await podMonitor('monitoring.podMonitor.namespaceSelector.any=false', 'monitoring.podMonitor.namespaceSelector.matchNames={shop,billing}', 'monitoring.podMonitor.interval=15s');
+      expect(narrowed.spec).toMatchObject({ namespaceSelector: { any: false, matchNames: ['shop', 'billing'] }, podMetricsEndpoints: [{ interval: '15s' }] });
+    });
+
+    it("ships the dashboard in a ConfigMap with the Grafana sidecar's label, or the one given", async () => {
+      type ConfigMap = Manifest & { metadata: { labels: Record<string, string>; annotations?: Record<string, string> }; data: Record<string, string> };
+      const shipped = readFileSync(`${chart}/dashboards/bindery.json`, 'utf8');
+      const byDefault = one(await render('monitoring.dashboard.enabled=true'), 'ConfigMap') as ConfigMap;
+      expect(byDefault.metadata).toMatchObject({ name: 'bindery-dashboard', namespace: 'bindery-system', labels: { grafana_dashboard: '1' } });
+      expect(byDefault.data['bindery.json']).toBe(shipped.trimEnd());
+      expect(JSON.parse(byDefault.data['bindery.json']!)).toMatchObject({ title: 'Bindery', uid: 'bindery' });
+
+      const configured = one(await render(
+        'monitoring.dashboard.enabled=true', 'monitoring.dashboard.namespace=monitoring', 'monitoring.dashboard.label.key=grafana.io/dashboard',
+        'monitoring.dashboard.label.value=bindery', 'monitoring.dashboard.annotations.grafana_folder=Messaging',
+      ), 'ConfigMap') as ConfigMap;
+      expect(configured.metadata.namespace).toBe('monitoring');
+      expect(configured.metadata.labels['grafana.io/dashboard']).toBe('bindery');
+      expect(configured.metadata.labels.grafana_dashboard).toBeUndefined();
+      expect(configured.metadata.annotations).toEqual({ grafana_folder: 'Messaging' });
+    });
   });
 });

@@ -214,7 +214,7 @@ describe('kafka binder: delivery semantics', () => {
   it('a poison record goes to error.<destination>.<group> with the SCSt headers, and its partition moves on', async () => {
     const destination = topic('poison', ['g']);
     const delivered: string[] = [];
-    const consumer = await binder.createConsumer(inputBinding(destination, group(destination), { maxAttempts: 3 }), (d) => {
+    const consumer = await binder.createConsumer(inputBinding(destination, group(destination), { maxAttempts: 3, deadLetter: true }), (d) => {
       if (d.id !== 'poison') {
         delivered.push(d.id);
         void d.ack();

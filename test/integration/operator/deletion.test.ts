@@ -60,8 +60,9 @@ describe('deletionPolicy', () => {
   it('Delete waits while the queue holds messages, with a condition saying so, then deletes it', async () => {
     await setUp();
     const destination = `delete-${marker}`;
-    await createBinding(namespace, 'in', { direction: 'input', destination, group: 'g', deletionPolicy: 'Delete' });
+    await createBinding(namespace, 'in', { direction: 'input', destination, group: 'g', deletionPolicy: 'Delete', consumer: { deadLetter: true } });
     await waitForCondition(namespace, 'streambindings', 'in', 'True');
+    expect(await rabbitQueue(`${destination}.g.dlq`)).toBeDefined();
     await publish(destination, 2);
     await waitFor('2 messages in the queue', () => messages(`${destination}.g`).then((n) => n === 2));
 

@@ -40,9 +40,10 @@ describe('RabbitMQ', () => {
     const started = Date.now();
     await createRabbitBinder(namespace, 'default-rabbit', { default: true });
     await createBinding(namespace, 'provider-output', { direction: 'output', destination, contentType: 'application/json' });
-    await createBinding(namespace, 'consumer-8802-input', { direction: 'input', destination, group: 'atguiguA' });
-    await createBinding(namespace, 'consumer-8803-input', { direction: 'input', destination, group: 'atguiguA' });
-    await createBinding(namespace, 'audit-input', { direction: 'input', destination, group: 'atguiguB', consumer: { deadLetter: false } });
+    await createBinding(namespace, 'consumer-8802-input', { direction: 'input', destination, group: 'atguiguA', consumer: { deadLetter: true } });
+    await createBinding(namespace, 'consumer-8803-input', { direction: 'input', destination, group: 'atguiguA', consumer: { deadLetter: true } });
+    // Without deadLetter: no DLQ and no queue arguments, as Spring's autoBindDlq default.
+    await createBinding(namespace, 'audit-input', { direction: 'input', destination, group: 'atguiguB' });
 
     const binderReady = await waitForCondition(namespace, 'binders', 'default-rabbit', 'True', 'Connected');
     expect(binderReady.message).toMatch(/RabbitMQ \d+\.\d+/);
@@ -121,20 +122,24 @@ describe('RabbitMQ', () => {
     }, 10_000);
   });
 
-  it('a queue that exists with other arguments makes the binding Ready=False without retrying', async () => {
+  it('a queue that exists with other arguments makes the binding Ready=False IncompatibleTopology, naming the argument and both values, without retrying', async () => {
     const { namespace, operator } = await setUp('conflict');
     const destination = `conflict-${marker}`;
+    // As a Spring service with the default autoBindDlq (false) declares its group queue.
     await withRabbitChannel(async (channel) => {
       await channel.assertExchange(destination, 'topic', { durable: true });
       await channel.assertQueue(`${destination}.g`, { durable: true });
     });
     await createRabbitBinder(namespace, 'rabbit', { default: true });
-    await createBinding(namespace, 'in', { direction: 'input', destination, group: 'g' });
+    await createBinding(namespace, 'in', { direction: 'input', destination, group: 'g', consumer: { deadLetter: true } });
     const refused = await waitForCondition(namespace, 'streambindings', 'in', 'False', 'IncompatibleTopology');
     expect(refused.message).toContain('PRECONDITION_FAILED');
-    expect(refused.message).toContain(`${destination}.g`);
-    const terminal = await operator.metrics.registry.getSingleMetricAsString('bindery_operator_reconciles_total');
-    expect(terminal).toMatch(/controller="streambinding",result="terminal"} [1-9]/);
+    expect(refused.message).toContain(`queue '${destination}.g': it exists with x-dead-letter-exchange = none, this binding declares x-dead-letter-exchange = DLX`);
+    // The reconcile is counted once it returned, a moment after its status was written.
+    const terminal = await waitFor('the terminal reconcile to be counted', async () => {
+      const text = await operator.metrics.registry.getSingleMetricAsString('bindery_operator_reconciles_total');
+      return /controller="streambinding",result="terminal"} [1-9]/.test(text) ? text : undefined;
+    }, 10_000);
     expect(terminal).not.toMatch(/controller="streambinding",result="error"/);
   });
 
@@ -188,7 +193,7 @@ describe('Kafka', () => {
     const destination = `orders-${marker}`;
     await createKafkaBinder(namespace, 'kafka');
     await createBinding(namespace, 'orders-out', { direction: 'output', destination, binder: 'kafka', producer: { partitionCount: 3, partitionKeyExpression: 'payload.id' } });
-    await createBinding(namespace, 'orders-in', { direction: 'input', destination, group: 'billing', binder: 'kafka' });
+    await createBinding(namespace, 'orders-in', { direction: 'input', destination, group: 'billing', binder: 'kafka', consumer: { deadLetter: true } });
     try {
       const binderReady = await waitForCondition(namespace, 'binders', 'kafka', 'True', 'Connected', 40_000);
       expect(binderReady.message).toContain('Kafka');

@@ -67,7 +67,7 @@ describe('rabbit binder deliveries', () => {
   it('deadLetter republishes to DLX with the SCSt headers and acks the original', async () => {
     const destination = groupDestination('dlv-dlq');
     const settled: Promise<void>[] = [];
-    const consumer = await binder.createConsumer(inputBinding(destination, 'g'), (delivery) => {
+    const consumer = await binder.createConsumer(inputBinding(destination, 'g', { deadLetter: true }), (delivery) => {
       settled.push(delivery.deadLetter('push to the app failed: HTTP 500').then(() => delivery.ack()));
     });
     const producer = await binder.createProducer(outputBinding(destination));

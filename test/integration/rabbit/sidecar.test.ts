@@ -1,7 +1,8 @@
 /**
  * The sidecar on the real RabbitMQ, pulled over SSE: a message a listener keeps nacking
  * comes back with its attempt counted up (a classic queue only says "redelivered") and
- * lands in `<destination>.<group>.dlq` after maxAttempts with the SPEC headers.
+ * lands in `<destination>.<group>.dlq` after maxAttempts with the SPEC headers. An output
+ * whose topology the broker refuses says why at once instead of waiting out each send.
  */
 import { afterAll, expect, it } from 'vitest';
 import type { RunningSidecar } from '../../../runtime/src/server.ts';
@@ -25,8 +26,8 @@ it('dead-letters a message an SSE listener nacks maxAttempts times, counting att
   sidecar = await sidecarFrom([
     `binders: { rabbit: { type: rabbit, rabbit: { url: "${testEnv().rabbitUrl}" } } }`,
     'bindings:',
-    `  output: { direction: output, destination: ${destination}, producer: { requiredGroups: [g] } }`,
-    `  input: { direction: input, destination: ${destination}, group: g, consumer: { maxAttempts: 3 } }`,
+    `  output: { direction: output, destination: ${destination}, producer: { requiredGroups: [g], deadLetter: true } }`,
+    `  input: { direction: input, destination: ${destination}, group: g, consumer: { maxAttempts: 3, deadLetter: true } }`,
   ].join('\n'));
   listener = await SseReader.open(`${sidecar.apiUrl}/v1/listen/input?ack=manual`);
   expect(listener.status).toBe(200);
@@ -54,4 +55,40 @@ it('dead-letters a message an SSE listener nacks maxAttempts times, counting att
     await raw.close();
   }
   expect(listener.events).toHaveLength(3);
+});
+
+it('an output whose required group the broker refuses answers sends with 503 naming why, and tries again when started', async () => {
+  const refused = uniqueDestination('http-refused');
+  const raw = await rawRabbit();
+  try {
+    // A queue declared without dead letters, as a Spring consumer with autoBindDlq false leaves it.
+    await raw.channel.assertExchange(refused, 'topic', { durable: true });
+    await raw.channel.assertQueue(`${refused}.g`, { durable: true });
+    const running = await sidecarFrom(`binders: { rabbit: { type: rabbit, rabbit: { url: "${testEnv().rabbitUrl}" } } }
+bindings: { output: { direction: output, destination: ${refused}, producer: { requiredGroups: [g], deadLetter: true } } }`);
+    try {
+      const conflict = `queue '${refused}.g': it exists with x-dead-letter-exchange = none, this binding declares x-dead-letter-exchange = DLX`;
+      await waitFor('the refusal', () => running.sidecar.bindings()[0]?.error !== undefined, 10_000);
+      const started = Date.now();
+      const answer = await send(running, 'output', '{}');
+      expect(Date.now() - started).toBeLessThan(1_000);
+      expect([answer.status, answer.body.code]).toEqual([503, 'BINDERY_ERR_BINDER_UNAVAILABLE']);
+      expect(answer.body.message).toContain(conflict);
+      const readiness = await fetch(`${running.opsUrl}/readyz`);
+      expect(readiness.status).toBe(503);
+      expect(((await readiness.json()) as { bindings: Record<string, string> }).bindings.output).toContain(conflict);
+
+      // Someone removes the old queue; starting the binding declares its topology again.
+      await raw.channel.deleteQueue(`${refused}.g`);
+      expect((await post(`${running.apiUrl}/v1/bindings/output/state`, { state: 'started' })).status).toBe(200);
+      await waitFor('the output to be accepted', async () => (await send(running, 'output', '{}')).status === 202, 10_000);
+      expect(running.sidecar.bindings()[0]).not.toHaveProperty('error');
+      expect((await fetch(`${running.opsUrl}/readyz`)).status).toBe(200);
+    } finally {
+      await running.close();
+    }
+  } finally {
+    await raw.deleteAll({ exchanges: [refused], queues: [`${refused}.g`, `${refused}.g.dlq`] });
+    await raw.close();
+  }
 });

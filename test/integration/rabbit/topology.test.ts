@@ -3,7 +3,7 @@
  * management API: names, types, durability, exclusivity, arguments and bindings.
  */
 import { describe, expect, it } from 'vitest';
-import type { Binder } from '../../../runtime/src/binders/binder.ts';
+import { TopologyRefusedError, type Binder } from '../../../runtime/src/binders/binder.ts';
 import {
   collector, inputBinding, management, message, outputBinding, type RawRabbit, uniqueDestination, waitFor, withConnectedRabbit,
 } from './support.ts';
@@ -21,10 +21,22 @@ function track(destination: string, queues: string[]): void {
 }
 
 describe('rabbit binder topology', () => {
-  it('declares a group input: durable topic exchange, durable group queue bound with #, DLX and DLQ', async () => {
+  it('declares a group input as Spring Cloud Stream does by default: durable topic exchange, durable group queue bound with #, no arguments, no DLQ', async () => {
+    const destination = uniqueDestination('topo-default');
+    track(destination, [`${destination}.audit`]);
+    const consumer = await binder.createConsumer(inputBinding(destination, 'audit'), collector().handler);
+
+    expect(await management.exchange(destination)).toMatchObject({ name: destination, type: 'topic', durable: true, auto_delete: false });
+    expect(await management.queue(`${destination}.audit`)).toMatchObject({ durable: true, exclusive: false, auto_delete: false, arguments: {} });
+    expect(await management.bindingsOf(`${destination}.audit`)).toEqual([{ exchange: destination, routingKey: '#' }]);
+    expect(await management.queue(`${destination}.audit.dlq`)).toBeUndefined();
+    await consumer.close();
+  });
+
+  it('declares a group input with deadLetter: durable group queue bound with #, DLX and DLQ', async () => {
     const destination = uniqueDestination('topo-group');
     track(destination, [`${destination}.audit`, `${destination}.audit.dlq`]);
-    const consumer = await binder.createConsumer(inputBinding(destination, 'audit'), collector().handler);
+    const consumer = await binder.createConsumer(inputBinding(destination, 'audit', { deadLetter: true }), collector().handler);
 
     expect(await management.exchange(destination)).toMatchObject({ name: destination, type: 'topic', durable: true, auto_delete: false });
     expect(await management.exchange('DLX')).toMatchObject({ type: 'direct', durable: true, auto_delete: false });
@@ -53,14 +65,13 @@ describe('rabbit binder topology', () => {
     await waitFor('the anonymous queue to be deleted', async () => (await management.queue(name)) === undefined);
   });
 
-  it('declares required groups from the producer, so messages sent before any consumer wait for it', async () => {
+  it('declares required groups from the producer as a default consumer does, so messages sent before any consumer wait for it', async () => {
     const destination = uniqueDestination('topo-required');
-    track(destination, [`${destination}.audit`, `${destination}.audit.dlq`]);
+    track(destination, [`${destination}.audit`]);
     const producer = await binder.createProducer(outputBinding(destination, { requiredGroups: ['audit'] }));
 
-    expect(await management.queue(`${destination}.audit`)).toMatchObject({
-      durable: true, arguments: { 'x-dead-letter-exchange': 'DLX', 'x-dead-letter-routing-key': `${destination}.audit` },
-    });
+    expect(await management.queue(`${destination}.audit`)).toMatchObject({ durable: true, arguments: {} });
+    expect(await management.queue(`${destination}.audit.dlq`)).toBeUndefined();
     expect(await management.bindingsOf(`${destination}.audit`)).toEqual([{ exchange: destination, routingKey: '#' }]);
     await producer.send(message('early-1'));
     await producer.send(message('early-2'));
@@ -77,7 +88,7 @@ describe('rabbit binder topology', () => {
     const destination = uniqueDestination('topo-part');
     const queues = [`${destination}.audit-0`, `${destination}.audit-1`];
     track(destination, [...queues, `${destination}.audit.dlq`]);
-    const producer = await binder.createProducer(outputBinding(destination, { partitionCount: 2, requiredGroups: ['audit'] }));
+    const producer = await binder.createProducer(outputBinding(destination, { partitionCount: 2, requiredGroups: ['audit'], deadLetter: true }));
 
     for (const [n, queue] of queues.entries()) {
       expect(await management.queue(queue)).toMatchObject({
@@ -90,7 +101,7 @@ describe('rabbit binder topology', () => {
 
     const instances = [collector(), collector()];
     const consumers = await Promise.all(instances.map((c, index) => binder.createConsumer(
-      inputBinding(destination, 'audit', { partitioned: true, instanceIndex: index, instanceCount: 2 }), c.handler)));
+      inputBinding(destination, 'audit', { partitioned: true, instanceIndex: index, instanceCount: 2, deadLetter: true }), c.handler)));
     expect(await producer.send(message('p1-a', {}, { partition: 1 }))).toEqual({ partition: 1 });
     await producer.send(message('p0-a', {}, { partition: 0 }));
     await producer.send(message('p1-b', {}, { partition: 1 }));
@@ -102,13 +113,14 @@ describe('rabbit binder topology', () => {
     await producer.close();
   });
 
-  it('refuses, with the broker\'s reason, a group queue that exists with other arguments', async () => {
+  it('refuses a group queue that exists with other arguments, naming the argument and both values', async () => {
     const destination = uniqueDestination('topo-conflict');
     track(destination, [`${destination}.audit`]);
     await raw.channel.assertQueue(`${destination}.audit`, { durable: true, arguments: { 'x-max-length': 5 } });
 
-    await expect(binder.createConsumer(inputBinding(destination, 'audit'), collector().handler))
-      .rejects.toThrow(/PRECONDITION_FAILED/);
+    const refused = binder.createConsumer(inputBinding(destination, 'audit'), collector().handler);
+    await expect(refused).rejects.toThrow(TopologyRefusedError);
+    await expect(refused).rejects.toThrow(`queue '${destination}.audit': it exists with x-max-length = 5, this binding declares x-max-length = none (PRECONDITION_FAILED`);
     expect(binder.state).toBe('up');
   });
 });

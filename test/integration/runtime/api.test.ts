@@ -189,7 +189,7 @@ describe('listen over SSE', () => {
   });
 
   it('manual: acked messages are gone, nacked ones come back with attempt + 1, then dead-letter', async () => {
-    const { mem, running, destination } = await pullSidecar(unique('orders'), '{ maxAttempts: 2, ackTimeout: 60000, concurrency: 2 }');
+    const { mem, running, destination } = await pullSidecar(unique('orders'), '{ maxAttempts: 2, ackTimeout: 60000, concurrency: 2, deadLetter: true }');
     const listener = await SseReader.open(`${running.apiUrl}/v1/listen/in?ack=manual`);
     cleanups.push(() => listener.close());
     await waitFor('condition', () => running.sidecar.bindings().find((b) => b.name === 'in')!.listeners === 1);
@@ -278,7 +278,7 @@ app: { port: ${target.port} }`,
     const target = await PushTarget.start();
     cleanups.push(() => target.close());
     target.statuses = [500];
-    const { mem, running, destination } = await pushSidecar(target, '{ maxAttempts: 3, backOffInitialInterval: 20, backOffMultiplier: 2, backOffMaxInterval: 100, path: /orders }');
+    const { mem, running, destination } = await pushSidecar(target, '{ maxAttempts: 3, backOffInitialInterval: 20, backOffMultiplier: 2, backOffMaxInterval: 100, path: /orders, deadLetter: true }');
     await send(running, 'out', '"poison"', { 'content-type': 'application/json', 'x-msg-id': 'poison-1' });
     await waitFor('condition', () => mem.deadLetters(destination, 'g').length === 1);
     expect(target.received.map((r) => [r.path, r.headers['x-bindery-delivery-attempt']])).toEqual([['/orders', '1'], ['/orders', '2'], ['/orders', '3']]);
@@ -301,7 +301,7 @@ app: { port: ${target.port} }`,
     const target = await PushTarget.start();
     cleanups.push(() => target.close());
     target.statuses = [422];
-    const { mem, running, destination } = await pushSidecar(target, '{ maxAttempts: 3 }');
+    const { mem, running, destination } = await pushSidecar(target, '{ maxAttempts: 3, deadLetter: true }');
     await send(running, 'out', '"bad"');
     await waitFor('condition', () => mem.deadLetters(destination, 'g').length === 1);
     expect(target.received).toHaveLength(1);

@@ -8,6 +8,7 @@ import type { Binder } from '../../../runtime/src/binders/binder.ts';
 import { createMemoryBinder } from '../../../runtime/src/binders/memory/index.ts';
 import type { RunningSidecar } from '../../../runtime/src/server.ts';
 import { testEnv } from '../../support/env.ts';
+import { freePort } from '../../support/tls.ts';
 import { PushTarget, deleteRabbitObjects, delay, send, sidecarFrom, silent, unique, waitFor } from './support.ts';
 
 const prefix = unique('seed');
@@ -160,7 +161,7 @@ describe.concurrent.each(['memory', 'rabbit'] as const)('seed behaviours on %s',
   it('a message the app keeps failing is retried maxAttempts times, then dead-lettered with SCSt headers', async () => {
     const b = await broker(kind);
     const destination = unique(`${prefix}-dlq`);
-    const a = await Pod.consumer(b, destination, 'g', '{ maxAttempts: 3, backOffInitialInterval: 10, backOffMaxInterval: 50 }');
+    const a = await Pod.consumer(b, destination, 'g', '{ maxAttempts: 3, backOffInitialInterval: 10, backOffMaxInterval: 50, deadLetter: true }');
     a.app.statuses = [503];
     const out = await producer(b, destination);
     try {
@@ -173,6 +174,33 @@ describe.concurrent.each(['memory', 'rabbit'] as const)('seed behaviours on %s',
       });
     } finally {
       await Promise.all([a.close(), out.close()]);
+    }
+  });
+
+  it('an app that starts after its sidecar loses nothing: pushes wait until the app listens', async () => {
+    const b = await broker(kind);
+    const destination = unique(`${prefix}-late-app`);
+    const port = await freePort();
+    const out = await producer(b, destination);
+    // A pod's order: the sidecar first, its app seconds later; refused pushes would use up these attempts at once.
+    const yaml = `${b.yaml}\nbindings: { input: { direction: input, destination: ${destination}, group: g, consumer: { maxAttempts: 2, backOffInitialInterval: 10 } } }\napp: { port: ${port} }`;
+    const first = await sidecarFrom(yaml, { sharedBinders: b.shared });
+    let second: RunningSidecar | undefined;
+    let app: PushTarget | undefined;
+    try {
+      // The group's queue exists and holds what is sent before the pod (re)starts, as after a rollout.
+      await waitFor('the group\'s queue to exist', () => first.sidecar.bindings()[0]!.consuming === true, 15_000);
+      await first.close();
+      const sent = await sendMany(out, 3, 'early');
+      second = await sidecarFrom(yaml, { sharedBinders: b.shared });
+      await waitFor('the consumer to attach', () => second!.sidecar.bindings()[0]!.consuming === true, 15_000);
+      await delay(quietMs);
+      app = await PushTarget.start(port);
+      await waitFor('the 3 pushed once the app listens', () => app!.received.length === 3, 15_000);
+      expect(app.received.map((r) => [r.headers['x-msg-id'], r.headers['x-bindery-delivery-attempt']]).sort())
+        .toEqual(sent.map((id) => [id, '1']).sort());
+    } finally {
+      await Promise.all([second?.close(), out.close(), app?.close()]);
     }
   });
 });

@@ -2,7 +2,7 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import pino from 'pino';
+import pino, { type Logger } from 'pino';
 import type { AppDeps } from '../../../runtime/src/app.ts';
 import { parseConfig } from '../../../runtime/src/config/load.ts';
 import { startSidecar, type RunningSidecar } from '../../../runtime/src/server.ts';
@@ -14,10 +14,31 @@ export function unique(prefix: string): string {
   return `${prefix}-${randomBytes(4).toString('hex')}`;
 }
 
-/** A sidecar on free ports from a bindery.yaml text (without `http:`, which is added). */
-export async function sidecarFrom(yaml: string, options: Pick<AppDeps, 'sharedBinders' | 'sendWaitMs' | 'timeouts'> = {}): Promise<RunningSidecar> {
-  const config = await parseConfig(`${yaml}\nhttp: { port: 0, opsPort: 0, opsHost: 127.0.0.1 }\n`, 'test.yaml', {});
-  return startSidecar({ config, logger: silent, ...options });
+export interface SidecarOptions extends Pick<AppDeps, 'sharedBinders' | 'sendWaitMs' | 'timeouts'> {
+  logger?: Logger;
+  /** Push inputs to this port (`--app-port`); a Spring application.yml has no `app:` of its own. */
+  appPort?: number;
+}
+
+/**
+ * A sidecar on free ports from a bindery.yaml text (without `http:`, which is added), or from
+ * a Spring Cloud Stream application.yml text as `bindery runtime --config application.yml`
+ * reads it (its ports are given as flags would give them).
+ */
+export async function sidecarFrom(yaml: string, options: SidecarOptions = {}): Promise<RunningSidecar> {
+  const { appPort, logger = silent, ...deps } = options;
+  const spring = /^spring[.:]/m.test(yaml);
+  const config = spring
+    ? await parseConfig(yaml, 'application.yml', { overrides: { port: 0, opsPort: 0, ...(appPort !== undefined && { appPort }) } })
+    : await parseConfig(`${yaml}\nhttp: { port: 0, opsPort: 0, opsHost: 127.0.0.1 }\n`, 'test.yaml', { overrides: appPort !== undefined ? { appPort } : {} });
+  return startSidecar({ config, logger, ...deps });
+}
+
+/** A logger that keeps what it logs, for tests that assert what a sidecar said (and how often). */
+export function recordingLogger(): { logger: Logger; lines: Array<Record<string, unknown> & { msg: string; level: number }> } {
+  const lines: Array<Record<string, unknown> & { msg: string; level: number }> = [];
+  const logger = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line)) });
+  return { logger, lines };
 }
 
 export { waitFor } from '../../support/wait.ts';
@@ -38,7 +59,7 @@ export class PushTarget {
   statuses: number[] = [200];
   private constructor(private readonly server: Server) {}
 
-  static async start(): Promise<PushTarget> {
+  static async start(port = 0): Promise<PushTarget> {
     const server = createServer();
     const target = new PushTarget(server);
     server.on('request', (request, response) => {
@@ -50,7 +71,7 @@ export class PushTarget {
         response.writeHead(status).end();
       });
     });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
     return target;
   }
 

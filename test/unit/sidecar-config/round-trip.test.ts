@@ -25,6 +25,8 @@ const producerSample: Required<ProducerSpec> = {
   partitionCount: 4,
   partitionSelector: 'murmur2',
   requiredGroups: ['audit', 'billing'],
+  deadLetter: true,
+  messageKeyExpression: 'headers.orderId',
 };
 
 const consumerSample: Required<ConsumerSpec> = {
@@ -33,7 +35,7 @@ const consumerSample: Required<ConsumerSpec> = {
   backOffInitialInterval: 250,
   backOffMultiplier: 1.5,
   backOffMaxInterval: 5_000,
-  deadLetter: false,
+  deadLetter: true,
   startOffset: 'latest',
   path: '/orders-in',
 };

@@ -5,7 +5,7 @@ import type { TopologyInput } from '../../../topology/input.ts';
 type Producer = Partial<TopologyInput['producer']>;
 type Consumer = Partial<TopologyInput['consumer']>;
 
-const producerDefaults = (): TopologyInput['producer'] => ({ partitionCount: PRODUCER_DEFAULTS.partitionCount, requiredGroups: [] });
+const producerDefaults = (): TopologyInput['producer'] => ({ partitionCount: PRODUCER_DEFAULTS.partitionCount, requiredGroups: [], deadLetter: PRODUCER_DEFAULTS.deadLetter });
 
 export function input(group: string | undefined, consumer: Consumer = {}, producer: Producer = {}): TopologyInput {
   return {

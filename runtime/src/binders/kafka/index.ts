@@ -40,7 +40,7 @@ import {
 } from '../binder.ts';
 import { KafkaInput, type ConsumerContext, type KafkaConsumerTuning } from './consumer.ts';
 import type { OutboundRecord } from './messages.ts';
-import { KAFKA_DEFAULT_MAX_MESSAGE_BYTES, KafkaOutput, roundRobinPartitioner, type ProducerHost } from './producer.ts';
+import { KAFKA_DEFAULT_MAX_MESSAGE_BYTES, KafkaOutput, recordPartitioner, type ProducerHost } from './producer.ts';
 
 export interface KafkaBinderOptions {
   /** Consumer group timing; tests shorten it so that group changes take little time. */
@@ -159,7 +159,7 @@ class KafkaBinder implements Binder, ProducerHost {
       allowAutoTopicCreation: false,
       // Partitions another sidecar adds are used within this long.
       metadataMaxAge: 30_000,
-      createPartitioner: () => roundRobinPartitioner(chosen),
+      createPartitioner: () => recordPartitioner(chosen),
       retry: { retries: this.sendRetries, initialRetryTime: 100, maxRetryTime: 1_000 },
     });
     try {

@@ -2,7 +2,15 @@
  * Translation between the binder contract's messages and Kafka records, in the form Spring
  * Cloud Stream's Kafka binder writes and reads them (SPEC section 2). Free of clients and
  * connections, so it is table-tested on its own.
+ *
+ * Headers follow Spring Kafka's header mapper (DefaultKafkaHeaderMapper, and Spring Cloud
+ * Stream's BinderHeaderMapper, its copy): a String value is written as its raw UTF-8 bytes and
+ * named `java.lang.String` in `spring_json_header_types`; any other value is JSON with its Java
+ * class named there. A Spring consumer then reads Bindery's headers (HTTP header values, so
+ * all strings, `contentType` included) as `String`, and without that header as `byte[]`, which
+ * its message conversion refuses for `contentType`.
  */
+import { javaUtf8 } from '../../partition/index.ts';
 import type { InboundMessage, OutboundMessage } from '../binder.ts';
 
 /** SCSt's partition header: Spring producers set it, and Spring consumers read it. */
@@ -10,11 +18,14 @@ export const PARTITION_HEADER = 'scst_partition';
 export const CONTENT_TYPE_HEADER = 'contentType';
 /** Kafka records have no message id; Bindery carries its own here (Spring ignores it). */
 export const MESSAGE_ID_HEADER = 'bindery_messageId';
-/** Spring Kafka's header mapper records its own header types here; it is not the app's. */
-const SPRING_HEADER_TYPES = 'spring_json_header_types';
+/** Spring Kafka's header mapper names each header's Java type here; it is not the app's. */
+export const HEADER_TYPES_HEADER = 'spring_json_header_types';
+
+const JAVA_STRING = 'java.lang.String';
+const JAVA_INTEGER = 'java.lang.Integer';
 
 /** Headers the binder writes for itself; the application does not see them as its own. */
-const BINDER_HEADERS = new Set([PARTITION_HEADER, CONTENT_TYPE_HEADER, MESSAGE_ID_HEADER, SPRING_HEADER_TYPES]);
+const BINDER_HEADERS = new Set([PARTITION_HEADER, CONTENT_TYPE_HEADER, MESSAGE_ID_HEADER, HEADER_TYPES_HEADER]);
 
 /** A record as kafkajs sends it. */
 export interface OutboundRecord {
@@ -34,15 +45,33 @@ export interface FetchedRecord {
 }
 
 export function outboundRecord(message: OutboundMessage): OutboundRecord {
-  const headers: Record<string, string> = { ...message.headers };
-  headers[CONTENT_TYPE_HEADER] = message.contentType;
-  headers[MESSAGE_ID_HEADER] = message.id;
-  if (message.partition !== undefined) headers[PARTITION_HEADER] = String(message.partition);
+  const headers: Record<string, string> = {};
+  const types: Record<string, string> = {};
+  const put = (name: string, value: string, type = JAVA_STRING): void => {
+    headers[name] = type === JAVA_STRING ? springString(value) : value;
+    types[name] = type;
+  };
+  for (const [name, value] of Object.entries(message.headers)) put(name, value);
+  put(CONTENT_TYPE_HEADER, message.contentType);
+  put(MESSAGE_ID_HEADER, message.id);
+  if (message.partition !== undefined) put(PARTITION_HEADER, String(message.partition), JAVA_INTEGER);
+  headers[HEADER_TYPES_HEADER] = JSON.stringify(types);
   return {
     value: message.payload,
+    // As a Java StringSerializer writes the key, so that Kafka's partitioner hashes the same bytes.
+    ...(message.key !== undefined && { key: javaUtf8(message.key) }),
     ...(message.partition !== undefined && { partition: message.partition }),
     headers,
   };
+}
+
+/**
+ * A String header as the mapper reads it back: raw bytes, unless they start with a quote, which
+ * the mapper takes for a JSON-encoded string (what `encodeStrings` and older versions wrote).
+ * Such a value is written JSON-encoded, so that it arrives unchanged.
+ */
+function springString(value: string): string {
+  return value.startsWith('"') ? JSON.stringify(value) : value;
 }
 
 export function inboundMessage(
@@ -53,19 +82,49 @@ export function inboundMessage(
   attempt: number,
 ): InboundMessage {
   const raw = recordHeaders(record);
+  const types = headerTypes(raw[HEADER_TYPES_HEADER]);
+  const text: Record<string, string> = {};
+  for (const [name, value] of Object.entries(raw)) text[name] = headerText(value, types[name]);
   const headers: Record<string, string> = {};
-  for (const [name, value] of Object.entries(raw)) {
+  for (const [name, value] of Object.entries(text)) {
     if (!BINDER_HEADERS.has(name)) headers[name] = value;
   }
   return {
     // A record from a Spring producer has no id; its coordinates identify it for good.
-    id: raw[MESSAGE_ID_HEADER] || `${topic}-${partition}-${record.offset}`,
+    id: text[MESSAGE_ID_HEADER] || `${topic}-${partition}-${record.offset}`,
     payload: record.value ?? Buffer.alloc(0),
-    contentType: contentTypeOf(raw[CONTENT_TYPE_HEADER]) ?? defaultContentType,
+    contentType: contentTypeOf(text[CONTENT_TYPE_HEADER]) ?? defaultContentType,
     headers,
     partition,
     attempt,
   };
+}
+
+/** `spring_json_header_types`: header name to Java class name; anything unreadable names none. */
+function headerTypes(value: Buffer | string | undefined): Record<string, string> {
+  if (value === undefined) return {};
+  try {
+    const parsed: unknown = JSON.parse(value.toString());
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return {};
+    return Object.fromEntries(Object.entries(parsed).filter((entry): entry is [string, string] => typeof entry[1] === 'string'));
+  } catch {
+    return {};
+  }
+}
+
+/**
+ * A header value as the app's text: a typed value as its JSON (`5`, `true`), a JSON string
+ * decoded, an untyped one (Spring's `byte[]`) as UTF-8.
+ */
+function headerText(value: Buffer | string, type: string | undefined): string {
+  const text = value.toString();
+  if (type === undefined || !text.startsWith('"')) return text;
+  try {
+    const parsed: unknown = JSON.parse(text);
+    return typeof parsed === 'string' ? parsed : text;
+  } catch {
+    return text;
+  }
 }
 
 /**
@@ -111,13 +170,12 @@ export function deadLetterRecord(
   };
 }
 
-/** Header values as text; a header given several times keeps its last value, as Spring does. */
-export function recordHeaders(record: Pick<FetchedRecord, 'headers'>): Record<string, string> {
-  const headers: Record<string, string> = {};
+/** The headers of a record as they arrived; a header given several times keeps its last value, as Spring does. */
+export function recordHeaders(record: Pick<FetchedRecord, 'headers'>): Record<string, Buffer | string> {
+  const headers: Record<string, Buffer | string> = {};
   for (const [name, value] of Object.entries(record.headers ?? {})) {
     const last = Array.isArray(value) ? value[value.length - 1] : value;
-    if (last === undefined) continue;
-    headers[name] = typeof last === 'string' ? last : last.toString('utf8');
+    if (last !== undefined) headers[name] = last;
   }
   return headers;
 }

@@ -1,7 +1,7 @@
 /**
  * One output binding's producer on a Kafka topic: sends issued in the same tick travel in one
- * produce request, each caller hearing only of its own message, and every record gets an
- * explicit partition so that the receipt can name it.
+ * produce request, each caller hearing only of its own message, and every record's partition
+ * is noted so that the receipt can name it.
  *
  * A produce request carries at most the topic's `max.message.bytes` (Kafka refuses a record
  * batch over it, all of its records with it), and a record that alone would not fit is
@@ -20,6 +20,7 @@ import {
   type Producer,
   type SendReceipt,
 } from '../binder.ts';
+import { murmur2 } from '../../partition/index.ts';
 import { outboundRecord, type OutboundRecord } from './messages.ts';
 
 /** Kafka's own default of `max.message.bytes`, for a topic whose setting cannot be read. */
@@ -56,16 +57,20 @@ export interface ProducerHost {
 }
 
 /**
- * Kafka's own choice for records without a partition would be fine, but the receipt must name
- * the partition: this round-robin partitioner, over the partitions kafkajs knows, notes where
- * each record went. A partition kafkajs does not know fails the send rather than being
- * skipped in silence (kafkajs drops records of unknown partitions).
+ * Where a record goes when the runtime did not pick its partition: a keyed record where
+ * Kafka's own partitioner puts it (murmur2 of the key's bytes over all of the topic's
+ * partitions, so a Java producer with the same key agrees), any other round-robin over the
+ * partitions kafkajs knows. Either way the chosen partition is noted, because the receipt must
+ * name it. A partition kafkajs does not know fails the send rather than being skipped in
+ * silence (kafkajs drops records of unknown partitions).
  */
-export function roundRobinPartitioner(chosen: WeakMap<object, number>) {
+export function recordPartitioner(chosen: WeakMap<object, number>) {
   let next = 0;
-  return ({ partitionMetadata, message }: { partitionMetadata: { partitionId: number }[]; message: object & { partition?: number } }): number => {
+  return ({ partitionMetadata, message }: { partitionMetadata: { partitionId: number }[]; message: object & { partition?: number; key?: Buffer | string | null } }): number => {
     let partition = message.partition;
-    if (partition === undefined || partition === null) {
+    if ((partition === undefined || partition === null) && message.key) {
+      partition = (murmur2(Buffer.from(message.key)) & 0x7fffffff) % partitionMetadata.length;
+    } else if (partition === undefined || partition === null) {
       partition = partitionMetadata[next % partitionMetadata.length]!.partitionId;
       next = (next + 1) % Math.max(1, partitionMetadata.length);
     } else if (!partitionMetadata.some((p) => p.partitionId === partition)) {

@@ -2,7 +2,14 @@
  * One input binding consuming RabbitMQ queues on a channel of its own, so that its prefetch is
  * its concurrency and a channel error stays local to the binding. The binder (index.ts) owns
  * the connection; this consumer starts again on every new connection it is given, and on a
- * channel that died under a live connection (its queue deleted, say) after a back-off.
+ * channel that died under a live connection (its queue deleted, say) after a back-off. A
+ * topology the broker refuses (TopologyRefusedError) is not retried on a timer.
+ *
+ * Pausing a group input cancels its consumers: the durable group queue keeps what arrives, and
+ * other members of the group take it meanwhile. An anonymous input's queue is auto-delete and
+ * would go with its last consumer, so pausing it keeps consuming and holds the (at most
+ * `concurrency`, the prefetch) deliveries until it resumes: the queue lives as long as the
+ * consumer and its connection, and what is sent meanwhile waits in it (SPEC section 2).
  */
 import { createHash } from 'node:crypto';
 import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
@@ -11,7 +18,7 @@ import { retryDelay, type RetryPolicy } from '../../../../time/retry.ts';
 import { RABBIT_DLX, rabbit } from '../../../../topology/naming.ts';
 import { rabbitTopology, type RabbitTopology } from '../../../../topology/rabbit/desired.ts';
 import type { BindingConfig } from '../../config/model.ts';
-import type { BinderDeps, Consumer, Delivery, DeliveryHandler } from '../binder.ts';
+import { TopologyRefusedError, type BinderDeps, type Consumer, type Delivery, type DeliveryHandler } from '../binder.ts';
 import { deadLetterProperties, inboundMessage, type PublishProperties } from './messages.ts';
 import { MessageNotEncodableError } from './publisher.ts';
 
@@ -42,7 +49,17 @@ export class RabbitConsumer implements Consumer {
   private closed = false;
   private retryTimer?: unknown;
   private retryAttempt = 1;
+  /** The broker refused this input's topology when it last started; reported until it starts. */
+  private refused = false;
   private lagTimer?: unknown;
+  /**
+   * Anonymous inputs: their queue and the connection it is exclusive to. One name for as long
+   * as the connection lives; a new connection gets a new one, because the broker may still hold
+   * the old name for the dead connection (RESOURCE_LOCKED) until it notices it is gone.
+   */
+  private anonymousQueue?: { connection: ChannelModel; name: string };
+  /** Anonymous inputs while paused: deliveries held until resume, in arrival order. */
+  private held: Array<() => void> = [];
   /**
    * Attempts already made by messages this consumer gave back. A classic queue only flags
    * a redelivery, so without this a message nacked again and again would stay at attempt 2
@@ -58,6 +75,10 @@ export class RabbitConsumer implements Consumer {
   ) {
     // Anonymous queues have no DLQ (SPEC section 2 names DLQs after groups only).
     this.deadLetterEnabled = binding.consumer.deadLetter && binding.group !== undefined;
+  }
+
+  private get anonymous(): boolean {
+    return this.binding.group === undefined;
   }
 
   /** Opens a channel on `connection`, declares this input's topology and consumes. */
@@ -84,7 +105,9 @@ export class RabbitConsumer implements Consumer {
     });
     try {
       await channel.prefetch(this.binding.consumer.concurrency);
-      if (!this.paused) await this.consume(connection, life);
+      if (!this.paused || this.anonymous) await this.consume(connection, life);
+      if (this.refused) this.binder.deps.onTopologyRefused?.(this.binding.name, undefined);
+      this.refused = false;
       this.retryAttempt = 1;
       this.scheduleLagReport();
     } catch (error) {
@@ -96,6 +119,7 @@ export class RabbitConsumer implements Consumer {
 
   async pause(): Promise<void> {
     this.paused = true;
+    if (this.anonymous) return;
     const life = this.life;
     const tags = this.consumerTags;
     this.consumerTags = [];
@@ -105,10 +129,14 @@ export class RabbitConsumer implements Consumer {
   async resume(): Promise<void> {
     if (!this.paused) return;
     this.paused = false;
+    if (this.anonymous) {
+      const held = this.held;
+      this.held = [];
+      for (const deliver of held) deliver();
+      return;
+    }
     const connection = this.binder.currentConnection;
     const life = this.life;
-    // An anonymous (auto-delete) queue went away with its last consumer when paused, so
-    // resuming declares the topology again before consuming.
     if (connection !== undefined && life?.open) await this.consume(connection, life);
   }
 
@@ -134,10 +162,19 @@ export class RabbitConsumer implements Consumer {
     if (this.life !== undefined) this.life.open = false;
     this.life = undefined;
     this.consumerTags = [];
+    // Held deliveries were the dead channel's: the broker has them back (or lost them with an anonymous queue).
+    this.held = [];
   }
 
   retryLater(error: unknown): void {
     if (this.closed || this.retryTimer !== undefined) return;
+    if (error instanceof TopologyRefusedError) {
+      // Not transient: the next connection tries again, a timer would only repeat the refusal.
+      this.binder.log('error', { binding: this.binding.name, err: error.message }, 'RabbitMQ refused the input\'s topology; not retrying');
+      this.refused = true;
+      this.binder.deps.onTopologyRefused?.(this.binding.name, error.message);
+      return;
+    }
     const delay = retryDelay(this.binder.options.reconnect, this.retryAttempt);
     this.retryAttempt += 1;
     this.binder.log('warn', { binding: this.binding.name, err: this.binder.unavailable('consumer failed', error).message, retryIn: delay },
@@ -185,10 +222,10 @@ export class RabbitConsumer implements Consumer {
   }
 
   private async consume(connection: ChannelModel, life: ChannelLife): Promise<void> {
-    // An anonymous consumer gets a new queue each time: the old one died with its
-    // connection or its last consumer, together with what it held.
-    const anonymousQueue = this.binding.group === undefined ? rabbit.anonymousQueue(this.binding.destination) : undefined;
-    const topology = rabbitTopology(this.binding, anonymousQueue === undefined ? {} : { anonymousQueue });
+    if (this.anonymous && this.anonymousQueue?.connection !== connection) {
+      this.anonymousQueue = { connection, name: rabbit.anonymousQueue(this.binding.destination) };
+    }
+    const topology = rabbitTopology(this.binding, this.anonymousQueue === undefined ? {} : { anonymousQueue: this.anonymousQueue.name });
     await this.binder.declare(connection, topology);
     this.queues = topology.consumeQueues;
     const tags: string[] = [];
@@ -256,14 +293,18 @@ export class RabbitConsumer implements Consumer {
         if (life.open) quietly(() => channel.ack(message));
       }),
     };
-    try {
-      this.handler(delivery);
-    } catch (error) {
-      // A message the runtime cannot take would come back and fail again: dead-lettered
-      // (or dropped), never redelivered in a loop.
-      this.binder.log('error', { binding: this.binding.name, messageId: inbound.id, err: (error as Error).message }, 'delivery handler threw; message dead-lettered');
-      delivery.deadLetter(`the sidecar could not deliver the message: ${(error as Error).message}`).catch(() => undefined);
-    }
+    const dispatch = (): void => {
+      try {
+        this.handler(delivery);
+      } catch (error) {
+        // A message the runtime cannot take would come back and fail again: dead-lettered
+        // (or dropped), never redelivered in a loop.
+        this.binder.log('error', { binding: this.binding.name, messageId: inbound.id, err: (error as Error).message }, 'delivery handler threw; message dead-lettered');
+        delivery.deadLetter(`the sidecar could not deliver the message: ${(error as Error).message}`).catch(() => undefined);
+      }
+    };
+    if (this.paused && this.anonymous) this.held.push(dispatch);
+    else dispatch();
   }
 }
 

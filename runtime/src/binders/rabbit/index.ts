@@ -20,10 +20,12 @@ import { systemClock, type Clock } from '../../../../time/clock.ts';
 import { retryDelay, type RetryPolicy } from '../../../../time/retry.ts';
 import { declareRabbitTopology } from '../../../../topology/rabbit/declare.ts';
 import { rabbitTopology, type RabbitTopology } from '../../../../topology/rabbit/desired.ts';
+import { describeConflict, isPreconditionFailed, topologyConflict } from '../../../../topology/rabbit/refusal.ts';
 import type { BinderConfig, BindingConfig } from '../../config/model.ts';
 import { redact, urlSecrets } from '../../redact.ts';
 import {
   BinderUnavailableError,
+  TopologyRefusedError,
   type Binder,
   type BinderDeps,
   type BinderState,
@@ -132,7 +134,7 @@ class RabbitBinder implements Binder, ConsumerHost {
         await this.declare(this.connection, producer.topology);
       } catch (error) {
         this.producers.delete(producer);
-        throw this.unavailable(`cannot declare the topology of binding "${binding.name}"`, error);
+        throw error instanceof TopologyRefusedError ? error : this.unavailable(`cannot declare the topology of binding "${binding.name}"`, error);
       }
     }
     return producer;
@@ -149,7 +151,7 @@ class RabbitBinder implements Binder, ConsumerHost {
       } catch (error) {
         this.consumers.delete(consumer);
         await consumer.close();
-        throw this.unavailable(`cannot start consuming binding "${binding.name}"`, error);
+        throw error instanceof TopologyRefusedError ? error : this.unavailable(`cannot start consuming binding "${binding.name}"`, error);
       }
     }
     return consumer;
@@ -181,12 +183,20 @@ class RabbitBinder implements Binder, ConsumerHost {
     await this.publisher.publish(publishing, exchange, routingKey, content, properties);
   }
 
-  /** Declares `topology` on a channel of its own, so a refused declaration closes only that channel. */
+  /**
+   * Declares `topology` on a channel of its own, so a refused declaration closes only that
+   * channel. An object that exists with other settings is a TopologyRefusedError.
+   */
   async declare(connection: ChannelModel, topology: RabbitTopology): Promise<void> {
     const channel = await connection.createChannel();
     channel.on('error', () => undefined);
     try {
       await declareRabbitTopology(channel, topology);
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      if (!isPreconditionFailed(message)) throw error;
+      const conflict = topologyConflict(message);
+      throw new TopologyRefusedError(conflict ? describeConflict(conflict) : `RabbitMQ refused the binding's topology: ${message}`);
     } finally {
       await channel.close().catch(() => undefined);
     }

@@ -105,8 +105,11 @@ function setup(binders: Binder[], bindings: StreamBinding[] = []) {
     failureMemoryMs: 0,
     connect: async (settings) => {
       if (settings.type !== 'rabbit') throw new Error('rabbit only here');
-      if (unreachable.has(settings.host)) throw new BrokerError('Unreachable', `RabbitMQ at ${settings.host}:5672 is unreachable`);
-      return broker(settings.host);
+      // The Binders name short hosts, which reach the session as Services of their namespace
+      // (`rabbit-a.shop.svc`): the fake brokers are keyed by the Service's name.
+      const service = settings.host.split('.')[0]!;
+      if (unreachable.has(service)) throw new BrokerError('Unreachable', `RabbitMQ at ${settings.host}:5672 is unreachable`);
+      return broker(service);
     },
   });
   const byName = <T extends { metadata: { name: string; namespace: string } }>(items: T[]) => ({
@@ -126,7 +129,7 @@ function setup(binders: Binder[], bindings: StreamBinding[] = []) {
   return { reconciler, broker, unreachable, events, bindings };
 }
 
-const groupInput: StreamBindingSpec = { direction: 'input', destination: 'orders', group: 'audit', binder: 'rabbit-a' };
+const groupInput: StreamBindingSpec = { direction: 'input', destination: 'orders', group: 'audit', binder: 'rabbit-a', consumer: { deadLetter: true } };
 
 describe('StreamBindingReconciler.reconcile', () => {
   it('declares the topology and reports it: Ready, Provisioned, status.binder and status.topology', async () => {

@@ -12,7 +12,7 @@ import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_SIDECAR_RESOURCES } from '../../../../operator/src/webhook/patch.ts';
 import { DEFAULT_SIDECAR_IMAGE, sidecarOptionsFromEnv, startWebhook, type Webhook } from '../../../../operator/src/webhook/server.ts';
-import { freePort, issueWebhookCertificate } from '../../../e2e/processes.ts';
+import { freePort, issueWebhookCertificate } from '../../../support/tls.ts';
 
 const fixtures = fileURLToPath(new URL('../../../fixtures/admission/', import.meta.url));
 const fixture = (name: string): string => readFileSync(`${fixtures}${name}.json`, 'utf8');

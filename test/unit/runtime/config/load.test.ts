@@ -29,7 +29,7 @@ describe('parseConfig: the SPEC section 6 example', () => {
       binder: 'local-rabbit',
       contentType: 'application/json',
       maxMessageBytes: 1024 * 1024,
-      consumer: { concurrency: 1, maxAttempts: 3, backOffInitialInterval: 1000, backOffMultiplier: 2, backOffMaxInterval: 10000, deadLetter: true },
+      consumer: { concurrency: 1, maxAttempts: 3, backOffInitialInterval: 1000, backOffMultiplier: 2, backOffMaxInterval: 10000, deadLetter: false },
     });
     expect(config.bindings.output!.group).toBeUndefined();
     expect(config.app).toEqual({ port: 8802, host: '127.0.0.1' });

@@ -198,6 +198,23 @@ describe('fromSpring: bindings', () => {
     expect(config.warnings).toEqual([]);
   });
 
+  it.each([
+    ['rabbit producer auto-bind-dlq: required groups with dead letters', 'r', 'spring.cloud.stream.rabbit.bindings.output.producer.auto-bind-dlq: true', { deadLetter: true }],
+    ['no switch: required groups without dead letters, as in Spring Cloud Stream', 'r', '', { deadLetter: false }],
+    ['kafka message-key-expression', 'k', "spring.cloud.stream.kafka.bindings.output.producer.message-key-expression: headers['orderId']", { messageKeyExpression: "headers['orderId']" }],
+    ['kafka messageKeyExpression, camelCase', 'k', 'spring.cloud.stream.kafka.bindings.output.producer.messageKeyExpression: payload.id', { messageKeyExpression: 'payload.id' }],
+  ])('%s', (_name, binder, line, expected) => {
+    const config = load(`${base}spring.cloud.stream.bindings.output: { destination: d, binder: ${binder}, producer.required-groups: g }\n${line}`);
+    expect(config.bindings.output!.producer).toMatchObject(expected);
+    expect(config.warnings).toEqual([]);
+  });
+
+  it('a Kafka message key expression has no effect on a rabbit binding', () => {
+    const config = load(`${base}spring.cloud.stream.bindings.output: { destination: d, binder: r }
+spring.cloud.stream.kafka.bindings.output.producer.message-key-expression: payload.id`);
+    expect(config.bindings.output!.producer.messageKeyExpression).toBeUndefined();
+  });
+
   it('fills what a binding leaves out from spring.cloud.stream.default and the global instance index', () => {
     const config = load(`${base}spring.cloud.stream:
   instance-index: 2
@@ -242,6 +259,7 @@ describe('fromSpring: invalid values name the key', () => {
     ['producer.partition-count: -1', /producer.partition-count: must be an integer >= 1/],
     ["producer.partition-key-expression: payload.id +", /producer.partition-key-expression: expected a value but the expression ended at position 12/],
     ['producer.partition-key-expression: T(Runtime).exec()', /producer.partition-key-expression: unknown name "T"/],
+    ['binder: r\nspring.cloud.stream.kafka.bindings.input.producer.message-key-expression: payload.', /spring.cloud.stream.kafka.bindings.input.producer.message-key-expression: expected a property name/],
     ['binder: nope', /spring.cloud.stream.bindings.input.binder: names no binder \(binders: r\)/],
     ['binder: [a, b]', /spring.cloud.stream.bindings.input.binder: must be a binder name/],
     ['consumer: 5', /spring.cloud.stream.bindings.input.consumer: must be a mapping/],

@@ -52,7 +52,7 @@ function scripted(statuses: Array<number | 'refused'>) {
 }
 
 describe('PushDispatcher', () => {
-  const consumer = { maxAttempts: 3, backOffInitialInterval: 1000, backOffMultiplier: 2, backOffMaxInterval: 10000 };
+  const consumer = { maxAttempts: 3, backOffInitialInterval: 1000, backOffMultiplier: 2, backOffMaxInterval: 10000, deadLetter: true };
 
   it.each([
     { name: '2xx at once', statuses: [200], attempts: [1], delays: [], settled: 'ack', outcomes: ['ack'] },
@@ -208,7 +208,7 @@ describe('ListenerHub', () => {
     { name: 'nack without requeue', act: (hub: ListenerHub) => hub.nack('m-1', false), attempt: 1, settled: ['deadLetter'], outcomes: ['dead_letter'] },
   ])('manual mode: $name', async ({ act, attempt, settled, outcomes }) => {
     const seen: DeliveryOutcome[] = [];
-    const hub = new ListenerHub(binding({ maxAttempts: 3 }), new FakeClock(), (o) => seen.push(o), silent);
+    const hub = new ListenerHub(binding({ maxAttempts: 3, deadLetter: true }), new FakeClock(), (o) => seen.push(o), silent);
     hub.add(fakeListener('manual'));
     const delivery = fakeDelivery(attempt);
     hub.handle(delivery);
@@ -320,7 +320,7 @@ describe('a delivery that cannot be settled or delivered', () => {
 
   it('a message that cannot be written as an event is dead-lettered at once and counted, not held', async () => {
     const seen: DeliveryOutcome[] = [];
-    const hub = new ListenerHub(binding(), new FakeClock(), (o) => seen.push(o), silent);
+    const hub = new ListenerHub(binding({ deadLetter: true }), new FakeClock(), (o) => seen.push(o), silent);
     const listener = fakeListener('auto');
     hub.add(listener);
     const unprintable = { ...fakeDelivery(), id: 'x', headers: { bad: 1n as unknown as string } };

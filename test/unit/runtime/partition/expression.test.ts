@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { compileExpression, ExpressionSyntaxError, keyString } from '../../../../runtime/src/partition/expression.ts';
+import { compileExpression, ExpressionSyntaxError } from '../../../../runtime/src/partition/expression.ts';
+import { JavaNumber, javaString } from '../../../../runtime/src/partition/java.ts';
+import { parseJavaJson } from '../../../../runtime/src/partition/json.ts';
 
 const payload = {
   id: 'order-1',
@@ -27,10 +29,34 @@ describe('partition key expressions', () => {
     ["'it''s'", "it's"],
     ["payload.id + ':' + headers.userId", 'order-1:user-7'],
     ['  payload . id  ', 'order-1'],
-    ['payload.items[0]', '{"sku":"sku-1"}'],
-    ['payload.n + 1', '421'],
-  ])('%s -> %s', (source, expected) => {
-    expect(compileExpression(source).evaluate({ payload, headers })).toBe(expected);
+    ['payload.items[0]', '{sku=sku-1}'],
+    ['payload.n + 1', '43'],
+    ["payload.n + '-' + 1", '42-1'],
+    ["'#' + payload.n + 1", '#421'],
+  ])('%s -> %s (as Java prints the value)', (source, expected) => {
+    expect(javaString(compileExpression(source).evaluate({ payload, headers }))).toBe(expected);
+  });
+
+  it.each([
+    ['payload.id', '{"id": 7}', 'Integer', '7'],
+    ['payload.id', '{"id": 7.0}', 'Double', '7'],
+    ['payload.id', '{"id": 3000000000}', 'Long', '3000000000'],
+    ['payload.id + 1', '{"id": 2147483647}', 'Integer', '-2147483648'],
+    ['payload.id + 1', '{"id": 2147483648}', 'Long', '2147483649'],
+    ['payload.id + 1', '{"id": 0.5}', 'Double', '1.5'],
+    ['payload.a + payload.b', '{"a": 1, "b": 2.5}', 'Double', '3.5'],
+    ['payload.a + payload.b', '{"a": 9223372036854775807, "b": 1}', 'Long', '-9223372036854775808'],
+    ['payload.a + payload.b', '{"a": 9223372036854775808, "b": 1}', 'BigInteger', '9223372036854775809'],
+  ])('%s over %s is a Java %s (%s), as SpEL evaluates it', (source, json, type, value) => {
+    const result = compileExpression(source).evaluate({ payload: parseJavaJson(json), headers: {} });
+    expect(result).toBeInstanceOf(JavaNumber);
+    expect([(result as JavaNumber).type, String((result as JavaNumber).value)]).toEqual([type, value]);
+  });
+
+  it('keeps booleans and strings as they are', () => {
+    const parsed = parseJavaJson('{"flag": true, "name": "42"}');
+    expect(compileExpression('payload.flag').evaluate({ payload: parsed, headers: {} })).toBe(true);
+    expect(compileExpression('payload.name').evaluate({ payload: parsed, headers: {} })).toBe('42');
   });
 
   it.each([
@@ -86,11 +112,15 @@ describe('partition key expressions', () => {
     [1e21, '1.0E21'],
     [1.5e-7, '1.5E-7'],
     [12345678.5, '1.23456785E7'],
+    [JavaNumber.fromJson('7.0'), '7.0'],
+    [JavaNumber.fromJson('-0.0'), '-0.0'],
+    [JavaNumber.fromJson('1e3'), '1000.0'],
+    [JavaNumber.fromJson('12345678901234567890'), '12345678901234567890'],
     [true, 'true'],
-    [null, undefined],
-    [undefined, undefined],
+    [null, 'null'],
     ['', ''],
-  ])('keyString(%j) = %j, as Java prints it', (value, expected) => {
-    expect(keyString(value)).toBe(expected);
+    [[1, 'a'], '[1, a]'],
+  ])('javaString(%s) = %j, as Java prints it', (value, expected) => {
+    expect(javaString(value)).toBe(expected);
   });
 });

@@ -5,9 +5,12 @@ import { defaultProducer, type ProducerConfig } from '../../../../runtime/src/co
 import {
   javaHashCode,
   javaHashPartition,
+  javaString,
+  messageKeyFor,
   MissingPartitionKeyError,
   murmur2,
   murmur2Partition,
+  parseJavaJson,
   partitionFor,
 } from '../../../../runtime/src/partition/index.ts';
 import { toApiError } from '../../../../runtime/src/routes/errors.ts';
@@ -19,10 +22,18 @@ interface Vector {
   javaHash: number[];
   murmur2Partition: number[];
 }
+interface JsonValueVector {
+  json: string;
+  javaType: string;
+  hashCode: number;
+  javaString: string;
+  javaHash: number[];
+}
 interface Vectors {
   murmur2Source: string;
   counts: number[];
   vectors: Vector[];
+  jsonValues: JsonValueVector[];
 }
 
 const javaDir = fileURLToPath(new URL('../../../fixtures/java/', import.meta.url));
@@ -66,6 +77,28 @@ describe('partition selection agrees with Java (test/fixtures/java/PartitionVect
   });
 });
 
+describe('keys that are not strings hash as the Java object Jackson reads (jsonValues of the vectors)', () => {
+  it('covers integers, longs above 2^31 and 2^53, big integers, fractions, booleans, strings and containers', () => {
+    const types = new Set(fixture.jsonValues.map((v) => v.javaType));
+    expect([...types].sort()).toEqual(['java.lang.Boolean', 'java.lang.Double', 'java.lang.Integer', 'java.lang.Long', 'java.lang.String',
+      'java.math.BigInteger', 'java.util.ArrayList', 'java.util.LinkedHashMap']);
+    expect(fixture.jsonValues.some((v) => v.javaType === 'java.lang.Long' && Number(v.json) > 2 ** 53)).toBe(true);
+  });
+
+  it.each(fixture.jsonValues)('$json is a $javaType with hashCode $hashCode, printed as "$javaString"', ({ json, hashCode, javaString: printed, javaHash }) => {
+    const value = parseJavaJson(json);
+    expect(javaHashCode(value)).toBe(hashCode);
+    expect(javaString(value)).toBe(printed);
+    expect(fixture.counts.map((n) => javaHashPartition(value, n))).toEqual(javaHash);
+  });
+
+  it.each(fixture.jsonValues)('payload.id of {"id": $json} picks the partitions Java picks', ({ json, javaHash }) => {
+    const producer = { ...defaultProducer(), partitionCount: 4, partitionKeyExpression: 'payload.id' };
+    const body = Buffer.from(`{"id": ${json}}`);
+    expect(partitionFor(producer, { payload: body, headers: {} })).toBe(javaHash[fixture.counts.indexOf(4)]);
+  });
+});
+
 describe('partitionFor', () => {
   const partitioned = (partitionKeyExpression?: string): ProducerConfig => ({
     ...defaultProducer(),
@@ -82,7 +115,7 @@ describe('partitionFor', () => {
 
   it.each([
     ['payload.id', { id: 'order-12345' }, {}, 'order-12345'],
-    ['payload.id', { id: 42 }, {}, '42'],
+    ['payload.id', { id: 42 }, {}, 42],
     ["headers['userId']", {}, { userId: 'user-1' }, 'user-1'],
     ['headers.userId', {}, { userId: 'user-1' }, 'user-1'],
     ['payload.items[0].sku', { items: [{ sku: 'polygenelubricants' }] }, {}, 'polygenelubricants'],
@@ -105,6 +138,15 @@ describe('partitionFor', () => {
     );
   });
 
+  it('leaves a keyed record without a partition key to Kafka\'s partitioner, and only there', () => {
+    const keyed = { payload: { id: 'a' }, headers: {}, messageKey: 'order-1' };
+    expect(partitionFor(partitioned(), keyed, true)).toBeUndefined();
+    expect(() => partitionFor(partitioned(), keyed, false)).toThrow(MissingPartitionKeyError);
+    expect(partitionFor(partitioned(), { ...keyed, key: 'k' }, true)).toBe(javaHashPartition('k', 8));
+    expect(partitionFor(partitioned('payload.id'), keyed, true)).toBe(javaHashPartition('a', 8));
+    expect(partitionFor({ ...partitioned(), messageKeyExpression: 'headers.order' }, { payload: {}, headers: { order: 'o-1' } }, true)).toBeUndefined();
+  });
+
   it.each([
     ['no expression and no key', undefined, { id: 'a' }, /x-partition-key header or configure producer.partitionKeyExpression/],
     ['a path that is absent', 'payload.id', { other: 1 }, /"payload.id" found no value/],
@@ -119,5 +161,23 @@ describe('partitionFor', () => {
     } catch (error) {
       expect(toApiError(error as Error, undefined)).toMatchObject({ statusCode: 400, code: 'BINDERY_ERR_MISSING_PARTITION_KEY' });
     }
+  });
+});
+
+describe('messageKeyFor: the Kafka record key', () => {
+  const producer = (messageKeyExpression?: string): ProducerConfig => ({ ...defaultProducer(), messageKeyExpression });
+
+  it.each([
+    ['the x-message-key header wins', "headers['order']", { messageKey: 'from-header' }, 'from-header'],
+    ['a header', "headers['order']", {}, 'o-1'],
+    ['a JSON string', 'payload.id', {}, 'user-1'],
+    ['a JSON integer, as Java prints the Integer', 'payload.n', {}, '7'],
+    ['a JSON fraction, as Java prints the Double', 'payload.d', {}, '7.0'],
+    ['a concatenation', "payload.id + ':' + payload.n", {}, 'user-1:7'],
+    ['nothing found: no key, as Spring sends a null key', 'payload.absent', {}, undefined],
+    ['no expression', undefined, {}, undefined],
+  ])('%s', (_name, expression, extra, expected) => {
+    const body = Buffer.from('{"id": "user-1", "n": 7, "d": 7.0}');
+    expect(messageKeyFor(producer(expression), { payload: body, headers: { order: 'o-1' }, ...extra })).toBe(expected);
   });
 });

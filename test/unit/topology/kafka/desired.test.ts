@@ -12,8 +12,8 @@ describe('kafkaTopology', () => {
       expected: { topic: { name: 'orders', partitions: 4 } },
     },
     {
-      case: 'a group input: consumer group, DLQ topic error.<destination>.<group>, earliest',
-      binding: input('audit'),
+      case: 'a group input with deadLetter: consumer group, DLQ topic error.<destination>.<group>, earliest',
+      binding: input('audit', { deadLetter: true }),
       options: {},
       expected: {
         topic: { name: 'orders', partitions: 1 },
@@ -23,14 +23,14 @@ describe('kafkaTopology', () => {
       },
     },
     {
-      case: 'a group input without dead letters: no DLQ topic',
-      binding: input('audit', { deadLetter: false }),
+      case: 'a group input by default (as Spring\'s enableDlq false): no DLQ topic',
+      binding: input('audit'),
       options: {},
       expected: { topic: { name: 'orders', partitions: 1 }, consumerGroup: 'audit', startOffset: 'earliest' },
     },
     {
       case: 'a group input that starts at the end',
-      binding: input('audit', { deadLetter: false, startOffset: 'latest' }),
+      binding: input('audit', { startOffset: 'latest' }),
       options: {},
       expected: { topic: { name: 'orders', partitions: 1 }, consumerGroup: 'audit', startOffset: 'latest' },
     },
@@ -52,7 +52,7 @@ describe('kafkaTopology', () => {
     },
     {
       case: 'an input of 3 instances: 3 partitions, DLQ alike',
-      binding: input('audit', { partitioned: true, instanceCount: 3 }),
+      binding: input('audit', { partitioned: true, instanceCount: 3, deadLetter: true }),
       options: {},
       expected: {
         topic: { name: 'orders', partitions: 3 },
@@ -63,7 +63,7 @@ describe('kafkaTopology', () => {
     },
     {
       case: 'an input of 2 instances with concurrency 3: 6 partitions',
-      binding: input('audit', { deadLetter: false, instanceCount: 2, concurrency: 3 }),
+      binding: input('audit', { instanceCount: 2, concurrency: 3 }),
       options: {},
       expected: { topic: { name: 'orders', partitions: 6 }, consumerGroup: 'audit', startOffset: 'earliest' },
     },
@@ -75,7 +75,7 @@ describe('kafkaTopology', () => {
     },
     {
       case: 'an input that also knows the producer partitionCount',
-      binding: input('audit', { deadLetter: false, partitioned: true, instanceCount: 2 }, { partitionCount: 8 }),
+      binding: input('audit', { partitioned: true, instanceCount: 2 }, { partitionCount: 8 }),
       options: {},
       expected: { topic: { name: 'orders', partitions: 8 }, consumerGroup: 'audit', startOffset: 'earliest' },
     },

@@ -18,8 +18,8 @@ describe('rabbitTopology', () => {
       expected: { exchanges: [destinationExchange], queues: [], bindings: [], consumeQueues: [] },
     },
     {
-      case: 'a group input: durable group queue bound with #, DLX and DLQ',
-      binding: input('audit'),
+      case: 'a group input with deadLetter: durable group queue bound with #, DLX and DLQ',
+      binding: input('audit', { deadLetter: true }),
       expected: {
         exchanges: [destinationExchange, dlx],
         queues: [deadLettered('orders.audit'), durableQueue('orders.audit.dlq')],
@@ -28,8 +28,8 @@ describe('rabbitTopology', () => {
       },
     },
     {
-      case: 'a group input with deadLetter false: no DLX arguments, no DLQ',
-      binding: input('audit', { deadLetter: false }),
+      case: 'a group input by default (as Spring\'s autoBindDlq false): no DLX arguments, no DLQ',
+      binding: input('audit'),
       expected: {
         exchanges: [destinationExchange],
         queues: [durableQueue('orders.audit')],
@@ -54,8 +54,18 @@ describe('rabbitTopology', () => {
       expected: { exchanges: [destinationExchange], queues: [], bindings: [], consumeQueues: [] },
     },
     {
-      case: 'an output with required groups: their queues as a default consumer declares them',
+      case: 'an output with required groups: their queues as a default consumer (and Spring) declares them',
       binding: output({ requiredGroups: ['audit', 'billing'] }),
+      expected: {
+        exchanges: [destinationExchange],
+        queues: [durableQueue('orders.audit'), durableQueue('orders.billing')],
+        bindings: [bind('orders', 'orders.audit', '#'), bind('orders', 'orders.billing', '#')],
+        consumeQueues: [],
+      },
+    },
+    {
+      case: 'an output with required groups and deadLetter: their queues as a consumer with deadLetter declares them',
+      binding: output({ requiredGroups: ['audit', 'billing'], deadLetter: true }),
       expected: {
         exchanges: [destinationExchange, dlx],
         queues: [
@@ -71,7 +81,7 @@ describe('rabbitTopology', () => {
     },
     {
       case: 'a partitioned output with a required group: one queue per partition, one shared DLQ',
-      binding: output({ partitionCount: 2, requiredGroups: ['audit'] }),
+      binding: output({ partitionCount: 2, requiredGroups: ['audit'], deadLetter: true }),
       expected: {
         exchanges: [destinationExchange, dlx],
         queues: [deadLettered('orders.audit-0'), deadLettered('orders.audit-1'), durableQueue('orders.audit.dlq')],
@@ -84,7 +94,7 @@ describe('rabbitTopology', () => {
     },
     {
       case: 'a partitioned input, instance 1 of 3: the queue of partition 1 only',
-      binding: input('audit', { partitioned: true, instanceIndex: 1, instanceCount: 3 }),
+      binding: input('audit', { partitioned: true, instanceIndex: 1, instanceCount: 3, deadLetter: true }),
       expected: {
         exchanges: [destinationExchange, dlx],
         queues: [deadLettered('orders.audit-1'), durableQueue('orders.audit.dlq')],
@@ -94,7 +104,7 @@ describe('rabbitTopology', () => {
     },
     {
       case: 'a partitioned input, instance 0 of 2 over 4 partitions: partitions 0 and 2',
-      binding: input('audit', { partitioned: true, instanceIndex: 0, instanceCount: 2, deadLetter: false }, { partitionCount: 4 }),
+      binding: input('audit', { partitioned: true, instanceIndex: 0, instanceCount: 2 }, { partitionCount: 4 }),
       expected: {
         exchanges: [destinationExchange],
         queues: [durableQueue('orders.audit-0'), durableQueue('orders.audit-2')],

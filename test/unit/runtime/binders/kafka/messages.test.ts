@@ -3,12 +3,32 @@ import { contentTypeOf, deadLetterRecord, inboundMessage, outboundRecord } from 
 
 describe('kafka record translation', () => {
   it.each([
-    { case: 'unpartitioned', message: { partition: undefined }, partition: undefined, scst: undefined },
-    { case: 'partitioned', message: { partition: 3 }, partition: 3, scst: '3' },
-  ])('outbound, $case: contentType raw, id, user headers, scst_partition when partitioned', ({ message, partition, scst }) => {
-    const record = outboundRecord({ id: 'm1', payload: Buffer.from('{}'), contentType: 'application/json', headers: { tenant: 'acme' }, ...message });
+    { case: 'unpartitioned', message: { partition: undefined }, partition: undefined, scst: {}, scstType: {} },
+    { case: 'partitioned', message: { partition: 3 }, partition: 3, scst: { scst_partition: '3' }, scstType: { scst_partition: 'java.lang.Integer' } },
+  ])('outbound, $case: headers as Spring\'s header mapper writes them, with their Java types', ({ message, partition, scst, scstType }) => {
+    const record = outboundRecord({ id: 'm1', payload: Buffer.from('{}'), contentType: 'application/json', headers: { tenant: 'acme', count: '5' }, ...message });
     expect(record.partition).toBe(partition);
-    expect(record.headers).toEqual({ tenant: 'acme', contentType: 'application/json', bindery_messageId: 'm1', ...(scst && { scst_partition: scst }) });
+    expect(record.key).toBeUndefined();
+    const { spring_json_header_types: types, ...headers } = record.headers;
+    expect(headers).toEqual({ tenant: 'acme', count: '5', contentType: 'application/json', bindery_messageId: 'm1', ...scst });
+    expect(JSON.parse(String(types))).toEqual({
+      tenant: 'java.lang.String', count: 'java.lang.String', contentType: 'java.lang.String', bindery_messageId: 'java.lang.String', ...scstType,
+    });
+  });
+
+  it('outbound: a string that starts with a quote is JSON-encoded, which the mapper decodes back to it', () => {
+    const record = outboundRecord({ id: 'm1', payload: Buffer.alloc(0), contentType: 'text/plain', headers: { quoted: '"hi" she said' } });
+    expect(record.headers.quoted).toBe('"\\"hi\\" she said"');
+    expect(inboundMessage({ value: null, offset: '0', timestamp: '0', headers: record.headers }, 't', 0, 'x', 1).headers).toEqual({ quoted: '"hi" she said' });
+  });
+
+  it.each([
+    ['ascii', 'order-42'],
+    ['non-ASCII, as a Java StringSerializer writes it', 'cl\u00e9-\u65e5'],
+    ['a lone surrogate, which Java writes as ?', 'a\ud800b'],
+  ])('outbound: the record key (%s)', (_name, key) => {
+    const record = outboundRecord({ id: 'm1', payload: Buffer.alloc(0), contentType: 'text/plain', headers: {}, key });
+    expect(record.key).toEqual(Buffer.from(key.replace(/[\ud800-\udfff]/g, '?'), 'utf8'));
   });
 
   it.each([
@@ -25,13 +45,38 @@ describe('kafka record translation', () => {
   it.each([
     {
       case: 'a Bindery record',
-      headers: { bindery_messageId: 'm1', contentType: 'text/plain', scst_partition: '0', tenant: Buffer.from('acme') },
+      headers: { bindery_messageId: 'm1', contentType: 'text/plain', scst_partition: '0', tenant: Buffer.from('acme'), spring_json_header_types: '{"tenant":"java.lang.String","scst_partition":"java.lang.Integer"}' },
       expected: { id: 'm1', contentType: 'text/plain', headers: { tenant: 'acme' } },
     },
     {
-      case: 'a Spring record: no id, JSON-quoted content type, header types',
-      headers: { contentType: Buffer.from('"application/json"'), spring_json_header_types: '{"x":"java.lang.String"}', x: ['first', 'last'] },
+      case: 'a Spring 2.x record: no id, JSON-quoted content type, header types',
+      headers: { contentType: Buffer.from('"application/json"'), spring_json_header_types: '{"x":"java.lang.String","contentType":"java.lang.String"}', x: ['first', 'last'] },
       expected: { id: 'orders-2-41', contentType: 'application/json', headers: { x: 'last' } },
+    },
+    {
+      case: 'a Spring 4 record: raw strings, JSON numbers and booleans, typed; byte[] untyped',
+      headers: {
+        contentType: Buffer.from('application/json'),
+        name: Buffer.from('acme'),
+        count: Buffer.from('5'),
+        big: Buffer.from('3000000000'),
+        flag: Buffer.from('true'),
+        uuid: Buffer.from('"3f2b1c9e-0000-4000-8000-000000000001"'),
+        raw: Buffer.from('"as sent"'),
+        spring_json_header_types: Buffer.from(JSON.stringify({
+          contentType: 'java.lang.String', name: 'java.lang.String', count: 'java.lang.Integer', big: 'java.lang.Long', flag: 'java.lang.Boolean', uuid: 'java.util.UUID',
+        })),
+      },
+      expected: {
+        id: 'orders-2-41',
+        contentType: 'application/json',
+        headers: { name: 'acme', count: '5', big: '3000000000', flag: 'true', uuid: '3f2b1c9e-0000-4000-8000-000000000001', raw: '"as sent"' },
+      },
+    },
+    {
+      case: 'unreadable header types: every value as its bytes',
+      headers: { spring_json_header_types: '{not json', a: '"quoted"' },
+      expected: { id: 'orders-2-41', contentType: 'application/octet-stream', headers: { a: '"quoted"' } },
     },
     { case: 'no headers at all: the binding\'s content type', headers: undefined, expected: { id: 'orders-2-41', contentType: 'application/octet-stream', headers: {} } },
   ])('inbound, $case', ({ headers, expected }) => {
