@@ -50,6 +50,8 @@ bindings: { out: { direction: output, destination: ${destination} } }`);
   sending = false;
   await Promise.all(senders);
 
+  const count = (status: number): number => answers.filter((a) => a.status === status).length;
+  console.log(`kafka kill -9: first 503 after ${first503} ms; ${accepted.size} sends 202'd, ${count(503)} answered 503, ${count(504)} answered 504`);
   expect(first503).toBeLessThan(2_500);
   expect(answers.filter((a) => a.status === 504)).toEqual([]);
   expect(new Set(answers.map((a) => a.status))).toEqual(new Set([202, 503]));

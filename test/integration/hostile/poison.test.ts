@@ -43,7 +43,12 @@ const binders = {
 
 /** A sidecar sending and pushing to `app`, and one an SSE client listens to; both on `type`. */
 async function sidecarsOn(type: keyof typeof binders, destination: string, app: PushTarget): Promise<{ pushing: RunningSidecar; pulling: RunningSidecar }> {
-  if (type === 'kafka') raw.track({ topics: [destination, `error.${destination}.pushed`, `error.${destination}.pulled`], groups: ['pushed', 'pulled'] });
+  if (type === 'kafka') {
+    raw.track({ topics: [destination, `error.${destination}.pushed`, `error.${destination}.pulled`], groups: ['pushed', 'pulled'] });
+    // As wide as `keyed` makes it, before anyone consumes: partitions added under running
+    // consumers reach them only at their next metadata refresh (30 s).
+    await (await raw.admin()).createTopics({ topics: [{ topic: destination, numPartitions: 2 }], waitForLeaders: true });
+  }
   // The memory binder lives in its process: both sidecars share one, as apps share a broker.
   const shared = type === 'memory' ? createMemoryBinder({ name: 'b', type: 'memory' }, { logger: silent }) : undefined;
   if (shared) {
