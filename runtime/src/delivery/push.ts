@@ -5,6 +5,7 @@
  * mid-retry loses nothing: the broker redelivers it.
  */
 import { connect } from 'node:net';
+import type { BaseLogger } from 'pino';
 import { Pool } from 'undici';
 import type { BindingConfig } from '../config/model.ts';
 import type { Delivery, InboundMessage } from '../binders/binder.ts';
@@ -34,11 +35,18 @@ export class PushDispatcher {
     private readonly transport: PushTransport,
     private readonly clock: Clock,
     private readonly observe: OutcomeObserver,
+    private readonly logger: BaseLogger,
   ) {}
 
   /** The binder's delivery handler. */
   readonly handle = (delivery: Delivery): void => {
-    const run = this.deliver(delivery).finally(() => this.inflight.delete(run));
+    const run = this.deliver(delivery)
+      // Settling failed (the broker went away, a dead letter could not be published): the
+      // broker still holds the message and delivers it again.
+      .catch((error: unknown) => {
+        this.logger.warn({ binding: this.binding.name, messageId: delivery.id, err: (error as Error)?.message ?? String(error) }, 'settling a pushed message failed; the broker delivers it again');
+      })
+      .finally(() => this.inflight.delete(run));
     this.inflight.add(run);
   };
 

@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { systemClock, within, type Clock } from '../../../time/clock.ts';
 import type { RetryPolicy } from '../../../time/retry.ts';
-import { BinderUnavailableError, ConfirmTimeoutError, type Binder, type BinderState } from '../binders/binder.ts';
+import { BinderUnavailableError, ConfirmTimeoutError, MessageTooLargeError, type Binder, type BinderState } from '../binders/binder.ts';
 import type { RuntimeConfig } from '../config/model.ts';
 import { isJsonContentType, type Listener } from '../delivery/listeners.ts';
 import { Metrics } from '../metrics.ts';
@@ -18,6 +18,7 @@ import { BinderSlots } from './binder-slots.ts';
 import { Bindings, type BindingView, type StateRequest } from './bindings.ts';
 import type { SidecarContext } from './context.ts';
 import { BindingStoppedError, InvalidPayloadError, PayloadTooLargeError, UnknownDeliveryError, WrongDirectionError } from './errors.ts';
+import { checkMessageLimits } from './limits.ts';
 import { Reloader } from './reload.ts';
 
 export type { BindingState, BindingView, StateRequest } from './bindings.ts';
@@ -39,8 +40,13 @@ export interface SidecarOptions {
    * arrived there for this long (default 1 s), so what was sent before the move is not stranded.
    */
   drainQuietMs?: number;
-  /** Upper bound of that drain, of waiting for its deliveries to settle, and of shutdown (default 30 s). */
+  /** Upper bound of that drain and of waiting for its deliveries to settle (default 30 s). */
   drainMaxMs?: number;
+  /**
+   * How long `close()` may take in all (default 20 s): in-flight sends and pushes get most of
+   * it, closing the binders the rest; whatever is not settled then goes back to the broker.
+   */
+  shutdownMs?: number;
 }
 
 export interface SendRequest {
@@ -64,6 +70,13 @@ export interface SendResult {
 /** Binders that cannot connect, and producers or consumers the broker refused, are tried again with this. */
 export const BINDER_RETRY: RetryPolicy = { initialMs: 500, multiplier: 2, maxMs: 30_000 };
 
+export const DEFAULT_SHUTDOWN_MS = 20_000;
+
+/** The part of the shutdown budget kept for closing the binders once in-flight work had its time. */
+function closingShare(shutdownMs: number): number {
+  return Math.min(5_000, shutdownMs / 4);
+}
+
 export class Sidecar {
   readonly metrics: Metrics;
   private config: RuntimeConfig;
@@ -72,6 +85,8 @@ export class Sidecar {
   private readonly handles: Bindings;
   private readonly reloader: Reloader;
   private readonly listenerEnds = new Set<() => void>();
+  private readonly closing = new AbortController();
+  private readonly shutdownMs: number;
   private reloading: Promise<void> = Promise.resolve();
   private accepting = true;
   private closed = false;
@@ -107,7 +122,9 @@ export class Sidecar {
       drainMaxMs: options.drainMaxMs ?? 30_000,
       config: () => this.config,
       isClosed: () => this.closed,
+      closing: this.closing.signal,
     };
+    this.shutdownMs = options.shutdownMs ?? DEFAULT_SHUTDOWN_MS;
     this.handles = new Bindings(this.ctx);
     this.reloader = new Reloader(this.ctx, this.handles, (next) => (this.config = next));
   }
@@ -134,6 +151,7 @@ export class Sidecar {
     const binding = handle.binding;
     if (request.body.length > binding.maxMessageBytes) throw new PayloadTooLargeError(binding.maxMessageBytes);
     const contentType = request.contentType ?? binding.contentType;
+    checkMessageLimits(request.id, contentType, request.headers);
     const text = request.body.toString('utf8');
     const json = isJsonContentType(contentType);
     if (json) {
@@ -163,6 +181,7 @@ export class Sidecar {
       return { id, destination: current.destination, binder: current.binder, partition: receipt.partition ?? partition ?? null };
     } catch (error) {
       if (error instanceof ConfirmTimeoutError) throw new ConfirmTimeoutError(`binder ${current.binder} did not confirm the message in time: ${error.message}`);
+      if (error instanceof MessageTooLargeError) throw error;
       if (!(error instanceof BinderUnavailableError)) this.ctx.logger.warn({ binding: name, err: safeError(error) }, 'send failed');
       throw new BinderUnavailableError(`binder ${current.binder} could not take the message: ${(error as Error).message}`);
     } finally {
@@ -225,19 +244,29 @@ export class Sidecar {
 
   /**
    * Graceful stop (SIGTERM): sends are refused from now on, sends in flight finish, inputs
-   * stop consuming and give back what they hold, then everything closes.
+   * stop consuming and give back what they hold, then everything closes, all of it within
+   * `shutdownMs`, whatever state the bindings are in (retrying a declaration, a binder that
+   * never connected, a push the app never answers).
    */
   async close(): Promise<void> {
     if (this.closed) return;
     this.accepting = false;
     this.closed = true;
+    // Bindings retrying their producer or consumer stop: nothing will use them.
+    this.closing.abort();
     this.slots.stopConnecting();
+    const { clock, logger } = this.ctx;
+    const deadline = clock.now() + this.shutdownMs;
     // A broker that does not answer must not keep the process from exiting; what is not
     // settled by then goes back to the broker when the binder's connection closes.
-    const finished = await within(this.ctx.clock, this.handles.drainAll(), this.ctx.drainMaxMs);
-    if (!finished) this.ctx.logger.warn({ waitedMs: this.ctx.drainMaxMs }, 'shutdown did not finish in time; closing the binders anyway');
+    const drainMs = this.shutdownMs - closingShare(this.shutdownMs);
+    if (!(await within(clock, this.handles.drainAll(), drainMs))) {
+      logger.warn({ waitedMs: drainMs }, 'shutdown did not finish in-flight work in time; closing the binders anyway (what is unsettled goes back to the broker)');
+    }
     for (const end of this.listenerEnds) end();
     this.listenerEnds.clear();
-    await this.slots.closeAll();
+    if (!(await within(clock, this.slots.closeAll(), Math.max(0, deadline - clock.now())))) {
+      logger.warn('closing the binders did not finish in time; leaving them');
+    }
   }
 }
