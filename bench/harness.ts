@@ -289,7 +289,9 @@ async function startSidecar(
     http: { port, opsPort },
   }));
   const bindery = fileURLToPath(new URL('../bin/bindery', import.meta.url));
-  const child = spawn(process.execPath, [bindery, 'runtime', '--config', configFile], {
+  // BENCH_CPU_PROF=<dir>: the sidecar writes a V8 CPU profile there when it stops.
+  const profile = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
+  const child = spawn(process.execPath, [...profile, bindery, 'runtime', '--config', configFile], {
     stdio: ['ignore', 'ignore', 'pipe'],
     env: { ...process.env, BINDERY_LOG_LEVEL: process.env.BINDERY_LOG_LEVEL ?? 'warn' },
   });
