@@ -2,14 +2,15 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { SendRequest, Sidecar } from '../sidecar/sidecar.ts';
+import { BULK_CONTENT_TYPE, MAX_ID_LENGTH, bulkAnswer, parseBulk } from './bulk.ts';
 import { InvalidRequestError } from './errors.ts';
 import { ErrorBody } from './schemas.ts';
 
 const MESSAGE_HEADER_PREFIX = 'x-msg-';
-const MAX_ID_LENGTH = 256;
 
 /**
- * `POST /v1/send/{binding}`: the body, as is, becomes one message.
+ * `POST /v1/send/{binding}`: the body, as is, becomes one message; an `application/x-ndjson`
+ * body is many messages, one per line (bulk.ts).
  *
  * The request is checked by hand rather than by a fastify schema: the schema would validate
  * (and copy) every request's headers, which cost more than the rest of the route on the
@@ -28,7 +29,9 @@ export function registerSendRoute(parent: FastifyInstance, sidecar: Sidecar): vo
       {
         schema: {
           response: {
+            200: BulkResultBody,
             202: SendResultBody,
+            207: BulkResultBody,
             '4xx': ErrorBody,
             '5xx': ErrorBody,
           },
@@ -38,6 +41,12 @@ export function registerSendRoute(parent: FastifyInstance, sidecar: Sidecar): vo
         const { binding } = request.params as { binding: string };
         const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
         const contentType = request.headers['content-type'];
+        if (contentType !== undefined && isBulk(contentType)) {
+          const defaultContentType = sidecar.runtimeConfig.bindings[binding]?.contentType ?? 'application/json';
+          const outcomes = await sidecar.sendBatch(binding, parseBulk(body, defaultContentType));
+          const answer = bulkAnswer(outcomes);
+          return reply.status(answer.allSent ? 200 : 207).send({ results: answer.results });
+        }
         const result = await sidecar.send(binding, singleMessage(request, body, contentType));
         return reply.status(202).send(result);
       },
@@ -50,6 +59,20 @@ const SendResultBody = Type.Object({
   destination: Type.String(),
   binder: Type.String(),
   partition: Type.Union([Type.Integer(), Type.Null()]),
+});
+
+/** One shape for both outcomes of a message: a union would make the serializer validate each item to pick one. */
+const BulkResultBody = Type.Object({
+  results: Type.Array(Type.Object({
+    statusCode: Type.Integer(),
+    id: Type.Optional(Type.String()),
+    destination: Type.Optional(Type.String()),
+    binder: Type.Optional(Type.String()),
+    partition: Type.Optional(Type.Union([Type.Integer(), Type.Null()])),
+    code: Type.Optional(Type.String()),
+    error: Type.Optional(Type.String()),
+    message: Type.Optional(Type.String()),
+  })),
 });
 
 function singleMessage(request: FastifyRequest, body: Buffer, contentType: string | undefined): SendRequest {
@@ -79,4 +102,8 @@ function singleMessage(request: FastifyRequest, body: Buffer, contentType: strin
 
 function header(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value.join(', ') : value;
+}
+
+function isBulk(contentType: string): boolean {
+  return contentType.split(';', 1)[0]!.trim().toLowerCase() === BULK_CONTENT_TYPE;
 }

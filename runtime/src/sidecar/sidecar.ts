@@ -56,6 +56,9 @@ export interface SendRequest {
 
 type PreparedSend = OutboundMessage & { id: string };
 
+/** One message of a bulk send: its receipt, or why it was not sent. */
+export type SendOutcome = { ok: true; result: SendResult } | { ok: false; error: Error };
+
 export interface SendResult {
   id: string;
   destination: string;
@@ -134,6 +137,29 @@ export class Sidecar {
     // A usable producer is the common case: no promise in between (bindings.ts waits otherwise).
     const producer = handle.producer ?? (await this.handles.producerFor(handle));
     return this.publish(handle, producer, message);
+  }
+
+  /**
+   * Many messages of one request (bulk send): each is checked on its own, all that pass are
+   * handed to the producer in their order before any confirm is awaited, and each outcome is
+   * reported on its own, once its confirm (or refusal) is in; an Error among the requests (a
+   * line the HTTP layer could not read) is reported at its place. A refusal of the binding as a
+   * whole (unknown, wrong direction, stopped, shutting down) is thrown, as for one send.
+   */
+  async sendBatch(name: string, requests: Array<SendRequest | Error>): Promise<SendOutcome[]> {
+    const handle = this.output(name);
+    const prepared = requests.map((request): PreparedSend | Error => {
+      if (request instanceof Error) return request;
+      try {
+        return this.prepare(handle, request);
+      } catch (error) {
+        return error as Error;
+      }
+    });
+    const producer = handle.producer ?? (await this.handles.producerFor(handle));
+    const sends = prepared.map((message) => (message instanceof Error ? Promise.reject(message) : this.publish(handle, producer, message)));
+    return (await Promise.allSettled(sends)).map((settled) =>
+      settled.status === 'fulfilled' ? { ok: true, result: settled.value } : { ok: false, error: settled.reason as Error });
   }
 
   private output(name: string): OutputHandle {
