@@ -4,7 +4,7 @@
  * loopback), measured the same way, printed as ratios beside the goals of issue 4.
  * A broker plugs in with a `BrokerBench` (bench/rabbit, bench/kafka) registered in run.ts.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -79,6 +79,7 @@ export const GOALS = {
   pushRatio: 0.8,
   vcpuPer1000: 0.1,
   rssPeakMb: 50,
+  startupMs: 500,
 };
 
 export interface BenchResult {
@@ -90,6 +91,7 @@ export interface BenchResult {
   /** CPU seconds per 1 000 messages = vCPU used per 1 000 msg/s. */
   cpu: { sidecarPer1000: number; directPer1000: number; sidecarPushPer1000: number };
   loadAverage: number;
+  startup: { ms: number; cpuMs: number };
   rss: { sidecarMb: number; sidecarPeakMb: number; benchMb: number };
 }
 
@@ -207,6 +209,7 @@ export async function runBench(broker: BrokerBench, sizes: BenchSizes = DEFAULT_
         sidecarPushPer1000: (pushCpuSeconds * 1000) / sizes.pushMessages,
       },
       loadAverage: os.loadavg()[0] ?? 0,
+      startup: sidecar.startup,
       rss: { sidecarMb: memory.rss, sidecarPeakMb: memory.peak, benchMb: process.memoryUsage().rss / 2 ** 20 },
     };
   } finally {
@@ -244,6 +247,8 @@ export function report(broker: BrokerBench, sizes: BenchSizes, result: BenchResu
       `sidecar <= ${GOALS.vcpuPer1000}: ${verdict(vcpuPer1000 <= GOALS.vcpuPer1000)}`],
     ['CPU of push, vCPU per 1 000 msg/s', '', '', cpu.sidecarPushPer1000.toFixed(3), '',
       `sidecar <= ${GOALS.vcpuPer1000}: ${verdict(cpu.sidecarPushPer1000 <= GOALS.vcpuPer1000)}`],
+    ['start to ready (spawn to /readyz 200)', '', '', `${result.startup.ms.toFixed(0)} ms (${result.startup.cpuMs.toFixed(0)} ms CPU)`, '',
+      `<= ${GOALS.startupMs} ms: ${verdict(result.startup.ms <= GOALS.startupMs)}`],
     ['RSS (bench process / sidecar, peak)', `${rss.benchMb.toFixed(0)} MB`, '', `${rss.sidecarMb.toFixed(0)} MB (${rss.sidecarPeakMb.toFixed(0)})`,
       `${(rss.sidecarMb / rss.benchMb).toFixed(2)}x`, `sidecar peak <= ${GOALS.rssPeakMb} MB: ${verdict(rss.sidecarPeakMb <= GOALS.rssPeakMb)}`],
   ];
@@ -267,9 +272,22 @@ export function report(broker: BrokerBench, sizes: BenchSizes, result: BenchResu
   ].join('\n');
 }
 
-/** How the bench starts `bindery runtime`. */
+/**
+ * How the bench starts `bindery runtime`: as the image runs it, compiled by `npm run build`
+ * (run here first, so the figures are of the sources as they are), or with BENCH_SIDECAR=tsx
+ * from the sources through tsx, as a checkout runs it.
+ */
+let command: { entry: string; description: string } | undefined;
 export function sidecarCommand(): { entry: string; description: string } {
-  return { entry: fileURLToPath(new URL('../bin/bindery', import.meta.url)), description: 'from the TypeScript sources through tsx' };
+  if (command !== undefined) return command;
+  if (process.env.BENCH_SIDECAR === 'tsx') {
+    command = { entry: fileURLToPath(new URL('../bin/bindery', import.meta.url)), description: 'from the TypeScript sources through tsx' };
+  } else {
+    const root = fileURLToPath(new URL('..', import.meta.url));
+    execFileSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(root, 'tsconfig.build.json')], { stdio: 'inherit' });
+    command = { entry: join(root, 'dist', 'bin', 'main.js'), description: 'compiled (npm run build), as the image runs it' };
+  }
+  return command;
 }
 
 /** The runtime's own binder adapter for this broker, in this process, without HTTP. */
@@ -295,6 +313,8 @@ async function inProcessProducer(
 
 interface SidecarProcess {
   pid: number;
+  /** From spawn to the first `/readyz` 200 (a connected binder), and the CPU it used meanwhile. */
+  startup: { ms: number; cpuMs: number };
   send(binding: string, payload: Buffer): Promise<void>;
   /** One bulk request (ndjson) of `payloads`; rejects unless every message was sent. */
   sendBulk(binding: string, payloads: Buffer[]): Promise<void>;
@@ -327,7 +347,9 @@ async function startSidecar(
   }));
   // BENCH_CPU_PROF=<dir>: the sidecar writes a V8 CPU profile there when it stops.
   const profile = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
-  const child = spawn(process.execPath, [...profile, sidecarCommand().entry, 'runtime', '--config', configFile], {
+  const entry = sidecarCommand().entry;
+  const spawnedAt = process.hrtime.bigint();
+  const child = spawn(process.execPath, [...profile, entry, 'runtime', '--config', configFile], {
     stdio: ['ignore', 'ignore', 'pipe'],
     env: { ...process.env, BINDERY_LOG_LEVEL: process.env.BINDERY_LOG_LEVEL ?? 'warn' },
   });
@@ -347,13 +369,15 @@ async function startSidecar(
       const response = await ops.request({ method: 'GET', path: '/readyz' }).catch(() => undefined);
       await response?.body.dump();
       return response?.statusCode === 200;
-    }, 60_000, 'the sidecar to become ready');
+    }, 60_000, 'the sidecar to become ready', 5);
   } catch (error) {
     await stop();
     throw error;
   }
+  const startup = { ms: Number(process.hrtime.bigint() - spawnedAt) / 1e6, cpuMs: processCpuSeconds(child.pid!) * 1000 };
   return {
     pid: child.pid!,
+    startup,
     async send(binding, payload) {
       const response = await pool.request({
         method: 'POST', path: `/v1/send/${binding}`, body: payload, headers: { 'content-type': 'application/json' },
