@@ -171,6 +171,7 @@ export class Operator {
 
   /** Puts every object into its queue: the level-based safety net against missed events and broker drift. */
   resync(): void {
+    this.pool.newCheckRound();
     for (const binder of this.binders.list()) this.binderController.enqueue(binder.metadata.namespace, binder.metadata.name);
     for (const binding of this.bindings.list()) this.bindingController.enqueue(binding.metadata.namespace, binding.metadata.name);
     const namespaces = new Set([...this.binders.list(), ...this.bindings.list()].map((o) => o.metadata.namespace));

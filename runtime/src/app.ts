@@ -91,6 +91,9 @@ export function buildApp(deps: AppDeps): SidecarApp {
     bodyLimit: Math.min(HARD_BODY_LIMIT, Math.max(largest, 1024 * 1024)),
   }) as unknown as FastifyInstance;
   app.decorate('sidecar', sidecar);
+  // A pino child per request (fastify's default) showed on the send path's profile; requests
+  // log nothing but failures, which name their URL, so they share the sidecar's logger.
+  app.setChildLoggerFactory((parentLogger) => parentLogger);
   installErrorHandling(app);
   installJsonParser(app);
 

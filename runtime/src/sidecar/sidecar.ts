@@ -8,14 +8,22 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { systemClock, within, type Clock } from '../../../time/clock.ts';
 import type { RetryPolicy } from '../../../time/retry.ts';
-import { BinderUnavailableError, ConfirmTimeoutError, MessageTooLargeError, type Binder, type BinderState } from '../binders/binder.ts';
+import {
+  BinderUnavailableError,
+  ConfirmTimeoutError,
+  MessageTooLargeError,
+  type Binder,
+  type BinderState,
+  type OutboundMessage,
+  type Producer,
+} from '../binders/binder.ts';
 import type { RuntimeConfig } from '../config/model.ts';
 import { isJsonContentType, type Listener } from '../delivery/listeners.ts';
 import { Metrics } from '../metrics.ts';
 import { messageKeyFor, partitionFor } from '../partition/index.ts';
 import { safeError } from '../redact.ts';
 import { BinderSlots } from './binder-slots.ts';
-import { Bindings, type BindingView, type StateRequest } from './bindings.ts';
+import { Bindings, type BindingView, type OutputHandle, type StateRequest } from './bindings.ts';
 import type { SidecarContext } from './context.ts';
 import { BindingStoppedError, InvalidPayloadError, PayloadTooLargeError, UnknownDeliveryError, WrongDirectionError } from './errors.ts';
 import { checkMessageLimits } from './limits.ts';
@@ -59,6 +67,11 @@ export interface SendRequest {
   messageKey?: string;
   headers: Record<string, string>;
 }
+
+type PreparedSend = OutboundMessage & { id: string };
+
+/** One message of a bulk send: its receipt, or why it was not sent. */
+export type SendOutcome = { ok: true; result: SendResult } | { ok: false; error: Error };
 
 export interface SendResult {
   id: string;
@@ -144,45 +157,88 @@ export class Sidecar {
   }
 
   async send(name: string, request: SendRequest): Promise<SendResult> {
+    const handle = this.output(name);
+    const message = this.prepare(handle, request);
+    // A usable producer is the common case: no promise in between (bindings.ts waits otherwise).
+    const producer = handle.producer ?? (await this.handles.producerFor(handle));
+    return this.publish(handle, producer, message);
+  }
+
+  /**
+   * Many messages of one request (bulk send): each is checked on its own, all that pass are
+   * handed to the producer in their order before any confirm is awaited, and each outcome is
+   * reported on its own, once its confirm (or refusal) is in; an Error among the requests (a
+   * line the HTTP layer could not read) is reported at its place. A refusal of the binding as a
+   * whole (unknown, wrong direction, stopped, shutting down) is thrown, as for one send.
+   */
+  async sendBatch(name: string, requests: Array<SendRequest | Error>): Promise<SendOutcome[]> {
+    const handle = this.output(name);
+    const prepared = requests.map((request): PreparedSend | Error => {
+      if (request instanceof Error) return request;
+      try {
+        return this.prepare(handle, request);
+      } catch (error) {
+        return error as Error;
+      }
+    });
+    const producer = handle.producer ?? (await this.handles.producerFor(handle));
+    const sends = prepared.map((message) => (message instanceof Error ? Promise.reject(message) : this.publish(handle, producer, message)));
+    return (await Promise.allSettled(sends)).map((settled) =>
+      settled.status === 'fulfilled' ? { ok: true, result: settled.value } : { ok: false, error: settled.reason as Error });
+  }
+
+  private output(name: string): OutputHandle {
     const handle = this.handles.lookup(name);
     if (handle.direction !== 'output') throw new WrongDirectionError(name, 'input', 'send');
     if (!this.accepting) throw new BinderUnavailableError('the sidecar is shutting down');
     if (handle.state === 'stopped') throw new BindingStoppedError(name);
+    return handle;
+  }
+
+  /** The checks of one message and what it becomes, before the broker is involved. */
+  private prepare(handle: OutputHandle, request: SendRequest): PreparedSend {
     const binding = handle.binding;
     if (request.body.length > binding.maxMessageBytes) throw new PayloadTooLargeError(binding.maxMessageBytes);
     const contentType = request.contentType ?? binding.contentType;
     checkMessageLimits(request.id, contentType, request.headers);
-    const text = request.body.toString('utf8');
     const json = isJsonContentType(contentType);
     if (json) {
       try {
-        JSON.parse(text);
+        JSON.parse(request.body.toString('utf8'));
       } catch (error) {
         throw new InvalidPayloadError(contentType, (error as Error).message);
       }
     }
-    // Key expressions read a JSON body with Java's number types, so they get the bytes.
-    const keyed = { payload: json ? request.body : text, headers: request.headers, key: request.key, messageKey: request.messageKey };
-    const key = messageKeyFor(binding.producer, keyed);
-    const partition = partitionFor(binding.producer, keyed, handle.slot.config.type === 'kafka');
-    const producer = await this.handles.producerFor(handle);
+    const { producer } = binding;
+    let key: string | undefined;
+    let partition: number | undefined;
+    if (producer.partitionCount > 1 || producer.messageKeyExpression !== undefined || request.messageKey !== undefined) {
+      // Key expressions read a JSON body with Java's number types, so they get the bytes.
+      const keyed = { payload: json ? request.body : request.body.toString('utf8'), headers: request.headers, key: request.key, messageKey: request.messageKey };
+      key = messageKeyFor(producer, keyed);
+      partition = partitionFor(producer, keyed, handle.slot.config.type === 'kafka');
+    }
+    return {
+      id: request.id ?? randomUUID(), payload: request.body, contentType, headers: request.headers,
+      ...(partition !== undefined && { partition }), ...(key !== undefined && { key }),
+    };
+  }
+
+  private async publish(handle: OutputHandle, producer: Producer, message: PreparedSend): Promise<SendResult> {
     const current = handle.binding;
     if (handle.slot.binder.state !== 'up') throw new BinderUnavailableError(`binder ${current.binder} is ${handle.slot.binder.state}`);
-    const id = request.id ?? randomUUID();
     const { clock } = this.ctx;
     const started = clock.now();
-    const sending = producer.send({
-      id, payload: request.body, contentType, headers: request.headers, ...(partition !== undefined && { partition }), ...(key !== undefined && { key }),
-    });
+    const sending = producer.send(message);
     handle.inflight.add(sending);
     try {
       const receipt = await sending;
       this.metrics.messageSent(current, (clock.now() - started) / 1000);
-      return { id, destination: current.destination, binder: current.binder, partition: receipt.partition ?? partition ?? null };
+      return { id: message.id, destination: current.destination, binder: current.binder, partition: receipt.partition ?? message.partition ?? null };
     } catch (error) {
       if (error instanceof ConfirmTimeoutError) throw new ConfirmTimeoutError(`binder ${current.binder} did not confirm the message in time: ${error.message}`);
       if (error instanceof MessageTooLargeError) throw error;
-      if (!(error instanceof BinderUnavailableError)) this.ctx.logger.warn({ binding: name, err: safeError(error) }, 'send failed');
+      if (!(error instanceof BinderUnavailableError)) this.ctx.logger.warn({ binding: current.name, err: safeError(error) }, 'send failed');
       throw new BinderUnavailableError(`binder ${current.binder} could not take the message: ${(error as Error).message}`);
     } finally {
       handle.inflight.delete(sending);
