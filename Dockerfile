@@ -1,6 +1,6 @@
 # The one Bindery image: `bindery operator` (operator and webhook) and `bindery runtime` (the
 # sidecar) and `bindery demo` (the seed scenario's apps). It runs the JavaScript that
-# `npm run build` emits (docs/adr/0036-the-image-runs-compiled-javascript.md): a pod starts
+# `npm run build` emits (docs/adr/0031-the-image-runs-compiled-javascript.md): a pod starts
 # without compiling TypeScript. A checkout runs the sources through tsx instead (bin/bindery).
 #
 # NODE_IMAGE is the Node.js base: a supported LTS by default. Where no image registry can be

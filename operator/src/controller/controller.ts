@@ -24,7 +24,7 @@ export const done: Outcome = { kind: 'done' };
 
 /**
  * Reconciles in flight per controller. A reconcile mostly waits on the broker and the API
- * server, so more workers shorten a burst of applies (docs/adr/0038-reconcile-workers.md).
+ * server, so more workers shorten a burst of applies (docs/adr/0033-reconcile-workers.md).
  */
 export const DEFAULT_WORKERS = 64;
 

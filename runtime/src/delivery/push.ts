@@ -90,7 +90,7 @@ export function httpTransport(
   // answer headers, answer body) rather than by a signal and timer made per message, which
   // showed on the profile. Never more pushes than connections are in flight, so none queues.
   // One request per connection at a time: a pipelined POST would wait behind a slow answer
-  // and fail with it when the connection drops (docs/adr/0035-push-concurrency-and-connections.md).
+  // and fail with it when the connection drops (docs/adr/0030-push-concurrency-and-connections.md).
   const pool = new Pool(origin, {
     connections: binding.consumer.concurrency, pipelining: 1, connect: { timeout }, headersTimeout: timeout, bodyTimeout: timeout,
   });

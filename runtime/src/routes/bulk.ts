@@ -1,7 +1,7 @@
 /**
  * Bulk send (`POST /v1/send/{binding}` with `Content-Type: application/x-ndjson`): one request
  * carries many messages, one JSON object per line, and the answer reports each message on its
- * own, in line order, once the broker confirmed or refused it (docs/adr/0034-bulk-send-as-ndjson.md).
+ * own, in line order, once the broker confirmed or refused it (docs/adr/0029-bulk-send-as-ndjson.md).
  *
  * A line is the SSE event's shape turned around: `{"payload", "contentType", "id", "headers",
  * "partitionKey", "messageKey"}`, all but `payload` optional. The payload is written as the
