@@ -1,10 +1,25 @@
 # The one Bindery image: `bindery operator` (operator and webhook) and `bindery runtime` (the
-# sidecar) and `bindery demo` (the seed scenario's apps). TypeScript runs through tsx, so there
-# is no build stage (docs/adr/0001-typescript-without-a-build-step.md).
+# sidecar) and `bindery demo` (the seed scenario's apps). It runs the JavaScript that
+# `npm run build` emits (docs/adr/0031-the-image-runs-compiled-javascript.md): a pod starts
+# without compiling TypeScript. A checkout runs the sources through tsx instead (bin/bindery).
 #
 # NODE_IMAGE is the Node.js base: a supported LTS by default. Where no image registry can be
 # reached, pass one made locally (the test environment does: docs/adr/0023-the-e2e-runs-on-a-real-node.md).
 ARG NODE_IMAGE=node:24-slim
+FROM ${NODE_IMAGE} AS build
+
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --ignore-scripts --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
+COPY bin ./bin
+COPY runtime/src ./runtime/src
+COPY operator/src ./operator/src
+COPY topology ./topology
+COPY sidecar-config ./sidecar-config
+COPY time ./time
+RUN npm run build
+
 FROM ${NODE_IMAGE}
 
 ENV NODE_ENV=production
@@ -13,14 +28,8 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --ignore-scripts && npm cache clean --force
 
-COPY tsconfig.json ./
-COPY bin ./bin
-COPY runtime/src ./runtime/src
-COPY operator/src ./operator/src
-COPY topology ./topology
-COPY sidecar-config ./sidecar-config
-COPY time ./time
-RUN ln -s /app/bin/bindery /usr/local/bin/bindery
+COPY --from=build /app/dist ./dist
+RUN chmod 755 /app/dist/bin/main.js && ln -s /app/dist/bin/main.js /usr/local/bin/bindery
 
 # A numeric user, so that runAsNonRoot can be verified by the kubelet (the image's `node` user).
 USER 1000:1000

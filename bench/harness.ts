@@ -4,7 +4,7 @@
  * loopback), measured the same way, printed as ratios beside the goals of issue 4.
  * A broker plugs in with a `BrokerBench` (bench/rabbit, bench/kafka) registered in run.ts.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -24,6 +24,8 @@ import { defaultConsumer, defaultProducer, DEFAULT_MAX_MESSAGE_BYTES, type Binde
 export interface DirectProducer {
   /** Resolves once the broker confirmed (publisher confirm, acks=all). */
   send(payload: Buffer): Promise<void>;
+  /** The client's best batched way: all of `payloads` in one call, resolved once all are confirmed. */
+  sendBatch(payloads: Buffer[]): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -48,6 +50,9 @@ export interface BenchSizes {
   inFlight: number;
   pushMessages: number;
   payloadBytes: number;
+  /** Messages per request of the bulk rows (an ndjson body to the sidecar, one batch call of the direct client). */
+  batchSize: number;
+  batchesInFlight: number;
 }
 
 export const DEFAULT_SIZES: BenchSizes = {
@@ -57,27 +62,36 @@ export const DEFAULT_SIZES: BenchSizes = {
   inFlight: 64,
   pushMessages: 3000,
   payloadBytes: 256,
+  batchSize: 64,
+  batchesInFlight: 4,
 };
 
-/** The goals of issue 4, printed beside the figures. */
 /** Throughput runs alternate direct / binder / sidecar this many times; the best of each is kept. */
 const THROUGHPUT_ROUNDS = 2;
 
+/** The goals of issue 14, printed beside the figures. */
 export const GOALS = {
   overheadP50Ms: 0.3,
   overheadP99Ms: 1,
   throughputRatio: 0.6,
+  /** Bulk send against the direct client's own batched sends. */
+  batchedRatio: 0.9,
   pushRatio: 0.8,
-  vcpuPer1000: 0.15,
+  vcpuPer1000: 0.1,
+  rssPeakMb: 50,
+  startupMs: 500,
 };
 
 export interface BenchResult {
   latency: { direct: Percentiles; binder: Percentiles; sidecar: Percentiles };
   throughput: { direct: number; binder: number; sidecar: number };
+  /** msg/s with `batchSize` messages per call or request. */
+  batched: { direct: number; sidecar: number };
   push: { raw: number; sidecar: number };
   /** CPU seconds per 1 000 messages = vCPU used per 1 000 msg/s. */
   cpu: { sidecarPer1000: number; directPer1000: number; sidecarPushPer1000: number };
   loadAverage: number;
+  startup: { ms: number; cpuMs: number };
   rss: { sidecarMb: number; sidecarPeakMb: number; benchMb: number };
 }
 
@@ -145,6 +159,19 @@ export async function runBench(broker: BrokerBench, sizes: BenchSizes = DEFAULT_
       progress(`round ${round}: direct ${Math.round(directRates.at(-1)!)} msg/s, binder in process ${Math.round(binderRates.at(-1)!)} msg/s, ` +
         `sidecar ${Math.round(sidecarRates.at(-1)!)} msg/s`);
     }
+    const batch = Array.from({ length: sizes.batchSize }, () => payload);
+    const batchCalls = Math.max(1, Math.round(sizes.throughputMessages / sizes.batchSize));
+    const batchesInFlight = sizes.batchesInFlight;
+    progress(`bulk, ${sizes.batchSize} messages per call, ${batchesInFlight} calls in flight, ${THROUGHPUT_ROUNDS} alternating rounds (best kept)`);
+    const directBatchRates: number[] = [];
+    const sidecarBatchRates: number[] = [];
+    for (let round = 1; round <= THROUGHPUT_ROUNDS; round++) {
+      const directRun = await timed(() => repeat(batchCalls, batchesInFlight, () => direct.sendBatch(batch)));
+      directBatchRates.push((batchCalls * sizes.batchSize) / directRun.seconds);
+      const sidecarRun = await timed(() => repeat(batchCalls, batchesInFlight, () => sidecar.sendBulk('output', batch)));
+      sidecarBatchRates.push((batchCalls * sizes.batchSize) / sidecarRun.seconds);
+      progress(`round ${round}: direct batched ${Math.round(directBatchRates.at(-1)!)} msg/s, sidecar bulk ${Math.round(sidecarBatchRates.at(-1)!)} msg/s`);
+    }
     await binder.close();
     await direct.close();
     const throughputSent = THROUGHPUT_ROUNDS * sizes.throughputMessages;
@@ -174,6 +201,7 @@ export async function runBench(broker: BrokerBench, sizes: BenchSizes = DEFAULT_
     return {
       latency: { direct: percentiles(directSamples), binder: percentiles(binderSamples), sidecar: percentiles(sidecarSamples) },
       throughput: { direct: Math.max(...directRates), binder: Math.max(...binderRates), sidecar: Math.max(...sidecarRates) },
+      batched: { direct: Math.max(...directBatchRates), sidecar: Math.max(...sidecarBatchRates) },
       push: { raw: sizes.pushMessages / rawRun.seconds, sidecar: sizes.pushMessages / pushRun.seconds },
       cpu: {
         sidecarPer1000: (sidecarCpuSeconds * 1000) / throughputSent,
@@ -181,6 +209,7 @@ export async function runBench(broker: BrokerBench, sizes: BenchSizes = DEFAULT_
         sidecarPushPer1000: (pushCpuSeconds * 1000) / sizes.pushMessages,
       },
       loadAverage: os.loadavg()[0] ?? 0,
+      startup: sidecar.startup,
       rss: { sidecarMb: memory.rss, sidecarPeakMb: memory.peak, benchMb: process.memoryUsage().rss / 2 ** 20 },
     };
   } finally {
@@ -191,14 +220,15 @@ export async function runBench(broker: BrokerBench, sizes: BenchSizes = DEFAULT_
 }
 
 export function report(broker: BrokerBench, sizes: BenchSizes, result: BenchResult): string {
-  const { latency, throughput, push, cpu, rss } = result;
+  const { latency, throughput, batched, push, cpu, rss } = result;
   const ms = (n: number): string => `${n.toFixed(3)} ms`;
   const pct = (n: number): string => `${(n * 100).toFixed(0)} %`;
-  const verdict = (ok: boolean): string => (ok ? 'meets' : 'MISSES');
+  const verdict = (ok: boolean): string => (ok ? 'MEETS' : 'MISSES');
   const overheadP50 = latency.sidecar.p50 - latency.direct.p50;
   const overheadP99 = latency.sidecar.p99 - latency.direct.p99;
   const throughputRatio = throughput.sidecar / throughput.direct;
   const pushRatio = push.sidecar / push.raw;
+  const batchedRatio = batched.sidecar / batched.direct;
   const vcpuPer1000 = cpu.sidecarPer1000;
   const directVcpuPer1000 = cpu.directPer1000;
   const rows: string[][] = [
@@ -209,14 +239,18 @@ export function report(broker: BrokerBench, sizes: BenchSizes, result: BenchResu
     [`throughput (${sizes.inFlight} in flight)`, `${Math.round(throughput.direct)} msg/s`, `${Math.round(throughput.binder)} msg/s`,
       `${Math.round(throughput.sidecar)} msg/s`, pct(throughputRatio),
       `>= ${pct(GOALS.throughputRatio)}: ${verdict(throughputRatio >= GOALS.throughputRatio)}`],
+    [`bulk send (${sizes.batchSize} per request) vs batched client`, `${Math.round(batched.direct)} msg/s`, '', `${Math.round(batched.sidecar)} msg/s`,
+      pct(batchedRatio), `>= ${pct(GOALS.batchedRatio)}: ${verdict(batchedRatio >= GOALS.batchedRatio)}`],
     ['push delivery vs raw consumer', `${Math.round(push.raw)} msg/s`, '', `${Math.round(push.sidecar)} msg/s`, pct(pushRatio),
       `>= ${pct(GOALS.pushRatio)}: ${verdict(pushRatio >= GOALS.pushRatio)}`],
     ['CPU of sends, vCPU per 1 000 msg/s', directVcpuPer1000.toFixed(3), '', vcpuPer1000.toFixed(3), `${(vcpuPer1000 / directVcpuPer1000).toFixed(2)}x`,
       `sidecar <= ${GOALS.vcpuPer1000}: ${verdict(vcpuPer1000 <= GOALS.vcpuPer1000)}`],
     ['CPU of push, vCPU per 1 000 msg/s', '', '', cpu.sidecarPushPer1000.toFixed(3), '',
       `sidecar <= ${GOALS.vcpuPer1000}: ${verdict(cpu.sidecarPushPer1000 <= GOALS.vcpuPer1000)}`],
+    ['start to ready (spawn to /readyz 200)', '', '', `${result.startup.ms.toFixed(0)} ms (${result.startup.cpuMs.toFixed(0)} ms CPU)`, '',
+      `<= ${GOALS.startupMs} ms: ${verdict(result.startup.ms <= GOALS.startupMs)}`],
     ['RSS (bench process / sidecar, peak)', `${rss.benchMb.toFixed(0)} MB`, '', `${rss.sidecarMb.toFixed(0)} MB (${rss.sidecarPeakMb.toFixed(0)})`,
-      `${(rss.sidecarMb / rss.benchMb).toFixed(2)}x`, 'no goal'],
+      `${(rss.sidecarMb / rss.benchMb).toFixed(2)}x`, `sidecar peak <= ${GOALS.rssPeakMb} MB: ${verdict(rss.sidecarPeakMb <= GOALS.rssPeakMb)}`],
   ];
   const header = ['', 'direct client', 'binder in process', 'sidecar', 'sidecar/direct', 'goal'];
   const widths = header.map((_, i) => Math.max(...[header, ...rows].map((r) => r[i]!.length)));
@@ -225,7 +259,8 @@ export function report(broker: BrokerBench, sizes: BenchSizes, result: BenchResu
     `Bindery bench: ${broker.description}`,
     `  ${sizes.latencyMessages} sequential sends each, ${THROUGHPUT_ROUNDS} x ${sizes.throughputMessages} sends at ${sizes.inFlight} in flight, ` +
       `${sizes.pushMessages} pushed, ${sizes.payloadBytes}-byte JSON payloads, loopback`,
-    `  machine: ${os.cpus().length} CPUs, load average ${result.loadAverage.toFixed(1)} at the end of the run`,
+    `  machine: ${os.cpus().length} CPUs, load average ${result.loadAverage.toFixed(1)} at the end of the run; ` +
+      `Node ${process.version} (bench and sidecar), sidecar ${sidecarCommand().description}`,
     '',
     line(header),
     ...rows.map(line),
@@ -235,6 +270,24 @@ export function report(broker: BrokerBench, sizes: BenchSizes, result: BenchResu
     'adapter. The direct client\'s CPU is the whole bench process while it sends (client',
     'included); the sidecar\'s is the `bindery runtime` child process alone.',
   ].join('\n');
+}
+
+/**
+ * How the bench starts `bindery runtime`: as the image runs it, compiled by `npm run build`
+ * (run here first, so the figures are of the sources as they are), or with BENCH_SIDECAR=tsx
+ * from the sources through tsx, as a checkout runs it.
+ */
+let command: { entry: string; description: string } | undefined;
+export function sidecarCommand(): { entry: string; description: string } {
+  if (command !== undefined) return command;
+  if (process.env.BENCH_SIDECAR === 'tsx') {
+    command = { entry: fileURLToPath(new URL('../bin/bindery', import.meta.url)), description: 'from the TypeScript sources through tsx' };
+  } else {
+    const root = fileURLToPath(new URL('..', import.meta.url));
+    execFileSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(root, 'tsconfig.build.json')], { stdio: 'inherit' });
+    command = { entry: join(root, 'dist', 'bin', 'main.js'), description: 'compiled (npm run build), as the image runs it' };
+  }
+  return command;
 }
 
 /** The runtime's own binder adapter for this broker, in this process, without HTTP. */
@@ -260,7 +313,11 @@ async function inProcessProducer(
 
 export interface SidecarProcess {
   pid: number;
+  /** From spawn to the first `/readyz` 200 (a connected binder), and the CPU it used meanwhile. */
+  startup: { ms: number; cpuMs: number };
   send(binding: string, payload: Buffer): Promise<void>;
+  /** One bulk request (ndjson) of `payloads`; rejects unless every message was sent. */
+  sendBulk(binding: string, payloads: Buffer[]): Promise<void>;
   post(path: string, body: unknown): Promise<void>;
   stop(): Promise<void>;
 }
@@ -290,8 +347,11 @@ export async function startSidecar(
     app: { port: names.appPort },
     http: { port, opsPort },
   }));
-  const bindery = fileURLToPath(new URL('../bin/bindery', import.meta.url));
-  const child = spawn(process.execPath, [bindery, 'runtime', '--config', configFile], {
+  // BENCH_CPU_PROF=<dir>: the sidecar writes a V8 CPU profile there when it stops.
+  const profile = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
+  const entry = sidecarCommand().entry;
+  const spawnedAt = process.hrtime.bigint();
+  const child = spawn(process.execPath, [...profile, entry, 'runtime', '--config', configFile], {
     stdio: ['ignore', 'ignore', 'pipe'],
     env: { ...process.env, BINDERY_LOG_LEVEL: process.env.BINDERY_LOG_LEVEL ?? 'warn', ...env },
   });
@@ -311,19 +371,30 @@ export async function startSidecar(
       const response = await ops.request({ method: 'GET', path: '/readyz' }).catch(() => undefined);
       await response?.body.dump();
       return response?.statusCode === 200;
-    }, 60_000, 'the sidecar to become ready');
+    }, 60_000, 'the sidecar to become ready', 5);
   } catch (error) {
     await stop();
     throw error;
   }
+  const startup = { ms: Number(process.hrtime.bigint() - spawnedAt) / 1e6, cpuMs: processCpuSeconds(child.pid!) * 1000 };
   return {
     pid: child.pid!,
+    startup,
     async send(binding, payload) {
       const response = await pool.request({
         method: 'POST', path: `/v1/send/${binding}`, body: payload, headers: { 'content-type': 'application/json' },
       });
       const text = await response.body.text();
       if (response.statusCode !== 202) throw new Error(`send answered ${response.statusCode}: ${text}`);
+    },
+    async sendBulk(binding, payloads) {
+      // Each payload is JSON: it goes into its line as the JSON value it is.
+      const body = payloads.map((payload) => `{"payload":${payload.toString('utf8')}}`).join('\n');
+      const response = await pool.request({
+        method: 'POST', path: `/v1/send/${binding}`, body, headers: { 'content-type': 'application/x-ndjson' },
+      });
+      const text = await response.body.text();
+      if (response.statusCode !== 200) throw new Error(`bulk send answered ${response.statusCode}: ${text.slice(0, 500)}`);
     },
     async post(path, body) {
       const response = await pool.request({

@@ -13,6 +13,8 @@ export const SIDECAR_ENV = Object.freeze({
   instanceIndex: 'BINDERY_INSTANCE_INDEX',
   instanceCount: 'BINDERY_INSTANCE_COUNT',
   logLevel: 'BINDERY_LOG_LEVEL',
+  /** How long after SIGTERM the sidecar ends at the latest (`--shutdown-timeout`). */
+  shutdownTimeout: 'BINDERY_SHUTDOWN_TIMEOUT',
 });
 
 export type CredentialPart = 'USERNAME' | 'PASSWORD';

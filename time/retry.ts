@@ -25,7 +25,11 @@ export function retryDelay(policy: Pick<RetryPolicy, 'initialMs' | 'multiplier' 
 
 export interface RetryOptions {
   clock: Clock;
-  /** Stops waiting: `retry` rejects with the last error at once. */
+  /**
+   * Stops retrying: `retry` rejects at once, with the last error while it waits between
+   * attempts, or with the signal's reason during an attempt (whose outcome is then ignored:
+   * an attempt may hang on a peer that never answers).
+   */
   signal?: AbortSignal;
   /** Whether a failure is worth another attempt (default: every failure is). */
   retryable?: (error: unknown) => boolean;
@@ -41,8 +45,9 @@ export interface RetryOptions {
 export async function retry<T>(policy: RetryPolicy, work: (attempt: number) => Promise<T>, options: RetryOptions): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
-      return await work(attempt);
+      return await untilAborted(work(attempt), options.signal);
     } catch (error) {
+      if (options.signal?.aborted) throw error;
       const exhausted = policy.maxAttempts !== undefined && attempt >= policy.maxAttempts;
       if (exhausted || options.retryable?.(error) === false) throw error;
       const delay = retryDelay(policy, attempt);
@@ -50,4 +55,27 @@ export async function retry<T>(policy: RetryPolicy, work: (attempt: number) => P
       if (!(await sleep(options.clock, delay, options.signal))) throw error;
     }
   }
+}
+
+/** `work`, or a rejection with the signal's reason as soon as it aborts. */
+function untilAborted<T>(work: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
+  if (signal === undefined) return work;
+  if (signal.aborted) {
+    work.catch(() => undefined);
+    return Promise.reject(signal.reason);
+  }
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    work.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error);
+      },
+    );
+  });
 }

@@ -16,6 +16,8 @@ export const connectBroker: SessionFactory = (settings, calls) =>
 interface Entry {
   fingerprint: string;
   session?: Promise<BrokerSession>;
+  /** The session once connected. */
+  connected?: BrokerSession;
   failure?: { error: unknown; at: number };
 }
 
@@ -60,6 +62,7 @@ export class BrokerPool {
     this.entries.set(binderKey, fresh);
     fresh.session = this.connect(settings, this.calls).then(
       (session) => {
+        fresh.connected = session;
         session.onDown(() => {
           if (this.entries.get(binderKey) === fresh) this.entries.delete(binderKey);
           this.options.onDown?.(binderKey);
@@ -73,6 +76,11 @@ export class BrokerPool {
       },
     );
     return fresh.session;
+  }
+
+  /** A new check round on every session (BrokerSession.newCheckRound): the resync reads everything once more. */
+  newCheckRound(): void {
+    for (const entry of this.entries.values()) entry.connected?.newCheckRound?.();
   }
 
   async drop(binderKey: string): Promise<void> {

@@ -63,8 +63,16 @@ export interface BrokerSession {
   onDown(listener: () => void): void;
   /** Creates whatever of `desired` is missing; grows Kafka partitions. A write. */
   declare(desired: DesiredTopology): Promise<void>;
-  /** Names of the objects of `desired` that do not exist. Reads only. */
+  /**
+   * Names of the objects of `desired` that do not exist. Reads only; an object seen to exist
+   * in the current check round is not read again in it (see newCheckRound).
+   */
   missing(desired: DesiredTopology): Promise<string[]>;
+  /**
+   * Starts a check round (each resync does): objects `missing` found before are read again.
+   * Within a round, an exchange or topic that many bindings share is read once.
+   */
+  newCheckRound?(): void;
   usage(desired: DesiredTopology): Promise<TopologyUsage>;
   /** Deletes the objects of `desired`; absent ones count as deleted. */
   delete(desired: DesiredTopology): Promise<void>;

@@ -42,6 +42,16 @@ export async function createKafkaBench(brokerList = process.env.KAFKA_BROKERS ??
             messages: [{ value: payload, headers: { contentType: 'application/json', id: `direct-${sequence}` } }],
           });
         },
+        async sendBatch(payloads) {
+          await producer.send({
+            topic: destination,
+            acks: -1,
+            messages: payloads.map((value) => {
+              sequence += 1;
+              return { value, headers: { contentType: 'application/json', id: `direct-${sequence}` } };
+            }),
+          });
+        },
         close: () => producer.disconnect(),
       };
     },

@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import pino from 'pino';
 import { loadKubeConfig } from './k8s/client.ts';
 import { startProbeServer } from './http.ts';
+import { DEFAULT_WORKERS } from './controller/controller.ts';
 import { Operator } from './operator.ts';
 import { startWebhook } from './webhook/server.ts';
 
@@ -24,7 +25,7 @@ const USAGE = `Usage: bindery operator [options]
   --leader-elect true|false    elect a leader through a Lease (default true)
   --leader-election-namespace NS      namespace of the Lease (default: --namespace, the pod's, or default)
   --max-retry-delay D          cap of the back-off of failed reconciles (default 60s)
-  --workers N                  parallel reconciles per controller (default 16)`;
+  --workers N                  parallel reconciles per controller (default ${DEFAULT_WORKERS})`;
 
 export function parseDuration(text: string): number {
   const match = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text.trim());
@@ -67,7 +68,7 @@ function parseOptions(argv: string[]) {
       'leader-elect': { type: 'string', default: 'true' },
       'leader-election-namespace': { type: 'string' },
       'max-retry-delay': { type: 'string', default: '60s' },
-      workers: { type: 'string', default: '16' },
+      workers: { type: 'string', default: String(DEFAULT_WORKERS) },
       help: { type: 'boolean', short: 'h' },
     },
   }).values;

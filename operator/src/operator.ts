@@ -1,10 +1,10 @@
 /**
- * The operator assembled: informers on Binders, StreamBindings and Secrets; the Binder,
- * StreamBinding and ConfigMap controllers behind work queues; a periodic resync; leader
- * election. Informers run on every replica (a warm cache for a fast takeover); controllers
- * run on the leader only.
+ * The operator assembled: informers on Binders and StreamBindings; the Binder, StreamBinding
+ * and ConfigMap controllers behind work queues; a periodic resync; leader election. Informers
+ * run on every replica (a warm cache for a fast takeover); controllers run on the leader only.
+ * Secrets are read one at a time, only those a Binder names (k8s/secrets.ts).
  */
-import type { KubeConfig, KubernetesListObject, KubernetesObject, V1Secret } from '@kubernetes/client-node';
+import type { KubeConfig, KubernetesListObject, KubernetesObject } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { GROUP, VERSION, type Binder, type StreamBinding } from './api/types.ts';
 import { BinderReconciler } from './controller/binder.ts';
@@ -13,13 +13,13 @@ import { ConfigMapWriter } from './controller/configmap.ts';
 import { Controller, processQueue } from './controller/controller.ts';
 import { conditionStatus } from './controller/conditions.ts';
 import { StreamBindingReconciler } from './controller/streambinding.ts';
-import { binderCredentialsRef } from './render/credentials.ts';
 import { makeClients, type KubeClients } from './k8s/client.ts';
 import { KubeEventRecorder } from './k8s/events.ts';
 import { SupervisedInformer } from './k8s/informer.ts';
 import { LeaderElector } from './k8s/leader.ts';
 import { ExponentialBackoff, WorkQueue } from './k8s/queue.ts';
 import { ResourceClient } from './k8s/resources.ts';
+import { SecretReader } from './k8s/secrets.ts';
 import { OperatorMetrics } from './metrics.ts';
 import { BrokerCalls, type SessionFactory } from '../../topology/session.ts';
 import { BrokerPool } from '../../topology/pool.ts';
@@ -56,7 +56,6 @@ export class Operator {
   readonly pool: BrokerPool;
   readonly binders: SupervisedInformer<Binder>;
   readonly bindings: SupervisedInformer<StreamBinding>;
-  readonly secrets: SupervisedInformer<V1Secret>;
   readonly binderController: Controller<Binder>;
   readonly bindingController: Controller<StreamBinding>;
   private readonly configQueue: WorkQueue;
@@ -105,25 +104,20 @@ export class Operator {
       name: 'streambindings', kubeConfig, logger, path: customPath('streambindings'),
       list: listCustom('streambindings'),
     });
-    // Every Secret of the watched namespaces is cached, as controller-runtime does; only those
-    // a Binder names wake anything, and their values never leave brokerSettings.
-    this.secrets = new SupervisedInformer<V1Secret>({
-      name: 'secrets', kubeConfig, logger,
-      path: namespace ? `/api/v1/namespaces/${namespace}/secrets` : '/api/v1/secrets',
-      list: () => (namespace ? core.listNamespacedSecret({ namespace }) : core.listSecretForAllNamespaces()),
-    });
+    // Only the Secrets a Binder names, read when it needs them; their values never leave brokerSettings.
+    const secrets = new SecretReader(core);
 
     const controllerDeps = { events, logger, metrics: this.metrics, workers: options.workers };
     this.binderController = new Controller(
       new BinderReconciler({
-        binders: this.binders, secrets: this.secrets, pool: this.pool,
+        binders: this.binders, secrets, pool: this.pool,
         client: new ResourceClient<Binder>(custom, 'binders'),
       }),
       { ...controllerDeps, queue: queue() },
     );
     this.bindingController = new Controller(
       new StreamBindingReconciler({
-        bindings: this.bindings, binders: this.binders, secrets: this.secrets, pool: this.pool, events, logger,
+        bindings: this.bindings, binders: this.binders, secrets, pool: this.pool, events, logger,
         client: new ResourceClient<StreamBinding>(custom, 'streambindings'),
         pollMs: options.pollMs,
       }),
@@ -145,21 +139,12 @@ export class Operator {
       this.bindingController.enqueue(namespace, name);
       this.configQueue.addAfter(namespace, CONFIG_BATCH_MS);
     });
-    this.secrets.onChange((secret) => {
-      const ns = secret.metadata?.namespace ?? '';
-      for (const binder of this.binders.list(ns)) {
-        if (binderCredentialsRef(binder.spec)?.secretName === secret.metadata?.name) {
-          this.binderController.enqueue(ns, binder.metadata.name);
-          this.wakeBindingsOf(ns, binder.metadata.name);
-        }
-      }
-    });
   }
 
   /** Starts the informers, then campaigns for leadership; resolves once the caches are synced. */
   async start(): Promise<void> {
-    await Promise.all([this.secrets.start(), this.binders.start(), this.bindings.start()]);
-    await Promise.all([this.secrets.whenSynced(), this.binders.whenSynced(), this.bindings.whenSynced()]);
+    await Promise.all([this.binders.start(), this.bindings.start()]);
+    await Promise.all([this.binders.whenSynced(), this.bindings.whenSynced()]);
     this.synced = true;
     const election = this.options.leaderElection;
     if (!election) {
@@ -186,6 +171,7 @@ export class Operator {
 
   /** Puts every object into its queue: the level-based safety net against missed events and broker drift. */
   resync(): void {
+    this.pool.newCheckRound();
     for (const binder of this.binders.list()) this.binderController.enqueue(binder.metadata.namespace, binder.metadata.name);
     for (const binding of this.bindings.list()) this.bindingController.enqueue(binding.metadata.namespace, binding.metadata.name);
     const namespaces = new Set([...this.binders.list(), ...this.bindings.list()].map((o) => o.metadata.namespace));
@@ -198,7 +184,7 @@ export class Operator {
     await Promise.all([this.binderController.stop(), this.bindingController.stop()]);
     this.configQueue.shutDown();
     await Promise.all(this.configWorkers);
-    await Promise.all([this.secrets.stop(), this.binders.stop(), this.bindings.stop()]);
+    await Promise.all([this.binders.stop(), this.bindings.stop()]);
     await this.pool.closeAll();
     this.leading = false;
     this.metrics.leader.set(0);

@@ -2,11 +2,26 @@
  * The sidecar's two HTTP faces (SPEC section 5): the API (`buildApp`, on 127.0.0.1:7070)
  * and the ops endpoints (`buildOpsApp`, on 0.0.0.0:7071). Neither listens by itself: callers
  * (the `runtime` command, the demo, tests) decide where, and tests can use `inject`.
+ *
+ * Every answer either port gives is SPEC section 5's JSON error or a route's own, including
+ * what the HTTP parser and the router refuse before any route runs (malformed requests,
+ * oversized headers, slow clients, undecodable URLs).
  */
-import { STATUS_CODES } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
 import pino, { type Logger } from 'pino';
-import { InvalidRequestError, RETRY_AFTER_SECONDS, RouteNotFoundError, toApiError, type ApiError } from './routes/errors.ts';
+import {
+  ExpectationFailedError,
+  InvalidRequestError,
+  MAX_PATH_SEGMENT,
+  RETRY_AFTER_SECONDS,
+  RouteNotFoundError,
+  clientErrorOf,
+  errorBody,
+  toApiError,
+  type ApiError,
+} from './routes/errors.ts';
 import { registerBindingRoutes } from './routes/bindings.ts';
 import { registerListenRoutes } from './routes/listen.ts';
 import { registerOpenApi, registerOpenApiRoute } from './routes/openapi.ts';
@@ -14,24 +29,60 @@ import { registerOpsRoutes } from './routes/ops.ts';
 import { registerSendRoute } from './routes/send.ts';
 import { Sidecar, type SidecarOptions } from './sidecar/sidecar.ts';
 
+/**
+ * How long each port waits for a client. The API port serves the app beside it on loopback;
+ * the ops port listens on every interface and only ever answers small GETs, so it is strict.
+ */
+export const HTTP_TIMEOUTS: Readonly<{
+  apiHeadersTimeoutMs: number;
+  apiRequestTimeoutMs: number;
+  apiKeepAliveTimeoutMs: number;
+  opsHeadersTimeoutMs: number;
+  opsRequestTimeoutMs: number;
+  opsKeepAliveTimeoutMs: number;
+}> = Object.freeze({
+  /** API: the request's headers must arrive within this. */
+  apiHeadersTimeoutMs: 10_000,
+  /** API: headers and body, all of it (a 64 MiB body needs ~2 MB/s). */
+  apiRequestTimeoutMs: 30_000,
+  /** API: an idle keep-alive connection is closed after this. */
+  apiKeepAliveTimeoutMs: 72_000,
+  opsHeadersTimeoutMs: 5_000,
+  opsRequestTimeoutMs: 5_000,
+  opsKeepAliveTimeoutMs: 5_000,
+});
+
+export type HttpTimeouts = typeof HTTP_TIMEOUTS;
+
+/** Connections the ops port holds at once; probes and scrapes need a handful. */
+const OPS_MAX_CONNECTIONS = 128;
+/** Request headers the ops port reads at most. */
+const OPS_MAX_HEADER_BYTES = 8 * 1024;
+/** How often Node looks for requests past their timeouts (its default, 30 s, would blur them). */
+const TIMEOUT_CHECK_MS = 500;
+
 /** What the sidecar is built from; see SidecarOptions for the meaning of each. */
 export interface AppDeps extends Omit<SidecarOptions, 'logger'> {
   logger?: Logger;
+  /** Overrides of HTTP_TIMEOUTS (tests use short ones). */
+  timeouts?: Partial<HttpTimeouts>;
 }
 
 export type SidecarApp = FastifyInstance & { readonly sidecar: Sidecar };
 
-/** How long closing waits for answers already being written. */
-const CLOSE_DRAIN_MS = 10_000;
+/** How long closing waits for answers already being written (to clients on loopback). */
+const CLOSE_DRAIN_MS = 2_000;
 
 /** Bodies above this are refused while being read, whatever a binding allows. */
 const HARD_BODY_LIMIT = 64 * 1024 * 1024;
 
 export function buildApp(deps: AppDeps): SidecarApp {
   const logger = deps.logger ?? pino({ level: 'silent' });
+  const timeouts = { ...HTTP_TIMEOUTS, ...deps.timeouts };
   const sidecar = new Sidecar({ ...deps, logger });
   const largest = Math.max(0, ...Object.values(deps.config.bindings).map((b) => b.maxMessageBytes));
   const app = Fastify({
+    ...serverOptions(timeouts.apiHeadersTimeoutMs, timeouts.apiRequestTimeoutMs, timeouts.apiKeepAliveTimeoutMs),
     loggerInstance: logger,
     logController: quietRequests(),
     // While closing, requests still reach the routes, which refuse sends with the API's own
@@ -41,6 +92,9 @@ export function buildApp(deps: AppDeps): SidecarApp {
     bodyLimit: Math.min(HARD_BODY_LIMIT, Math.max(largest, 1024 * 1024)),
   }) as unknown as FastifyInstance;
   app.decorate('sidecar', sidecar);
+  // A pino child per request (fastify's default) showed on the send path's profile; requests
+  // log nothing but failures, which name their URL, so they share the sidecar's logger.
+  app.setChildLoggerFactory((parentLogger) => parentLogger);
   installErrorHandling(app);
   installJsonParser(app);
 
@@ -59,8 +113,8 @@ export function buildApp(deps: AppDeps): SidecarApp {
   const requests = trackRequests(app);
   // The graceful part of closing (refuse sends, finish in-flight ones, give back unsettled
   // messages, end SSE streams) comes first; then every answer is let out; only then are
-  // connections cut, including the keep-alive sockets a client opened and never used, which
-  // the server would otherwise wait for until they time out.
+  // connections cut: keep-alive sockets a client opened and never used, and requests whose
+  // body is still arriving (a send that would be refused anyway).
   app.addHook('preClose', async () => {
     await sidecar.close();
     await requests.drained(CLOSE_DRAIN_MS);
@@ -69,34 +123,74 @@ export function buildApp(deps: AppDeps): SidecarApp {
   return app as unknown as SidecarApp;
 }
 
-export function buildOpsApp(deps: { sidecar: Sidecar; logger?: Logger }): FastifyInstance {
+export function buildOpsApp(deps: { sidecar: Sidecar; logger?: Logger; timeouts?: Partial<HttpTimeouts> }): FastifyInstance {
+  const timeouts = { ...HTTP_TIMEOUTS, ...deps.timeouts };
   const app = Fastify({
+    ...serverOptions(timeouts.opsHeadersTimeoutMs, timeouts.opsRequestTimeoutMs, timeouts.opsKeepAliveTimeoutMs, OPS_MAX_HEADER_BYTES),
     loggerInstance: deps.logger ?? pino({ level: 'silent' }),
     logController: quietRequests(),
+    bodyLimit: 1024,
     // Probes and scrapes hold nothing worth waiting for when the sidecar stops.
     forceCloseConnections: true,
   }) as unknown as FastifyInstance;
+  app.server.maxConnections = OPS_MAX_CONNECTIONS;
   installErrorHandling(app);
   registerOpsRoutes(app, deps.sidecar);
   return app;
 }
 
-/** Counts requests whose response is not finished (SSE streams included, until they end). */
+/** The options both ports share: timeouts, and every refusal of the parser or router in the API's shape. */
+function serverOptions(headersTimeout: number, requestTimeout: number, keepAliveTimeout: number, maxHeaderSize?: number) {
+  return {
+    requestTimeout,
+    keepAliveTimeout,
+    http: { headersTimeout, requestTimeout, connectionsCheckingInterval: TIMEOUT_CHECK_MS, ...(maxHeaderSize !== undefined && { maxHeaderSize }) },
+    // Closing is bounded by the sidecar's shutdown limit (Sidecar.close, the runtime command),
+    // not by fastify's plugin timeout, which would abandon it halfway.
+    pluginTimeout: 0,
+    // Long enough for any message id (255 bytes, %-escaped) in /v1/ack/{binding}/{id}.
+    routerOptions: { maxParamLength: MAX_PATH_SEGMENT },
+    frameworkErrors: (error: FastifyError, _request: unknown, reply: FastifyReply) => sendError(reply, toApiError(error, undefined)),
+    clientErrorHandler: answerClientError,
+  };
+}
+
+/**
+ * Node's `clientError`: the parser refused the request (not HTTP, headers too large, too
+ * slow). The answer is written to the socket directly, since no request exists to reply to.
+ */
+function answerClientError(error: Error & { code?: string }, socket: Socket): void {
+  const apiError = clientErrorOf(error);
+  if (apiError !== undefined && socket.writable && !socket.destroyed) {
+    const body = JSON.stringify(errorBody(apiError));
+    socket.write(
+      `HTTP/1.1 ${apiError.statusCode} ${errorBody(apiError).error}\r\nContent-Type: application/json; charset=utf-8\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
+  }
+  socket.destroy();
+}
+
+/** Counts requests a route is handling (SSE streams included, until they end). */
 function trackRequests(app: FastifyInstance): { drained(timeoutMs: number): Promise<void> } {
   let active = 0;
   let waiter: (() => void) | undefined;
-  app.addHook('onRequest', async (_request, reply) => {
+  // Counted once a route handles the request: one whose body is still arriving holds nothing
+  // that shutdown should wait for.
+  app.addHook('preHandler', (_request, reply, done) => {
     active++;
     reply.raw.once('close', () => {
       active--;
       if (active === 0) waiter?.();
     });
+    done();
   });
   return {
     drained(timeoutMs) {
       if (active === 0) return Promise.resolve();
       return new Promise((resolve) => {
         const timer = setTimeout(resolve, timeoutMs);
+        timer.unref();
         waiter = () => {
           clearTimeout(timer);
           resolve();
@@ -121,16 +215,16 @@ function installErrorHandling(app: FastifyInstance): void {
     return sendError(reply, apiError);
   });
   app.setNotFoundHandler((request, reply) => sendError(reply, toApiError(new RouteNotFoundError(request.method, request.url.split('?')[0] ?? request.url), undefined)));
+  // Node answers an `Expect` it does not know with an empty 417 of its own.
+  app.server.on('checkExpectation', (request: IncomingMessage, response: ServerResponse) => {
+    const body = JSON.stringify(errorBody(toApiError(new ExpectationFailedError(`Expect: ${String(request.headers.expect).slice(0, 64)} is not supported`), undefined)));
+    response.writeHead(417, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body), connection: 'close' }).end(body);
+  });
 }
 
 function sendError(reply: FastifyReply, error: ApiError): FastifyReply {
   if (error.statusCode === 503) reply.header('retry-after', String(RETRY_AFTER_SECONDS));
-  return reply.status(error.statusCode).send({
-    statusCode: error.statusCode,
-    code: error.code,
-    error: STATUS_CODES[error.statusCode] ?? 'Error',
-    message: error.message,
-  });
+  return reply.status(error.statusCode).send(errorBody(error));
 }
 
 /** JSON bodies of the control routes; an empty body reads as "no options". */

@@ -17,6 +17,10 @@ Options:
                      overrides app.port)
   --port N           API port on 127.0.0.1 (default 7070, or http.port)
   --ops-port N       ops port on 0.0.0.0: /healthz /readyz /metrics (default 7071)
+  --shutdown-timeout MS
+                     after SIGTERM the process ends within this, whatever it is doing
+                     (default 25000; env BINDERY_SHUTDOWN_TIMEOUT). Keep it below the
+                     pod's terminationGracePeriodSeconds.
   --no-watch         do not reload the config file when it changes
   -h, --help         this text
 
@@ -24,6 +28,8 @@ Environment: BINDERY_INSTANCE_INDEX / BINDERY_INSTANCE_COUNT (partitioned inputs
 BINDERY_LOG_LEVEL (default info), OTEL_EXPORTER_OTLP_ENDPOINT (export spans over
 OTLP/HTTP JSON; off when unset) with OTEL_SERVICE_NAME and the other OTEL_* exporter
 variables, and any \${VAR} the config file refers to.`;
+
+export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 25_000;
 
 export async function main(argv: string[]): Promise<number> {
   let args;
@@ -36,6 +42,7 @@ export async function main(argv: string[]): Promise<number> {
         'app-port': { type: 'string' },
         port: { type: 'string' },
         'ops-port': { type: 'string' },
+        'shutdown-timeout': { type: 'string' },
         'no-watch': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
       },
@@ -59,11 +66,13 @@ export async function main(argv: string[]): Promise<number> {
   const { ConfigError, loadConfigFile, overridesFrom, parseConfig } = await import('./config/load.ts');
   let overrides;
   let config;
+  let shutdownTimeout: number;
   try {
     overrides = overridesFrom(
       { bindings: args.bindings, appPort: args['app-port'], port: args.port, opsPort: args['ops-port'] },
       process.env,
     );
+    shutdownTimeout = milliseconds(args['shutdown-timeout'] ?? process.env[SIDECAR_ENV.shutdownTimeout], DEFAULT_SHUTDOWN_TIMEOUT_MS, ConfigError);
     config = await loadConfigFile(file, { overrides });
   } catch (error) {
     if (error instanceof ConfigError) {
@@ -73,19 +82,23 @@ export async function main(argv: string[]): Promise<number> {
     throw error;
   }
 
-  const [{ default: pino }, { watchConfigFile }, { Metrics }, { startSidecar }, { safeError }, { tracerFromEnv }] = await Promise.all([
+  const [{ default: pino }, { watchConfigFile }, { Metrics }, { startSidecar }, { safeError }, { armShutdownLimit }, { tracerFromEnv }] = await Promise.all([
     import('pino'),
     import('./config/watch.ts'),
     import('./metrics.ts'),
     import('./server.ts'),
     import('./redact.ts'),
+    import('./shutdown.ts'),
     import('./tracing/otlp.ts'),
   ]);
   const logger = pino({ level: process.env[SIDECAR_ENV.logLevel] ?? 'info', base: { component: 'bindery-runtime' } });
   let running;
   const tracer = tracerFromEnv(process.env, logger);
   try {
-    running = await startSidecar({ config, logger, metrics: new Metrics({ processMetrics: true }), tracer });
+    // The sidecar's own close is bounded a little inside the hard limit, so that answers
+    // already being written still leave before it.
+    const shutdownMs = shutdownTimeout - Math.min(3_000, shutdownTimeout / 4);
+    running = await startSidecar({ config, logger, metrics: new Metrics({ processMetrics: true }), shutdownMs, tracer });
   } catch (error) {
     logger.error({ err: safeError(error) }, 'the sidecar could not start');
     return 1;
@@ -117,22 +130,38 @@ export async function main(argv: string[]): Promise<number> {
     const stop = (signal: string): void => {
       if (stopping) return;
       stopping = true;
-      logger.info({ signal }, 'shutting down: refusing sends, finishing in-flight work');
+      logger.info({ signal, limitMs: shutdownTimeout }, 'shutting down: refusing sends, finishing in-flight work');
+      const limit = armShutdownLimit(shutdownTimeout, () => {
+        logger.error({ limitMs: shutdownTimeout }, 'shutdown did not finish within --shutdown-timeout; exiting');
+      });
       watcher?.close();
+      const end = (code: number): void => {
+        limit.disarm();
+        resolve(code);
+        // A broker that never answered may leave a socket open; there is nothing left to wait
+        // for, so the process ends now rather than when that socket gives up.
+        setImmediate(() => process.exit(code));
+      };
       running
         .close()
         // The last spans, of the sends and pushes that shutdown let finish.
         .then(() => tracer.close())
         .then(() => {
           logger.info('stopped');
-          resolve(0);
+          end(0);
         })
         .catch((error: unknown) => {
           logger.error({ err: safeError(error) }, 'shutdown failed');
-          resolve(1);
+          end(1);
         });
     };
     process.once('SIGTERM', () => stop('SIGTERM'));
     process.once('SIGINT', () => stop('SIGINT'));
   });
+}
+
+function milliseconds(value: string | undefined, fallback: number, ErrorType: new (message: string) => Error): number {
+  if (value === undefined || value === '') return fallback;
+  if (!/^\d+$/.test(value.trim()) || Number(value) < 1) throw new ErrorType(`--shutdown-timeout (${SIDECAR_ENV.shutdownTimeout}): must be a number of milliseconds >= 1`);
+  return Number(value);
 }

@@ -8,11 +8,18 @@
 const URL_IN_TEXT = /[a-z][a-z0-9+.-]*:\/\/[^\s'"]+/gi;
 
 /**
- * `text` with the password of every URL in it masked, and every one of `secrets` (a
- * password as the broker may echo it, decoded) replaced by `***`.
+ * The value of a key that names a secret, as configuration text writes it: `password: x`,
+ * `sasl.password=x`, `"password": "x"`, `secret: x`, `token: x`.
+ */
+const SECRET_VALUE = /((?:password|passwd|secret|token)["']?\s*[:=]\s*)("[^"\n]*"?|'[^'\n]*'?|[^\s,}\]]+)/gi;
+
+/**
+ * `text` with the password of every URL in it masked, the value of every key that names a
+ * secret masked, and every one of `secrets` (a password as the broker may echo it, decoded)
+ * replaced by `***`.
  */
 export function redact(text: string, secrets: readonly string[] = []): string {
-  let redacted = text.replace(URL_IN_TEXT, maskPassword);
+  let redacted = text.replace(URL_IN_TEXT, maskPassword).replace(SECRET_VALUE, '$1***');
   for (const secret of secrets) if (secret !== '') redacted = redacted.split(secret).join('***');
   return redacted;
 }

@@ -21,7 +21,7 @@ export interface RunningSidecar {
 
 export async function startSidecar(deps: AppDeps & { logger: Logger }): Promise<RunningSidecar> {
   const api = buildApp(deps);
-  const ops = buildOpsApp({ sidecar: api.sidecar, logger: deps.logger });
+  const ops = buildOpsApp({ sidecar: api.sidecar, logger: deps.logger, ...(deps.timeouts && { timeouts: deps.timeouts }) });
   const { http } = deps.config;
   try {
     await api.listen({ host: http.host, port: http.port });

@@ -141,6 +141,9 @@ describe('the seed scenario on a real node, as the README tells it', () => {
     expect(await can('update', 'leases.coordination.k8s.io', '--namespace', demo)).toBe('no');
     expect(await can('list', 'pods', '--all-namespaces')).toBe('no');
     expect(await can('update', 'secrets', '--namespace', demo)).toBe('no');
+    expect(await can('get', 'secrets', '--namespace', demo)).toBe('yes');
+    expect(await can('list', 'secrets', '--all-namespaces')).toBe('no');
+    expect(await can('watch', 'secrets', '--namespace', demo)).toBe('no');
 
     // An upgrade keeps the webhook's certificates (the caBundle the API server trusts).
     const tls = async (): Promise<Record<string, string>> =>

@@ -12,6 +12,8 @@ export interface Component {
   isUp(): Promise<boolean>;
   start(progress: Progress): Promise<void>;
   stop(): Promise<void>;
+  /** Brokers: stops the server with SIGKILL, as a crash would (fault tests). */
+  kill?(): Promise<void>;
   status(): Promise<ComponentStatus>;
 }
 

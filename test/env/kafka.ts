@@ -252,6 +252,10 @@ export const kafka: Component = {
     await stopByPidFile('kafka', 30_000);
   },
 
+  async kill() {
+    await stopByPidFile('kafka', 0);
+  },
+
   async status(): Promise<ComponentStatus> {
     const up = (await kafka.isUp()) && (await metadataAnswers()) !== undefined;
     let version = 'unknown';

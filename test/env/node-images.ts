@@ -53,10 +53,10 @@ function hashFiles(files: string[]): string {
   return hash.digest('hex');
 }
 
-/** What the image is made of: the Dockerfile, .dockerignore, every COPY source, and the base. */
+/** What the image is made of: the Dockerfile, .dockerignore, every COPY source from the repository, and the base. */
 function binderyInputsHash(): string {
   const sources = readFileSync(dockerfile, 'utf8').split('\n')
-    .filter((line) => /^COPY\s/i.test(line))
+    .filter((line) => /^COPY\s/i.test(line) && !/\s--from=/i.test(line))
     .flatMap((line) => line.trim().split(/\s+/).slice(1, -1).filter((arg) => !arg.startsWith('--')));
   const files = [dockerfile, join(repoRoot, '.dockerignore'), ...sources.flatMap((source) => filesUnder(join(repoRoot, source)))];
   return createHash('sha256').update(hashFiles(files)).update(nodeWheelVersion).digest('hex').slice(0, 12);

@@ -71,16 +71,17 @@ export function isAlive(pid: number): boolean {
 
 /**
  * Stops the process group recorded in the pid file: SIGTERM first so servers flush and close
- * cleanly, SIGKILL when they do not exit in time.
+ * cleanly, SIGKILL when they do not exit in time. A grace of 0 is `kill -9` at once, as a
+ * crash would stop it.
  */
 export async function stopByPidFile(name: string, graceMs = 20_000): Promise<boolean> {
   const pid = readPid(name);
   if (pid === undefined) return false;
   const wasAlive = isAlive(pid);
   if (wasAlive) {
-    signalGroup(pid, 'SIGTERM');
+    if (graceMs > 0) signalGroup(pid, 'SIGTERM');
     const deadline = Date.now() + graceMs;
-    while (isAlive(pid) && Date.now() < deadline) await sleep(100);
+    while (graceMs > 0 && isAlive(pid) && Date.now() < deadline) await sleep(100);
     if (isAlive(pid)) {
       signalGroup(pid, 'SIGKILL');
       while (isAlive(pid)) await sleep(50);

@@ -144,6 +144,10 @@ export const rabbit: Component = {
     await stopByPidFile('rabbit', 30_000);
   },
 
+  async kill() {
+    await stopByPidFile('rabbit', 0);
+  },
+
   async status(): Promise<ComponentStatus> {
     const address = rabbitAddress();
     const info = await overview();

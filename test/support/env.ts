@@ -36,6 +36,20 @@ async function start(component: Component): Promise<void> {
   });
 }
 
+async function kill(component: Component): Promise<void> {
+  await withLock(component.name, async () => {
+    const broker = own(component);
+    if (!broker.kill) throw new Error(`${component.name} cannot be killed`);
+    await broker.kill();
+  });
+}
+
+/** `kill -9` of the RabbitMQ broker: what it had not written yet is lost, as in a crash. */
+export const killRabbit = (): Promise<void> => kill(rabbit);
+
+/** `kill -9` of the Kafka broker. */
+export const killKafka = (): Promise<void> => kill(kafka);
+
 /** Stops the RabbitMQ broker process: open connections drop. Durable data stays on disk. */
 export const stopRabbit = (): Promise<void> => stop(rabbit);
 

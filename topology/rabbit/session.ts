@@ -55,6 +55,8 @@ class RabbitSession implements BrokerSession {
   readonly version: string;
   closed = false;
   private readonly downListeners: Array<() => void> = [];
+  /** Objects seen to exist in the current check round (`exchange x`, `queue y`). */
+  private readonly present = new Set<string>();
 
   constructor(
     private readonly connection: ChannelModel,
@@ -85,11 +87,24 @@ class RabbitSession implements BrokerSession {
   async missing(desired: DesiredTopology): Promise<string[]> {
     const topology = rabbitOf(desired);
     const missing: string[] = [];
-    await this.passiveChecks([
-      ...topology.exchanges.map((e) => ({ check: (c: Channel) => c.checkExchange(e.name), absent: () => missing.push(`exchange ${e.name}`) })),
-      ...topology.queues.map((q) => ({ check: (c: Channel) => c.checkQueue(q.name), absent: () => missing.push(`queue ${q.name}`) })),
-    ]);
+    // AMQP has no way to list a vhost's objects, so each is read passively; those already
+    // seen in this round (the exchange of a destination with many groups) are not read again.
+    const checks = [
+      ...topology.exchanges.map((e) => ({ id: `exchange ${e.name}`, check: (c: Channel) => c.checkExchange(e.name) })),
+      ...topology.queues.map((q) => ({ id: `queue ${q.name}`, check: (c: Channel) => c.checkQueue(q.name) })),
+    ].filter(({ id }) => !this.present.has(id));
+    await this.passiveChecks(checks.map(({ id, check }) => ({
+      check: async (channel: Channel) => {
+        await check(channel);
+        this.present.add(id);
+      },
+      absent: () => missing.push(id),
+    })));
     return missing;
+  }
+
+  newCheckRound(): void {
+    this.present.clear();
   }
 
   async usage(desired: DesiredTopology): Promise<TopologyUsage> {
@@ -138,10 +153,12 @@ class RabbitSession implements BrokerSession {
       // of an absent queue or exchange with success, which is what "idempotent" asks for.
       for (const queue of topology.queues) {
         this.calls.count('rabbit', 'write');
+        this.present.delete(`queue ${queue.name}`);
         await channel.deleteQueue(queue.name);
       }
       for (const exchange of topology.exchanges) {
         this.calls.count('rabbit', 'write');
+        this.present.delete(`exchange ${exchange.name}`);
         await channel.deleteExchange(exchange.name);
       }
     });

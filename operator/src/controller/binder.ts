@@ -3,22 +3,22 @@
  * broker's version, or Ready=False with the reason. Marks every Binder of a namespace that
  * has several defaults, since no StreamBinding can tell which one it means.
  */
-import type { V1Secret } from '@kubernetes/client-node';
 import type { Binder, BinderStatus } from '../api/types.ts';
 import type { ResourceClient } from '../k8s/resources.ts';
+import type { SecretSource } from '../k8s/secrets.ts';
 import { BrokerError } from '../../../topology/session.ts';
 import type { BrokerPool } from '../../../topology/pool.ts';
-import type { KindReconciler, ReconcileResult, ResourceCache } from './controller.ts';
+import type { KindReconciler, ReconcileResult } from './controller.ts';
 import { brokerSettings, type BinderLister } from './binders.ts';
 
 export const DEFAULT_CONFLICT = 'DefaultConflict';
 
 export interface BinderReconcilerDeps {
   binders: BinderLister;
-  secrets: ResourceCache<V1Secret>;
+  secrets: SecretSource;
   client: ResourceClient<Binder>;
   pool: BrokerPool;
-  /** How long to wait for a missing Secret before looking again (the Secret informer also wakes us). */
+  /** How long to wait for a missing Secret before looking again (Secrets are not watched). */
   secretWaitMs?: number;
 }
 
@@ -48,7 +48,7 @@ export class BinderReconciler implements KindReconciler<Binder> {
           }
         : null;
     try {
-      const session = await this.deps.pool.session(`${namespace}/${name}`, brokerSettings(binder, this.deps.secrets));
+      const session = await this.deps.pool.session(`${namespace}/${name}`, await brokerSettings(binder, this.deps.secrets, { fresh: true }));
       return {
         status: { brokerVersion: session.version },
         conditions: {
@@ -66,7 +66,7 @@ export class BinderReconciler implements KindReconciler<Binder> {
           [DEFAULT_CONFLICT]: conflict,
         },
         outcome: secretProblem
-          ? { kind: 'wait', afterMs: this.deps.secretWaitMs ?? 60_000, why: failure.message }
+          ? { kind: 'wait', afterMs: this.deps.secretWaitMs ?? 10_000, why: failure.message }
           : { kind: 'error', error: failure },
       };
     }

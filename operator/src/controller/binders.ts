@@ -3,25 +3,25 @@
  * read from the Secret (never logged), the Binder a StreamBinding resolves to, and the
  * broker's identity, which says whether two Binders reach the same broker objects.
  */
-import type { V1Secret } from '@kubernetes/client-node';
 import type { Binder, StreamBinding } from '../api/types.ts';
+import type { SecretSource } from '../k8s/secrets.ts';
 import { binderCredentialsRef } from '../render/credentials.ts';
 import { defaultBinderName } from '../render/sidecar-config.ts';
 import { BrokerError, type BrokerSettings } from '../../../topology/session.ts';
-import type { ResourceCache } from './controller.ts';
 
 export interface BinderLister {
   get(name: string, namespace: string): Binder | undefined;
   list(namespace?: string): readonly Binder[];
 }
 
-export function brokerSettings(binder: Binder, secrets: ResourceCache<V1Secret>): BrokerSettings {
+/** `fresh`: read the Secret now (a Binder's own reconcile), not a read of a few seconds ago. */
+export async function brokerSettings(binder: Binder, secrets: SecretSource, options: { fresh?: boolean } = {}): Promise<BrokerSettings> {
   const { spec, metadata } = binder;
   const ref = binderCredentialsRef(spec);
   let username: string | undefined;
   let password: string | undefined;
   if (ref) {
-    const secret = secrets.get(ref.secretName, metadata.namespace);
+    const secret = await secrets.get(ref.secretName, metadata.namespace, options);
     if (!secret) throw new BrokerError('SecretNotFound', `Secret ${ref.secretName} not found`);
     const read = (key: string): string => {
       const value = secret.data?.[key] ?? (secret.stringData?.[key] !== undefined ? Buffer.from(secret.stringData[key]!).toString('base64') : undefined);

@@ -22,6 +22,12 @@ export type Outcome =
 
 export const done: Outcome = { kind: 'done' };
 
+/**
+ * Reconciles in flight per controller. A reconcile mostly waits on the broker and the API
+ * server, so more workers shorten a burst of applies (docs/adr/0033-reconcile-workers.md).
+ */
+export const DEFAULT_WORKERS = 64;
+
 export interface ReconcileResult<S> {
   /** Status fields other than conditions and observedGeneration; undefined values remove a field. */
   status?: Partial<S>;
@@ -82,7 +88,7 @@ export class Controller<T extends Resource> {
   }
 
   start(): void {
-    const workers = this.deps.workers ?? 16;
+    const workers = this.deps.workers ?? DEFAULT_WORKERS;
     for (let i = 0; i < workers; i += 1) this.running.push(this.work());
   }
 

@@ -7,11 +7,11 @@
  * deletionPolicy, and never removes an object that another StreamBinding on the same broker
  * still needs (docs/adr/0010-topology-release-and-binder-switch.md).
  */
-import type { V1Secret } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import type { Binder, RetiredTopology, StreamBinding, StreamBindingStatus } from '../api/types.ts';
 import type { EventRecorder } from '../k8s/events.ts';
 import type { ResourceClient } from '../k8s/resources.ts';
+import type { SecretSource } from '../k8s/secrets.ts';
 import { BrokerError } from '../../../topology/session.ts';
 import { isEmptyTopology, objectIds, withoutObjects } from '../../../topology/desired.ts';
 import type { BrokerPool } from '../../../topology/pool.ts';
@@ -31,7 +31,7 @@ export interface StreamBindingLister {
 export interface StreamBindingReconcilerDeps {
   bindings: StreamBindingLister;
   binders: BinderLister;
-  secrets: { get(name: string, namespace: string): V1Secret | undefined };
+  secrets: SecretSource;
   client: ResourceClient<StreamBinding>;
   pool: BrokerPool;
   events: EventRecorder;
@@ -87,7 +87,7 @@ export class StreamBindingReconciler implements KindReconciler<StreamBinding> {
 
     const desired = bindingTopology(binding.spec, binder.spec.type);
     try {
-      const session = await this.deps.pool.session(binderKey(binder), brokerSettings(binder, this.deps.secrets));
+      const session = await this.deps.pool.session(binderKey(binder), await brokerSettings(binder, this.deps.secrets));
       const uid = `${namespace}/${binding.metadata.name}`;
       const fingerprint = `${binding.metadata.uid}|${binding.metadata.generation}|${binder.metadata.uid}|${binder.metadata.generation}`;
       try {
@@ -189,7 +189,7 @@ export class StreamBindingReconciler implements KindReconciler<StreamBinding> {
     if (policy === 'Retain' && !needsConsumerCheck) return { released: true };
 
     const desired = bindingTopology(binding.spec, binder.spec.type);
-    const session = await this.deps.pool.session(binderKey(binder), brokerSettings(binder, this.deps.secrets));
+    const session = await this.deps.pool.session(binderKey(binder), await brokerSettings(binder, this.deps.secrets));
     if (needsConsumerCheck) {
       const usage = await session.usage(desired);
       if (usage.consumers > 0) {

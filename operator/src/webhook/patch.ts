@@ -108,7 +108,7 @@ export function buildInjectionPatch(
   const env: V1EnvVar[] = [{ name: SIDECAR_ENV.bindings, value: names.join(',') }];
   if (appPort !== undefined) env.push({ name: SIDECAR_ENV.appPort, value: String(appPort) });
   env.push(...instanceEnv(pod, options.statefulSetReplicas));
-  for (const binder of binders) env.push(...credentialEnv(binder, used.has(binder.metadata.name)));
+  for (const binder of binders) if (used.has(binder.metadata.name)) env.push(...credentialEnv(binder));
 
   const sidecar = sidecarContainer(env, options);
   const volumes: V1Volume[] = [
@@ -149,15 +149,14 @@ function instanceEnv(pod: V1Pod, statefulSetReplicas: number | undefined): V1Env
 }
 
 /**
- * Every Binder of the namespace gets its credentials in the sidecar's env, not only those the
- * pod's bindings use today: switching a StreamBinding's binder then reaches the running sidecar
- * through its ConfigMap alone (docs/adr/0003-sidecar-gets-every-binders-credentials.md). Secrets of
- * binders the pod does not use yet are optional, so a missing one never blocks the pod.
+ * The credentials of a Binder the pod's bindings use, as references to its Secret: no other
+ * Binder's credentials reach the pod (docs/adr/0003-sidecar-gets-its-own-binders-credentials.md).
+ * Required, so that a pod whose Secret is missing waits for it rather than starting without.
  */
-function credentialEnv(binder: Binder, used: boolean): V1EnvVar[] {
+function credentialEnv(binder: Binder): V1EnvVar[] {
   return binderCredentialEnv(binder.metadata.name, binder.spec).map((e) => ({
     name: e.name,
-    valueFrom: { secretKeyRef: { name: e.secretName, key: e.secretKey, optional: !used } },
+    valueFrom: { secretKeyRef: { name: e.secretName, key: e.secretKey, optional: false } },
   }));
 }
 

@@ -125,3 +125,8 @@ export class TopologyRefusedError extends Error {
 export class ConfirmTimeoutError extends Error {
   override readonly name = 'ConfirmTimeoutError';
 }
+
+/** Raised by `Producer.send`, before anything is sent, for a message larger than the broker takes. */
+export class MessageTooLargeError extends Error {
+  override readonly name = 'MessageTooLargeError';
+}

@@ -8,9 +8,10 @@
  */
 import { readFile } from 'node:fs/promises';
 import type { Static, TObject, TSchema } from '@sinclair/typebox';
-import { parse as parseYaml } from 'yaml';
+import { LineCounter, parse as parseYaml } from 'yaml';
 import { APP_HOST_DEFAULT, BINDING_DEFAULTS, HTTP_DEFAULTS, RABBIT_DEFAULTS } from '../../../sidecar-config/defaults.ts';
 import { SIDECAR_ENV } from '../../../sidecar-config/env.ts';
+import { SidecarConfigFile, expandsEnv } from '../../../sidecar-config/file.ts';
 import { FileConsumerSettings, ProducerSettings } from '../../../sidecar-config/settings.ts';
 import {
   defaultConsumer,
@@ -23,6 +24,7 @@ import {
   type RuntimeConfig,
 } from './model.ts';
 import { compileExpression } from '../partition/index.ts';
+import { redact } from '../redact.ts';
 import { ConfigError, ConfigSection as Section, MissingEnv, isRecord, joinPath as join } from './section.ts';
 import { fromSpring } from './spring.ts';
 
@@ -58,15 +60,22 @@ export async function loadConfigFile(file: string, options: LoadOptions = {}): P
 
 export async function parseConfig(text: string, source: string, options: LoadOptions = {}): Promise<RuntimeConfig> {
   let doc: unknown;
+  const lines = new LineCounter();
   try {
-    doc = parseYaml(text);
+    // Without the parser's code frame: the lines around a mistake may hold a password.
+    doc = parseYaml(text, { prettyErrors: false, lineCounter: lines });
   } catch (error) {
-    throw new ConfigError(`${source}: not valid YAML: ${(error as Error).message}`);
+    const at = (error as { pos?: [number, number] }).pos?.[0];
+    const where = at === undefined ? '' : ` at line ${lines.linePos(at).line}, column ${lines.linePos(at).col}`;
+    throw new ConfigError(`${source}: not valid YAML${where}: ${redact((error as Error).message)}`);
   }
   const env = options.env ?? process.env;
   const spring = isRecord(doc) && 'spring' in doc;
-  // The Spring loader reads plain values, so a missing variable fails there at once.
-  doc = expandEnv(doc ?? {}, env, '', !spring);
+  // A Spring application.yml is its owner's own file, and Spring resolves placeholders in
+  // every property: so does Bindery (a missing variable fails at once, as the Spring loader
+  // reads plain values). The bindery.yaml format, which the operator renders from
+  // StreamBindings, has them expanded only in the fields its schema marks.
+  doc = spring ? expandEnv(doc ?? {}, env, '', false) : expandMarkedFields(doc ?? {}, SidecarConfigFile, env, '');
   const config = spring ? fromSpring(doc, source) : fromBinderyDocument(doc, options.overrides?.bindings);
   return applyOverrides(config, options.overrides ?? {});
 }
@@ -76,7 +85,7 @@ export async function parseConfig(text: string, source: string, options: LoadOpt
 
 const ENV_REFERENCE = /\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g;
 
-/** With `lazy`, a string naming an unset variable becomes a MissingEnv that fails when read. */
+/** Every string in `value`; with `lazy`, one naming an unset variable becomes a MissingEnv that fails when read. */
 function expandEnv(value: unknown, env: Record<string, string | undefined>, path: string, lazy: boolean): unknown {
   if (typeof value === 'string') {
     let missing: MissingEnv | undefined;
@@ -91,6 +100,26 @@ function expandEnv(value: unknown, env: Record<string, string | undefined>, path
   if (Array.isArray(value)) return value.map((item, i) => expandEnv(item, env, `${path}[${i}]`, lazy));
   if (isRecord(value)) {
     return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, expandEnv(v, env, join(path, k), lazy)]));
+  }
+  return value;
+}
+
+/**
+ * The document with `${VAR}` expanded in the fields `schema` marks (sidecar-config/file.ts),
+ * lazily (an unset variable fails only when its field is read). Every other value, and every
+ * key the schema does not know, is left as written.
+ */
+function expandMarkedFields(value: unknown, schema: TSchema | undefined, env: Record<string, string | undefined>, path: string): unknown {
+  if (schema === undefined) return value;
+  if (expandsEnv(schema)) return expandEnv(value, env, path, true);
+  if (Array.isArray(value) && schema.type === 'array') {
+    return value.map((item, i) => expandMarkedFields(item, schema.items as TSchema | undefined, env, `${path}[${i}]`));
+  }
+  if (isRecord(value) && schema.type === 'object') {
+    const properties = (schema.properties ?? {}) as Record<string, TSchema>;
+    // Type.Record's values: one pattern that takes any key.
+    const anyKey = Object.values((schema.patternProperties ?? {}) as Record<string, TSchema>)[0];
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, expandMarkedFields(v, properties[k] ?? anyKey, env, join(path, k))]));
   }
   return value;
 }

@@ -4,11 +4,12 @@
  * stream; with `ack=manual` it waits for `/v1/ack` or `/v1/nack`, and goes back to the broker
  * when the listener disconnects or `ackTimeout` passes.
  */
+import type { BaseLogger } from 'pino';
 import type { BindingConfig } from '../config/model.ts';
 import type { Delivery, InboundMessage } from '../binders/binder.ts';
 import type { Clock } from '../../../time/clock.ts';
 import { appHeaders } from '../cloudevents/index.ts';
-import { acknowledge, attemptsLeft, giveUp, type OutcomeObserver } from './settle.ts';
+import { acknowledge, attemptsLeft, giveUp, undeliverable, type OutcomeObserver } from './settle.ts';
 
 export type AckMode = 'auto' | 'manual';
 
@@ -43,6 +44,7 @@ export class ListenerHub {
     private binding: BindingConfig,
     private readonly clock: Clock,
     private readonly observe: OutcomeObserver,
+    private readonly logger: BaseLogger,
   ) {}
 
   /** The binding moved or changed: listeners stay connected, new deliveries follow the new settings. */
@@ -80,7 +82,7 @@ export class ListenerHub {
     for (const [id, list] of this.pending) {
       for (const entry of list.filter((p) => p.listener === listener)) {
         this.take(id, entry);
-        void entry.delivery.requeue();
+        this.background(entry.delivery.requeue());
       }
     }
     this.emitCount();
@@ -97,19 +99,36 @@ export class ListenerHub {
       this.waiting.push(delivery);
       return;
     }
+    let event: string;
+    try {
+      event = formatEvent(delivery);
+    } catch (error) {
+      this.background(undeliverable(delivery, this.binding.consumer, error, this.observe, this.logger, this.binding.name));
+      return;
+    }
     const started = this.clock.now();
     if (listener.mode === 'manual') this.hold(delivery, listener, started);
-    listener.write(formatEvent(delivery), (error) => {
+    listener.write(event, (error) => {
       if (error) {
         // The stream is gone: the listener leaves (its manual deliveries go back with it),
         // so the next message is not offered to it again.
         this.remove(listener);
-        if (listener.mode === 'auto') void delivery.requeue();
+        if (listener.mode === 'auto') this.background(delivery.requeue());
         return;
       }
-      if (listener.mode === 'auto') void acknowledge(delivery, this.observe, (this.clock.now() - started) / 1000);
+      if (listener.mode === 'auto') this.background(acknowledge(delivery, this.observe, (this.clock.now() - started) / 1000));
     });
   };
+
+  /**
+   * Settling that nobody awaits: when it fails (the broker went away mid-settle) the broker
+   * still holds the message and delivers it again, so the failure is only logged.
+   */
+  private background(settling: Promise<unknown>): void {
+    settling.catch((error: unknown) => {
+      this.logger.warn({ binding: this.binding.name, err: (error as Error)?.message ?? String(error) }, 'settling a delivery failed; the broker delivers it again');
+    });
+  }
 
   private nextListener(): Listener | undefined {
     if (this.listeners.length === 0) return undefined;
@@ -121,7 +140,7 @@ export class ListenerHub {
   private hold(delivery: Delivery, listener: Listener, started: number): void {
     const entry: Pending = { delivery, listener, started, timer: undefined };
     entry.timer = this.clock.setTimeout(() => {
-      if (this.take(delivery.id, entry)) void this.fail(entry, `not acked within ackTimeout (${this.binding.consumer.ackTimeout} ms)`, true);
+      if (this.take(delivery.id, entry)) this.background(this.fail(entry, `not acked within ackTimeout (${this.binding.consumer.ackTimeout} ms)`, true));
     }, this.binding.consumer.ackTimeout);
     const list = this.pending.get(delivery.id) ?? [];
     list.push(entry);
@@ -182,30 +201,36 @@ export class ListenerHub {
 
 /** One SSE `message` event (SPEC section 5). */
 export function formatEvent(message: InboundMessage): string {
-  const data = {
-    id: message.id,
-    payload: decodePayload(message),
-    contentType: message.contentType,
-    headers: appHeaders(message.headers),
-    partition: message.partition ?? null,
-    attempt: message.attempt,
-  };
-  return `id: ${message.id.replace(/[\r\n]/g, '')}\nevent: message\ndata: ${JSON.stringify(data)}\n\n`;
+  const rest = JSON.stringify({ contentType: message.contentType, headers: appHeaders(message.headers), partition: message.partition ?? null, attempt: message.attempt });
+  const data = `{"id":${JSON.stringify(message.id)},"payload":${payloadJson(message)},${rest.slice(1)}`;
+  return `id: ${message.id.replace(/[\r\n]/g, '')}\nevent: message\ndata: ${data}\n\n`;
 }
 
-/** The JSON value for JSON, a string for text, base64 otherwise. */
-export function decodePayload(message: Pick<InboundMessage, 'payload' | 'contentType'>): unknown {
+/**
+ * The event's `payload` as JSON text: the JSON value for JSON, a string for text, base64
+ * otherwise. A valid JSON body goes in as it was sent rather than parsed and printed again:
+ * printing is recursive, and a body nested thousands of levels deep would overflow the stack
+ * (parsing is not). Line breaks, which may only be whitespace between its tokens, become
+ * spaces, since an SSE data line cannot hold them.
+ */
+export function payloadJson(message: Pick<InboundMessage, 'payload' | 'contentType'>): string {
+  const text = message.payload.toString(isJsonContentType(message.contentType) || isTextContentType(message.contentType) ? 'utf8' : 'base64');
   if (isJsonContentType(message.contentType)) {
     try {
-      return JSON.parse(message.payload.toString('utf8'));
+      JSON.parse(text);
+      return text.replace(/[\r\n]/g, ' ');
     } catch {
-      return message.payload.toString('utf8');
+      // Not JSON after all (a producer that says otherwise): shown as the text it is.
     }
   }
-  if (isTextContentType(message.contentType)) return message.payload.toString('utf8');
-  return message.payload.toString('base64');
+  return JSON.stringify(text);
 }
 
+/**
+ * A content type is JSON when its media type (what comes before the first `;`, trimmed, in
+ * any case) is `application/json` or ends in `+json`. Anything else, a list of types or a
+ * string that is no media type at all included, is not.
+ */
 export function isJsonContentType(contentType: string): boolean {
   const type = contentType.split(';')[0]!.trim().toLowerCase();
   return type === 'application/json' || type.endsWith('+json');

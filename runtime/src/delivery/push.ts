@@ -5,6 +5,7 @@
  * mid-retry loses nothing: the broker redelivers it.
  */
 import { connect } from 'node:net';
+import type { BaseLogger } from 'pino';
 import { Pool } from 'undici';
 import type { BindingConfig } from '../config/model.ts';
 import type { Delivery, InboundMessage } from '../binders/binder.ts';
@@ -38,11 +39,18 @@ export class PushDispatcher {
     private readonly transport: PushTransport,
     private readonly clock: Clock,
     private readonly observe: OutcomeObserver,
+    private readonly logger: BaseLogger,
   ) {}
 
   /** The binder's delivery handler. */
   readonly handle = (delivery: Delivery): void => {
-    const run = this.deliver(delivery).finally(() => this.inflight.delete(run));
+    const run = this.deliver(delivery)
+      // Settling failed (the broker went away, a dead letter could not be published): the
+      // broker still holds the message and delivers it again.
+      .catch((error: unknown) => {
+        this.logger.warn({ binding: this.binding.name, messageId: delivery.id, err: (error as Error)?.message ?? String(error) }, 'settling a pushed message failed; the broker delivers it again');
+      })
+      .finally(() => this.inflight.delete(run));
     this.inflight.add(run);
   };
 
@@ -81,20 +89,19 @@ export function httpTransport(
   app: { host: string; port: number },
 ): { transport: PushTransport; close: () => Promise<void> } {
   const origin = `http://${app.host.includes(':') ? `[${app.host}]` : app.host}:${app.port}`;
-  const pool = new Pool(origin, { connections: binding.consumer.concurrency, pipelining: 1 });
-  const path = binding.consumer.path ?? `/${binding.name}`;
   const timeout = binding.consumer.pushTimeout;
+  // Each phase of a push is bounded by pushTimeout through the pool's own timers (connect,
+  // answer headers, answer body) rather than by a signal and timer made per message, which
+  // showed on the profile. Never more pushes than connections are in flight, so none queues.
+  // One request per connection at a time: a pipelined POST would wait behind a slow answer
+  // and fail with it when the connection drops (docs/adr/0030-push-concurrency-and-connections.md).
+  const pool = new Pool(origin, {
+    connections: binding.consumer.concurrency, pipelining: 1, connect: { timeout }, headersTimeout: timeout, bodyTimeout: timeout,
+  });
+  const path = binding.consumer.path ?? `/${binding.name}`;
   const transport: PushTransport = async (message, attempt) => {
     try {
-      const response = await pool.request({
-        method: 'POST',
-        path,
-        body: message.payload,
-        headers: pushHeaders(message, attempt),
-        headersTimeout: timeout,
-        bodyTimeout: timeout,
-        signal: AbortSignal.timeout(timeout),
-      });
+      const response = await pool.request({ method: 'POST', path, body: message.payload, headers: pushHeaders(message, attempt) });
       // The body is of no use, but must be read for the connection to be reused.
       await response.body.dump();
       return classifyStatus(response.statusCode);
@@ -128,7 +135,7 @@ function isHeaderSafe(name: string, value: string): boolean {
 
 function describeError(error: unknown): string {
   const e = error as { code?: string; name?: string; message?: string };
-  if (e.name === 'TimeoutError' || e.code === 'UND_ERR_HEADERS_TIMEOUT' || e.code === 'UND_ERR_BODY_TIMEOUT') return 'timed out';
+  if (e.code === 'UND_ERR_CONNECT_TIMEOUT' || e.code === 'UND_ERR_HEADERS_TIMEOUT' || e.code === 'UND_ERR_BODY_TIMEOUT') return 'timed out';
   return e.code ?? e.message ?? String(error);
 }
 

@@ -35,6 +35,17 @@ export class ExpressionSyntaxError extends Error {
   }
 }
 
+/** A key the expression found but that cannot be a key: an object or array nested too deep. */
+export class InvalidPartitionKeyError extends Error {
+  override readonly name = 'InvalidPartitionKeyError';
+}
+
+/**
+ * Deepest object or array a key may be. Hashing and printing a key are recursive, so a body
+ * nested thousands of levels deep would overflow the stack; no sensible key is nested this deep.
+ */
+export const MAX_KEY_DEPTH = 64;
+
 /** What an expression sees: the message's payload (a JSON value or a string) and headers. */
 export interface ExpressionContext {
   payload: unknown;
@@ -197,4 +208,27 @@ function property(value: unknown, step: Step): unknown {
   if (typeof value !== 'object' || Array.isArray(value) || value instanceof JavaNumber) return undefined;
   // Own properties only: `payload.constructor` must not reach into the prototype chain.
   return Object.prototype.hasOwnProperty.call(value, step) ? (value as Record<string, unknown>)[step] : undefined;
+}
+
+/**
+ * The value an expression found, refused when it is an object or array nested deeper than
+ * MAX_KEY_DEPTH: hashing and printing a key (java.ts) recurse into it.
+ */
+export function checkedKey<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && nestedDeeperThan(value, MAX_KEY_DEPTH)) {
+    throw new InvalidPartitionKeyError(`the partition key is an object or array nested deeper than ${MAX_KEY_DEPTH} levels`);
+  }
+  return value;
+}
+
+/** Whether `value` holds objects or arrays more than `limit` levels deep; walked without recursion. */
+function nestedDeeperThan(value: unknown, limit: number): boolean {
+  const stack: Array<[unknown, number]> = [[value, 1]];
+  while (stack.length > 0) {
+    const [current, depth] = stack.pop()!;
+    if (typeof current !== 'object' || current === null) continue;
+    if (depth > limit) return true;
+    for (const child of Object.values(current)) if (typeof child === 'object' && child !== null) stack.push([child, depth + 1]);
+  }
+  return false;
 }

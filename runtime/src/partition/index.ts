@@ -7,11 +7,11 @@
  * from the `x-message-key` header or `producer.messageKeyExpression`.
  */
 import type { PartitionSelector, ProducerConfig } from '../config/model.ts';
-import { compileExpression, type CompiledExpression } from './expression.ts';
+import { checkedKey, compileExpression, type CompiledExpression } from './expression.ts';
 import { javaHashCode, javaString } from './java.ts';
 import { parseJavaJson } from './json.ts';
 
-export { compileExpression, ExpressionSyntaxError } from './expression.ts';
+export { compileExpression, ExpressionSyntaxError, InvalidPartitionKeyError } from './expression.ts';
 export type { CompiledExpression, ExpressionContext } from './expression.ts';
 export { javaHashCode, javaString, JavaNumber } from './java.ts';
 export { parseJavaJson } from './json.ts';
@@ -124,7 +124,7 @@ function evaluate(expression: string | undefined, message: PartitionedMessage): 
     program = compileExpression(expression);
     compiled.set(expression, program);
   }
-  return program.evaluate({ payload: payloadValue(message.payload), headers: message.headers });
+  return checkedKey(program.evaluate({ payload: payloadValue(message.payload), headers: message.headers }));
 }
 
 /** Raw bytes are read as JSON (keeping Java's number types) when they are JSON, else as text. */

@@ -1,5 +1,5 @@
 import { Type } from '@sinclair/typebox';
-import { ERROR_CODES } from './errors.ts';
+import { API_ERROR_CODES } from './errors.ts';
 
 export const BindingParams = Type.Object({ binding: Type.String({ minLength: 1 }) });
 
@@ -9,7 +9,7 @@ export const DeliveryParams = Type.Object({ binding: Type.String({ minLength: 1 
 export const ErrorBody = Type.Object({
   statusCode: Type.Integer(),
   // An enum in the OpenAPI document; serialised as a plain string.
-  code: Type.Unsafe<string>({ type: 'string', enum: [...ERROR_CODES] }),
+  code: Type.Unsafe<string>({ type: 'string', enum: [...new Set(API_ERROR_CODES.map(([, code]) => code))] }),
   error: Type.String(),
   message: Type.String(),
 });
@@ -29,12 +29,19 @@ export const BindingView = Type.Object({
   error: Type.Optional(Type.String()),
 });
 
-/** The standard headers a send may carry besides Bindery's own: CloudEvents binary mode and W3C trace context. */
-export const EventHeaders = {
+/**
+ * The headers a send takes, for the OpenAPI document only: the send route reads them by hand
+ * (routes/send.ts says why). Besides Bindery's own, CloudEvents binary mode and W3C trace context.
+ */
+export const SendHeaders = Type.Object({
+  'content-type': Type.Optional(Type.String()),
+  'x-partition-key': Type.Optional(Type.String()),
+  'x-message-key': Type.Optional(Type.String()),
+  'x-msg-id': Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
   'ce-specversion': Type.Optional(Type.String({ description: 'CloudEvents binary mode: with ce-id, ce-source and ce-type, the send is a CloudEvent; every ce-<attribute> travels as the message header ce_<attribute>' })),
   'ce-id': Type.Optional(Type.String()),
   'ce-source': Type.Optional(Type.String()),
   'ce-type': Type.Optional(Type.String()),
   traceparent: Type.Optional(Type.String({ description: 'W3C trace context; travels in the message and comes back on push and SSE' })),
   tracestate: Type.Optional(Type.String()),
-};
+});

@@ -1,14 +1,29 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
-import type { Sidecar } from '../sidecar/sidecar.ts';
+import type { SendRequest, Sidecar } from '../sidecar/sidecar.ts';
+import { BULK_CONTENT_TYPE, bulkAnswer, parseBulk } from './bulk.ts';
+import { ErrorBody } from './schemas.ts';
 import { eventFromRequest } from '../cloudevents/index.ts';
 import { traceContextOf, traceHeaders } from '../tracing/context.ts';
-import { BindingParams, ErrorBody, EventHeaders } from './schemas.ts';
 
 const MESSAGE_HEADER_PREFIX = 'x-msg-';
 
-/** `POST /v1/send/{binding}`: the body, as is, becomes one message. */
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The sender's Content-Type, exactly as sent (see the onRequest hook below). */
+    messageContentType: string | undefined;
+  }
+}
+
+/**
+ * `POST /v1/send/{binding}`: the body, as is, becomes one message; an `application/x-ndjson`
+ * body is many messages, one per line (bulk.ts).
+ *
+ * The request is checked by hand rather than by a fastify schema: the schema would validate
+ * (and copy) every request's headers, which cost more than the rest of the route on the
+ * profile. The schemas stay for the answers, whose serializer they compile.
+ */
 export function registerSendRoute(parent: FastifyInstance, sidecar: Sidecar): void {
   void parent.register(async (scope) => {
     const app = scope.withTypeProvider<TypeBoxTypeProvider>();
@@ -16,52 +31,100 @@ export function registerSendRoute(parent: FastifyInstance, sidecar: Sidecar): vo
     // only parsed to validate it and to evaluate partition key expressions.
     app.removeAllContentTypeParsers();
     app.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
+    // fastify answers 415 to a Content-Type it cannot parse (`text/`, a list of types) before
+    // any parser runs. A message's content type is the sender's to choose, so it is taken
+    // aside as sent, and the body is read as bytes whatever it says.
+    app.decorateRequest('messageContentType', undefined);
+    app.addHook('onRequest', (request, _reply, done) => {
+      const contentType = request.headers['content-type'];
+      if (contentType !== undefined) {
+        if (contentType !== '') request.messageContentType = contentType;
+        delete request.headers['content-type'];
+      }
+      done();
+    });
 
     app.post(
       '/v1/send/:binding',
       {
         schema: {
-          params: BindingParams,
-          headers: Type.Object({
-            'content-type': Type.Optional(Type.String()),
-            'x-partition-key': Type.Optional(Type.String()),
-            'x-message-key': Type.Optional(Type.String()),
-            'x-msg-id': Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
-            ...EventHeaders,
-          }),
           response: {
-            202: Type.Object({
-              id: Type.String(),
-              destination: Type.String(),
-              binder: Type.String(),
-              partition: Type.Union([Type.Integer(), Type.Null()]),
-            }),
+            200: BulkResultBody,
+            202: SendResultBody,
+            207: BulkResultBody,
             '4xx': ErrorBody,
             '5xx': ErrorBody,
           },
         },
       },
       async (request, reply) => {
-        const headers: Record<string, string> = {};
-        for (const [name, value] of Object.entries(request.headers)) {
-          if (name.startsWith(MESSAGE_HEADER_PREFIX) && name !== 'x-msg-id' && name.length > MESSAGE_HEADER_PREFIX.length) {
-            headers[name.slice(MESSAGE_HEADER_PREFIX.length)] = Array.isArray(value) ? value.join(', ') : String(value);
-          }
+        const { binding } = request.params as { binding: string };
+        const body = Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0);
+        const contentType = request.messageContentType;
+        if (contentType !== undefined && isBulk(contentType)) {
+          const defaultContentType = sidecar.runtimeConfig.bindings[binding]?.contentType ?? 'application/json';
+          const outcomes = await sidecar.sendBatch(binding, parseBulk(body, defaultContentType));
+          const answer = bulkAnswer(outcomes);
+          return reply.status(answer.allSent ? 200 : 207).send({ results: answer.results });
         }
-        // A CloudEvent (either HTTP mode) and a W3C trace context travel as their own message headers.
-        const event = eventFromRequest(request.headers, Buffer.isBuffer(request.body) ? request.body : Buffer.alloc(0), request.headers['content-type']);
-        const body = event.payload;
-        const contentType = event.contentType;
-        const result = await sidecar.send(request.params.binding, {
-          body,
-          headers: { ...headers, ...event.headers, ...traceHeaders(traceContextOf(request.headers)) },
-          ...(contentType && { contentType }),
-          ...(request.headers['x-msg-id'] !== undefined && { id: request.headers['x-msg-id'] }),
-          ...(request.headers['x-partition-key'] !== undefined && { key: request.headers['x-partition-key'] }),
-          ...(request.headers['x-message-key'] !== undefined && { messageKey: request.headers['x-message-key'] }),
-        });
+        const result = await sidecar.send(binding, singleMessage(request, body, contentType));
         return reply.status(202).send(result);
       },
     );
   });
+}
+
+const SendResultBody = Type.Object({
+  id: Type.String(),
+  destination: Type.String(),
+  binder: Type.String(),
+  partition: Type.Union([Type.Integer(), Type.Null()]),
+});
+
+/** One shape for both outcomes of a message: a union would make the serializer validate each item to pick one. */
+const BulkResultBody = Type.Object({
+  results: Type.Array(Type.Object({
+    statusCode: Type.Integer(),
+    id: Type.Optional(Type.String()),
+    destination: Type.Optional(Type.String()),
+    binder: Type.Optional(Type.String()),
+    partition: Type.Optional(Type.Union([Type.Integer(), Type.Null()])),
+    code: Type.Optional(Type.String()),
+    error: Type.Optional(Type.String()),
+    message: Type.Optional(Type.String()),
+  })),
+});
+
+function singleMessage(request: FastifyRequest, body: Buffer, contentType: string | undefined): SendRequest {
+  const headers: Record<string, string> = {};
+  const raw = request.headers;
+  for (const name in raw) {
+    if (name.length > MESSAGE_HEADER_PREFIX.length && name.startsWith(MESSAGE_HEADER_PREFIX) && name !== 'x-msg-id') {
+      const value = raw[name];
+      headers[name.slice(MESSAGE_HEADER_PREFIX.length)] = Array.isArray(value) ? value.join(', ') : String(value);
+    }
+  }
+  // Its length is checked with the other broker limits (sidecar/limits.ts), for bulk lines too.
+  const id = header(raw['x-msg-id']);
+  const key = header(raw['x-partition-key']);
+  const messageKey = header(raw['x-message-key']);
+  // A CloudEvent (either HTTP mode) and a W3C trace context travel as message headers of their own.
+  const event = eventFromRequest(raw, body, contentType);
+  Object.assign(headers, event.headers, traceHeaders(traceContextOf(raw)));
+  return {
+    body: event.payload,
+    headers,
+    ...(event.contentType && { contentType: event.contentType }),
+    ...(id !== undefined && { id }),
+    ...(key !== undefined && { key }),
+    ...(messageKey !== undefined && { messageKey }),
+  };
+}
+
+function header(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value.join(', ') : value;
+}
+
+function isBulk(contentType: string): boolean {
+  return contentType.split(';', 1)[0]!.trim().toLowerCase() === BULK_CONTENT_TYPE;
 }

@@ -13,7 +13,7 @@ import type { BinderConfig, BindingConfig } from '../config/model.ts';
 import { ListenerHub } from '../delivery/listeners.ts';
 import { PushDispatcher, httpTransport, waitForApp } from '../delivery/push.ts';
 import { tracePush } from '../tracing/messaging.ts';
-import type { DeliveryOutcome } from '../delivery/settle.ts';
+import { undeliverable, type DeliveryOutcome } from '../delivery/settle.ts';
 import { DeliveryTracker } from '../delivery/tracker.ts';
 import { safeError } from '../redact.ts';
 import type { BinderSlot } from './binder-slots.ts';
@@ -105,13 +105,13 @@ export class Bindings {
       this.startOutput(handle);
       return;
     }
-    const hub = new ListenerHub(binding, this.ctx.clock, this.observer(() => handle.binding));
+    const hub = new ListenerHub(binding, this.ctx.clock, this.observer(() => handle.binding), this.ctx.logger);
     const handle: InputHandle = { direction: 'input', binding, slot, state: 'started', hub, busy: Promise.resolve() };
     hub.onListenerCount((count) => this.listenersChanged(handle, count));
     this.handles.set(binding.name, handle);
     metrics.binderState(binding, slot.binder.state === 'up');
     // Inputs attach in the background: a broker that is not up yet must not hold the API.
-    void this.serial(handle, () => this.attachInput(handle));
+    void this.queue(handle, () => this.attachInput(handle));
   }
 
   /** (Re)creates the output's producer on its current slot; `ready` tells when it is usable. */
@@ -138,7 +138,7 @@ export class Bindings {
     if (app && !handle.push) {
       const { transport, close } = httpTransport(binding, app);
       const traced = tracePush(this.ctx.tracer, binding, slot.config.type, transport);
-      handle.push = { dispatcher: new PushDispatcher(binding, traced, this.ctx.clock, this.observer(() => handle.binding)), close };
+      handle.push = { dispatcher: new PushDispatcher(binding, traced, this.ctx.clock, this.observer(() => handle.binding), this.ctx.logger), close };
     }
     const target = handle.push ? handle.push.dispatcher.handle : handle.hub.handle;
     // Pushes wait for the app to listen: in a pod the sidecar starts first, and pushes the app
@@ -148,8 +148,16 @@ export class Bindings {
     const tracker = new DeliveryTracker(this.ctx.clock);
     const handler = tracker.wrap((delivery: Delivery): void => {
       this.ctx.metrics.messageReceived(handle.binding);
-      if (!appListening) return target(delivery);
-      void appListening.then((listening) => (listening ? target(delivery) : void delivery.requeue()));
+      const deliver = (): void => {
+        try {
+          target(delivery);
+        } catch (error) {
+          // Whatever went wrong would go wrong again on redelivery: the message must not hold its binding.
+          undeliverable(delivery, handle.binding.consumer, error, this.observer(() => handle.binding), this.ctx.logger, handle.binding.name).catch(() => undefined);
+        }
+      };
+      if (!appListening) return deliver();
+      void appListening.then((listening) => (listening ? deliver() : delivery.requeue().catch(() => undefined)));
     });
     handle.refused = undefined;
     try {
@@ -199,7 +207,7 @@ export class Bindings {
       },
       {
         clock: this.ctx.clock,
-        signal: slot.stop.signal,
+        signal: AbortSignal.any([slot.stop.signal, this.ctx.closing]),
         // A refused topology stays refused until one side changes: retrying would only repeat it.
         retryable: (error) => error !== closed && !(error instanceof TopologyRefusedError),
         onRetry: (error, _attempt, delay) => this.ctx.logger.warn({ binding: binding.name, err: safeError(error), retryInMs: delay }, retrying),
@@ -217,11 +225,18 @@ export class Bindings {
     this.ctx.metrics.binderState(binding, handle.slot.binder.state === 'up');
   }
 
-  /** Runs `work` after the input's earlier work; a failure is logged, not thrown. */
+  /** Runs `work` after the input's earlier work; its failure is the caller's, and later work still runs. */
   serial(handle: InputHandle, work: () => Promise<void>): Promise<void> {
-    const next = handle.busy.then(work).catch((error) => this.ctx.logger.error({ binding: handle.binding.name, err: safeError(error) }, 'binding operation failed'));
-    handle.busy = next;
-    return next;
+    const run = handle.busy.then(work);
+    handle.busy = run.catch(() => undefined);
+    return run;
+  }
+
+  /** `serial` for work whose failure nobody answers for: it is logged, and the promise never rejects. */
+  queue(handle: InputHandle, work: () => Promise<void>): Promise<void> {
+    return this.serial(handle, work).catch((error: unknown) => {
+      this.ctx.logger.error({ binding: handle.binding.name, err: safeError(error) }, 'binding operation failed');
+    });
   }
 
   /** The output's producer, waiting (bounded) while the binding connects or moves to another binder. */
@@ -280,7 +295,8 @@ export class Bindings {
         if (handle.push || handle.hub.listenerCount > 0) await handle.consumer?.resume();
       }
     });
-    if (request === 'started') await this.serial(handle, () => this.attachInput(handle));
+    // Attaching waits for the binder; the answer does not (`consuming` tells when it is done).
+    if (request === 'started') void this.queue(handle, () => this.attachInput(handle));
   }
 
   view(handle: Handle): BindingView {
@@ -335,7 +351,7 @@ export class Bindings {
       await producer?.close().catch(() => undefined);
     } else {
       handle.state = 'stopped';
-      await this.serial(handle, () => this.detachInput(handle));
+      await this.queue(handle, () => this.detachInput(handle));
     }
   }
 
@@ -347,7 +363,7 @@ export class Bindings {
           await Promise.allSettled([...handle.inflight]);
           await handle.producer?.close().catch(() => undefined);
         } else {
-          await this.serial(handle, () => this.detachInput(handle));
+          await this.queue(handle, () => this.detachInput(handle));
         }
       }),
     );
@@ -362,7 +378,7 @@ export class Bindings {
 
   private listenersChanged(handle: InputHandle, count: number): void {
     if (handle.push) return;
-    void this.serial(handle, async () => {
+    void this.queue(handle, async () => {
       if (!handle.consumer || handle.state !== 'started') return;
       if (count === 0) await handle.consumer.pause();
       else await handle.consumer.resume();

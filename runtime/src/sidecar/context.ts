@@ -18,10 +18,12 @@ export interface SidecarContext {
   readonly sendWaitMs: number;
   /** A group input moving to another binder drains the old one until it was quiet this long. */
   readonly drainQuietMs: number;
-  /** Upper bound of that drain, of waiting for its deliveries to settle, and of shutdown. */
+  /** Upper bound of that drain and of waiting for its deliveries to settle. */
   readonly drainMaxMs: number;
   readonly tracer: Tracer;
   config(): RuntimeConfig;
   /** True once shutdown began: nothing attaches any more. */
   isClosed(): boolean;
+  /** Aborts when shutdown begins: retries of producers and consumers stop. */
+  readonly closing: AbortSignal;
 }

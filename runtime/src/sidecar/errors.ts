@@ -28,6 +28,11 @@ export class InvalidPayloadError extends Error {
   }
 }
 
+/** A message id, content type or header name the brokers cannot carry (see limits.ts). */
+export class InvalidHeaderError extends Error {
+  override readonly name = 'InvalidHeaderError';
+}
+
 export class PayloadTooLargeError extends Error {
   override readonly name = 'PayloadTooLargeError';
   constructor(readonly limit: number) {

@@ -91,7 +91,7 @@ export class Reloader {
   private async switchInput(handle: InputHandle, binding: BindingConfig): Promise<() => Promise<void>> {
     const { logger, drainQuietMs, drainMaxMs } = this.ctx;
     const old = { consumer: handle.consumer, tracker: handle.tracker, binding: handle.binding };
-    await this.bindings.serial(handle, async () => {
+    await this.bindings.queue(handle, async () => {
       handle.consumer = undefined;
       handle.tracker = undefined;
       await this.bindings.rebindInput(handle, binding);
@@ -111,11 +111,11 @@ export class Reloader {
   /** Any other change of an input: it stops (settling what it holds), then starts anew. */
   private async restartInput(handle: InputHandle, binding: BindingConfig): Promise<void> {
     const from = handle.binding.binder;
-    await this.bindings.serial(handle, async () => {
+    await this.bindings.queue(handle, async () => {
       await this.bindings.detachInput(handle);
       await this.bindings.rebindInput(handle, binding);
     });
-    await this.bindings.serial(handle, () => this.bindings.attachInput(handle));
+    await this.bindings.queue(handle, () => this.bindings.attachInput(handle));
     this.ctx.logger.info({ binding: binding.name, from, to: binding.binder }, 'input binding restarted');
   }
 }

@@ -8,7 +8,15 @@ import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import { systemClock, within, type Clock } from '../../../time/clock.ts';
 import type { RetryPolicy } from '../../../time/retry.ts';
-import { BinderUnavailableError, ConfirmTimeoutError, type Binder, type BinderState } from '../binders/binder.ts';
+import {
+  BinderUnavailableError,
+  ConfirmTimeoutError,
+  MessageTooLargeError,
+  type Binder,
+  type BinderState,
+  type OutboundMessage,
+  type Producer,
+} from '../binders/binder.ts';
 import type { RuntimeConfig } from '../config/model.ts';
 import { isJsonContentType, type Listener } from '../delivery/listeners.ts';
 import { Metrics } from '../metrics.ts';
@@ -17,9 +25,10 @@ import { safeError } from '../redact.ts';
 import { traceSend } from '../tracing/messaging.ts';
 import { noTracer, type Tracer } from '../tracing/tracer.ts';
 import { BinderSlots } from './binder-slots.ts';
-import { Bindings, type BindingView, type StateRequest } from './bindings.ts';
+import { Bindings, type BindingView, type OutputHandle, type StateRequest } from './bindings.ts';
 import type { SidecarContext } from './context.ts';
 import { BindingStoppedError, InvalidPayloadError, PayloadTooLargeError, UnknownDeliveryError, WrongDirectionError } from './errors.ts';
+import { checkMessageLimits } from './limits.ts';
 import { Reloader } from './reload.ts';
 
 export type { BindingState, BindingView, StateRequest } from './bindings.ts';
@@ -41,10 +50,15 @@ export interface SidecarOptions {
    * arrived there for this long (default 1 s), so what was sent before the move is not stranded.
    */
   drainQuietMs?: number;
-  /** Upper bound of that drain, of waiting for its deliveries to settle, and of shutdown (default 30 s). */
+  /** Upper bound of that drain and of waiting for its deliveries to settle (default 30 s). */
   drainMaxMs?: number;
   /** The sidecar's own spans (tracing/); none by default. */
   tracer?: Tracer;
+  /**
+   * How long `close()` may take in all (default 20 s): in-flight sends and pushes get most of
+   * it, closing the binders the rest; whatever is not settled then goes back to the broker.
+   */
+  shutdownMs?: number;
 }
 
 export interface SendRequest {
@@ -58,6 +72,11 @@ export interface SendRequest {
   headers: Record<string, string>;
 }
 
+type PreparedSend = OutboundMessage & { id: string };
+
+/** One message of a bulk send: its receipt, or why it was not sent. */
+export type SendOutcome = { ok: true; result: SendResult } | { ok: false; error: Error };
+
 export interface SendResult {
   id: string;
   destination: string;
@@ -68,6 +87,13 @@ export interface SendResult {
 /** Binders that cannot connect, and producers or consumers the broker refused, are tried again with this. */
 export const BINDER_RETRY: RetryPolicy = { initialMs: 500, multiplier: 2, maxMs: 30_000 };
 
+export const DEFAULT_SHUTDOWN_MS = 20_000;
+
+/** The part of the shutdown budget kept for closing the binders once in-flight work had its time. */
+function closingShare(shutdownMs: number): number {
+  return Math.min(5_000, shutdownMs / 4);
+}
+
 export class Sidecar {
   readonly metrics: Metrics;
   private config: RuntimeConfig;
@@ -76,6 +102,8 @@ export class Sidecar {
   private readonly handles: Bindings;
   private readonly reloader: Reloader;
   private readonly listenerEnds = new Set<() => void>();
+  private readonly closing = new AbortController();
+  private readonly shutdownMs: number;
   private reloading: Promise<void> = Promise.resolve();
   private accepting = true;
   private closed = false;
@@ -112,7 +140,9 @@ export class Sidecar {
       tracer: options.tracer ?? noTracer,
       config: () => this.config,
       isClosed: () => this.closed,
+      closing: this.closing.signal,
     };
+    this.shutdownMs = options.shutdownMs ?? DEFAULT_SHUTDOWN_MS;
     this.handles = new Bindings(this.ctx);
     this.reloader = new Reloader(this.ctx, this.handles, (next) => (this.config = next));
   }
@@ -132,45 +162,90 @@ export class Sidecar {
   }
 
   async send(name: string, request: SendRequest): Promise<SendResult> {
+    const handle = this.output(name);
+    const message = this.prepare(handle, request);
+    // A usable producer is the common case: no promise in between (bindings.ts waits otherwise).
+    const producer = handle.producer ?? (await this.handles.producerFor(handle));
+    return this.publish(handle, producer, message);
+  }
+
+  /**
+   * Many messages of one request (bulk send): each is checked on its own, all that pass are
+   * handed to the producer in their order before any confirm is awaited, and each outcome is
+   * reported on its own, once its confirm (or refusal) is in; an Error among the requests (a
+   * line the HTTP layer could not read) is reported at its place. A refusal of the binding as a
+   * whole (unknown, wrong direction, stopped, shutting down) is thrown, as for one send.
+   */
+  async sendBatch(name: string, requests: Array<SendRequest | Error>): Promise<SendOutcome[]> {
+    const handle = this.output(name);
+    const prepared = requests.map((request): PreparedSend | Error => {
+      if (request instanceof Error) return request;
+      try {
+        return this.prepare(handle, request);
+      } catch (error) {
+        return error as Error;
+      }
+    });
+    const producer = handle.producer ?? (await this.handles.producerFor(handle));
+    const sends = prepared.map((message) => (message instanceof Error ? Promise.reject(message) : this.publish(handle, producer, message)));
+    return (await Promise.allSettled(sends)).map((settled) =>
+      settled.status === 'fulfilled' ? { ok: true, result: settled.value } : { ok: false, error: settled.reason as Error });
+  }
+
+  private output(name: string): OutputHandle {
     const handle = this.handles.lookup(name);
     if (handle.direction !== 'output') throw new WrongDirectionError(name, 'input', 'send');
     if (!this.accepting) throw new BinderUnavailableError('the sidecar is shutting down');
     if (handle.state === 'stopped') throw new BindingStoppedError(name);
+    return handle;
+  }
+
+  /** The checks of one message and what it becomes, before the broker is involved. */
+  private prepare(handle: OutputHandle, request: SendRequest): PreparedSend {
     const binding = handle.binding;
     if (request.body.length > binding.maxMessageBytes) throw new PayloadTooLargeError(binding.maxMessageBytes);
     const contentType = request.contentType ?? binding.contentType;
-    const text = request.body.toString('utf8');
+    checkMessageLimits(request.id, contentType, request.headers);
     const json = isJsonContentType(contentType);
     if (json) {
       try {
-        JSON.parse(text);
+        JSON.parse(request.body.toString('utf8'));
       } catch (error) {
         throw new InvalidPayloadError(contentType, (error as Error).message);
       }
     }
-    // Key expressions read a JSON body with Java's number types, so they get the bytes.
-    const keyed = { payload: json ? request.body : text, headers: request.headers, key: request.key, messageKey: request.messageKey };
-    const key = messageKeyFor(binding.producer, keyed);
-    const partition = partitionFor(binding.producer, keyed, handle.slot.config.type === 'kafka');
-    const producer = await this.handles.producerFor(handle);
+    const { producer } = binding;
+    let key: string | undefined;
+    let partition: number | undefined;
+    if (producer.partitionCount > 1 || producer.messageKeyExpression !== undefined || request.messageKey !== undefined) {
+      // Key expressions read a JSON body with Java's number types, so they get the bytes.
+      const keyed = { payload: json ? request.body : request.body.toString('utf8'), headers: request.headers, key: request.key, messageKey: request.messageKey };
+      key = messageKeyFor(producer, keyed);
+      partition = partitionFor(producer, keyed, handle.slot.config.type === 'kafka');
+    }
+    return {
+      id: request.id ?? randomUUID(), payload: request.body, contentType, headers: request.headers,
+      ...(partition !== undefined && { partition }), ...(key !== undefined && { key }),
+    };
+  }
+
+  private async publish(handle: OutputHandle, producer: Producer, message: PreparedSend): Promise<SendResult> {
     const current = handle.binding;
     if (handle.slot.binder.state !== 'up') throw new BinderUnavailableError(`binder ${current.binder} is ${handle.slot.binder.state}`);
-    const id = request.id ?? randomUUID();
     const { clock } = this.ctx;
     const started = clock.now();
-    const span = traceSend(this.ctx.tracer, current, handle.slot.config.type, { id, headers: request.headers, size: request.body.length });
-    const sending = producer.send({
-      id, payload: request.body, contentType, headers: span.headers, ...(partition !== undefined && { partition }), ...(key !== undefined && { key }),
-    });
-    void sending.then((receipt) => span.end({ partition: receipt.partition ?? partition }), (error: Error) => span.end({ error }));
+    const span = traceSend(this.ctx.tracer, current, handle.slot.config.type, { id: message.id, headers: message.headers, size: message.payload.length });
+    const sending = producer.send(span.headers === message.headers ? message : { ...message, headers: span.headers });
+    void sending.then((receipt) => span.end({ partition: receipt.partition ?? message.partition }), (error: Error) => span.end({ error }));
     handle.inflight.add(sending);
     try {
       const receipt = await sending;
       this.metrics.messageSent(current, (clock.now() - started) / 1000);
-      return { id, destination: current.destination, binder: current.binder, partition: receipt.partition ?? partition ?? null };
+      return { id: message.id, destination: current.destination, binder: current.binder, partition: receipt.partition ?? message.partition ?? null };
     } catch (error) {
       if (error instanceof ConfirmTimeoutError) throw new ConfirmTimeoutError(`binder ${current.binder} did not confirm the message in time: ${error.message}`);
-      if (!(error instanceof BinderUnavailableError)) this.ctx.logger.warn({ binding: name, err: safeError(error) }, 'send failed');
+      if (error instanceof MessageTooLargeError) throw error;
+      if (!(error instanceof BinderUnavailableError)) this.ctx.logger.warn({ binding: current.name, err: safeError(error) }, 'send failed');
       throw new BinderUnavailableError(`binder ${current.binder} could not take the message: ${(error as Error).message}`);
     } finally {
       handle.inflight.delete(sending);
@@ -232,19 +307,29 @@ export class Sidecar {
 
   /**
    * Graceful stop (SIGTERM): sends are refused from now on, sends in flight finish, inputs
-   * stop consuming and give back what they hold, then everything closes.
+   * stop consuming and give back what they hold, then everything closes, all of it within
+   * `shutdownMs`, whatever state the bindings are in (retrying a declaration, a binder that
+   * never connected, a push the app never answers).
    */
   async close(): Promise<void> {
     if (this.closed) return;
     this.accepting = false;
     this.closed = true;
+    // Bindings retrying their producer or consumer stop: nothing will use them.
+    this.closing.abort();
     this.slots.stopConnecting();
+    const { clock, logger } = this.ctx;
+    const deadline = clock.now() + this.shutdownMs;
     // A broker that does not answer must not keep the process from exiting; what is not
     // settled by then goes back to the broker when the binder's connection closes.
-    const finished = await within(this.ctx.clock, this.handles.drainAll(), this.ctx.drainMaxMs);
-    if (!finished) this.ctx.logger.warn({ waitedMs: this.ctx.drainMaxMs }, 'shutdown did not finish in time; closing the binders anyway');
+    const drainMs = this.shutdownMs - closingShare(this.shutdownMs);
+    if (!(await within(clock, this.handles.drainAll(), drainMs))) {
+      logger.warn({ waitedMs: drainMs }, 'shutdown did not finish in-flight work in time; closing the binders anyway (what is unsettled goes back to the broker)');
+    }
     for (const end of this.listenerEnds) end();
     this.listenerEnds.clear();
-    await this.slots.closeAll();
+    if (!(await within(clock, this.slots.closeAll(), Math.max(0, deadline - clock.now())))) {
+      logger.warn('closing the binders did not finish in time; leaving them');
+    }
   }
 }

@@ -132,3 +132,23 @@ describe('partitioned sends over HTTP on Kafka', () => {
     expect(missing.body.message).toMatch(/partition key expression "payload.user" found no value/);
   });
 });
+
+describe('bulk send over HTTP on Kafka', () => {
+  it('answers each line with the partition it went to, and each partition holds its lines in order', async () => {
+    const destination = unique('http-bulk');
+    raw.track({ topics: [destination] });
+    const output = await provider(destination, '{ partitionCount: 2, partitionKeyExpression: payload.user }');
+    const lines = Array.from({ length: 200 }, (_, n) => ({ id: `b-${n}`, payload: { user: `user-${n % 5}`, n } }));
+    const answer = await send(output, 'output', lines.map((line) => JSON.stringify(line)).join('\n'), { 'content-type': 'application/x-ndjson' });
+    expect(answer.status).toBe(200);
+    const results = answer.body.results as Array<{ statusCode: number; id: string; partition: number }>;
+    expect(results.map((r) => [r.statusCode, r.id, r.partition])).toEqual(
+      lines.map((line) => [202, line.id, javaHashPartition(line.payload.user, 2)]),
+    );
+    const records = await raw.read(destination, lines.length);
+    for (const partition of [0, 1]) {
+      const inPartition = records.filter((r) => r.partition === partition).map((r) => (JSON.parse(r.value!.toString()) as { n: number }).n);
+      expect(inPartition).toEqual(lines.filter((line) => javaHashPartition(line.payload.user, 2) === partition).map((line) => line.payload.n));
+    }
+  });
+});

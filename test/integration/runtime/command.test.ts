@@ -2,55 +2,21 @@
  * `bindery runtime` as a process: flags, start-up errors, reloading its config file, and
  * SIGTERM (refuse sends, finish in-flight work, give unsettled messages back, exit 0).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { testEnv } from '../../support/env.ts';
+import { ConfigFiles, processAnswers, runtimeProcess as runtime, type RuntimeProcess } from '../../support/runtime-process.ts';
 import { PushTarget, deleteRabbitObjects, freePort, send, sidecarFrom, unique, waitFor } from './support.ts';
 
-const root = join(import.meta.dirname, '../../..');
 const prefix = unique('cmd');
-const dirs: string[] = [];
+const files = new ConfigFiles();
+const configFile = (text: string) => files.write(text);
+const ready = (opsPort: number, run: RuntimeProcess) => processAnswers(run, opsPort);
 afterAll(async () => {
   await deleteRabbitObjects(prefix);
-  for (const dir of dirs) await rm(dir, { recursive: true, force: true });
+  await files.removeAll();
 });
-
-interface Run {
-  child: ChildProcess;
-  output: () => string;
-  exit: Promise<number | null>;
-}
-
-function runtime(args: string[], env: Record<string, string> = {}): Run {
-  const child = spawn(process.execPath, ['bin/bindery', 'runtime', ...args], { cwd: root, env: { ...process.env, ...env } });
-  let output = '';
-  child.stdout!.on('data', (c: Buffer) => (output += c.toString()));
-  child.stderr!.on('data', (c: Buffer) => (output += c.toString()));
-  const exit = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  return { child, output: () => output, exit };
-}
-
-async function configFile(text: string): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'bindery-'));
-  dirs.push(dir);
-  const file = join(dir, 'bindery.yaml');
-  await writeFile(file, text);
-  return file;
-}
-
-async function ready(opsPort: number, run: Run): Promise<void> {
-  await waitFor(`readiness (output so far: ${run.output()})`, async () => {
-    try {
-      return (await fetch(`http://127.0.0.1:${opsPort}/readyz`)).status === 200;
-    } catch {
-      return false;
-    }
-  }, 30_000);
-}
 
 describe('bindery runtime', () => {
   it.concurrent('prints its help', async () => {
@@ -62,10 +28,12 @@ describe('bindery runtime', () => {
   it.concurrent.each([
     ['bindings: { in: { direction: input, consumer: { maxAttempts: 0 } } }\nbinders: { m: { type: memory } }', 'bindings.in.consumer.maxAttempts: must be an integer >= 1'],
     ['binders: { r: { type: rabbit, rabbit: { url: "${NOT_SET_ANYWHERE}" } } }', 'environment variable NOT_SET_ANYWHERE is not set'],
-  ])('refuses to start on a bad config, naming the key', async (text, message) => {
+    ['binders:\n  r: { type: rabbit, rabbit: { url: "amqp://admin:s3cr3t-pw@rabbit:5672 } }\n', 'not valid YAML at line 3, column 1'],
+  ])('refuses to start on a bad config, naming the key, and never printing a password', async (text, message) => {
     const run = runtime(['--config', await configFile(text)]);
     expect(await run.exit).toBe(1);
     expect(run.output()).toContain(message);
+    expect(run.output()).not.toContain('s3cr3t-pw');
   });
 
   it('reloads its config file: a binding moves from memory to RabbitMQ without a restart', async () => {

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import pino, { type Logger } from 'pino';
-import type { Binder } from '../../../runtime/src/binders/binder.ts';
+import type { AppDeps } from '../../../runtime/src/app.ts';
 import type { Tracer } from '../../../runtime/src/tracing/tracer.ts';
 import { parseConfig } from '../../../runtime/src/config/load.ts';
 import { startSidecar, type RunningSidecar } from '../../../runtime/src/server.ts';
@@ -15,9 +15,7 @@ export function unique(prefix: string): string {
   return `${prefix}-${randomBytes(4).toString('hex')}`;
 }
 
-export interface SidecarOptions {
-  sharedBinders?: Record<string, Binder>;
-  sendWaitMs?: number;
+export interface SidecarOptions extends Pick<AppDeps, 'sharedBinders' | 'sendWaitMs' | 'timeouts'> {
   logger?: Logger;
   /** Push inputs to this port (`--app-port`); a Spring application.yml has no `app:` of its own. */
   appPort?: number;

@@ -140,4 +140,12 @@ describe('renderConfig -> the sidecar\'s parser', () => {
       kafka: { brokers: ['kafka-0:9093', 'kafka-1:9093'], tls: true, sasl: { mechanism: 'scram-sha-512', username: 'kafka-user', password: 'kafka-secret' } },
     });
   });
+
+  it('never expands text that comes from a StreamBinding: a binding cannot read another Binder\'s password', async () => {
+    const reference = `\${${binderEnvVarName('events', 'PASSWORD')}}`;
+    const sneaky = binding('sneaky', { direction: 'output', destination: reference, binder: 'main-rabbit', contentType: reference, producer: { partitionKeyExpression: `'${reference}'`, partitionCount: 2 } });
+    const config = await parseConfig(renderConfig([rabbit, kafka], [sneaky]), 'bindery.yaml', { env });
+    expect(config.bindings.sneaky).toMatchObject({ contentType: reference, destination: reference, producer: { partitionKeyExpression: `'${reference}'` } });
+    expect(JSON.stringify(config.bindings)).not.toContain('kafka-secret');
+  });
 });

@@ -66,6 +66,21 @@ describe('retry', () => {
     await expect(result).rejects.toThrow('attempt 2 failed');
     expect(retries).toEqual([1, 100, 2, 200]);
   });
+
+  it('an abort during an attempt that never settles rejects at once, with the signal\'s reason', async () => {
+    const clock = new FakeClock();
+    const stop = new AbortController();
+    const retries: number[] = [];
+    const result = retry({ initialMs: 100, multiplier: 2, maxMs: 1000 }, () => new Promise<never>(() => undefined), {
+      clock,
+      signal: stop.signal,
+      onRetry: (_error, attempt) => retries.push(attempt),
+    });
+    stop.abort(new Error('shutting down'));
+    await expect(result).rejects.toThrow('shutting down');
+    expect(retries).toEqual([]);
+    expect(clock.pendingTimers).toBe(0);
+  });
 });
 
 describe('sleep and within', () => {

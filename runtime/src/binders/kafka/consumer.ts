@@ -343,7 +343,19 @@ export class KafkaInput implements Consumer {
         if (release()) done();
       },
     };
-    this.handler(delivery);
+    try {
+      this.handler(delivery);
+    } catch (error) {
+      // Its partition would wait on it for good: a record the runtime cannot take is
+      // dead-lettered (or dropped), and said so.
+      this.context.logger.error(
+        { binding: this.binding.name, topic: this.topic, partition: state.partition, offset: queued.record.offset, err: (error as Error).message },
+        'delivery handler threw; record dead-lettered',
+      );
+      delivery.deadLetter(`the sidecar could not deliver the message: ${(error as Error).message}`).catch((failure: unknown) => {
+        this.context.logger.warn({ binding: this.binding.name, err: (failure as Error).message }, 'dead letter not published; the record comes again');
+      });
+    }
   }
 
   private scheduleCommit(): void {

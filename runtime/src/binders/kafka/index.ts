@@ -12,7 +12,9 @@
  * The binder watches the cluster with a cheap probe to report `down` and `up`; while down,
  * sends fail at once with BinderUnavailableError (the runtime answers 503).
  */
-import {
+// kafkajs is CommonJS: Node's ESM loader sees only some of its named exports (not
+// ConfigResourceTypes), so that one is read from the default export.
+import kafkajs, {
   Kafka,
   logLevel,
   type Admin,
@@ -38,7 +40,7 @@ import {
 } from '../binder.ts';
 import { KafkaInput, type ConsumerContext, type KafkaConsumerTuning } from './consumer.ts';
 import type { OutboundRecord } from './messages.ts';
-import { KafkaOutput, recordPartitioner, type ProducerHost } from './producer.ts';
+import { KAFKA_DEFAULT_MAX_MESSAGE_BYTES, KafkaOutput, recordPartitioner, type ProducerHost } from './producer.ts';
 
 export interface KafkaBinderOptions {
   /** Consumer group timing; tests shorten it so that group changes take little time. */
@@ -89,6 +91,7 @@ class KafkaBinder implements Binder, ProducerHost {
   private readonly producers = new Set<KafkaOutput>();
   private readonly consumers = new Set<KafkaInput>();
   private probeTimer?: unknown;
+  private probing = false;
   private readonly tuning: KafkaConsumerTuning;
   readonly sendTimeout: number;
   readonly maxBatch: number;
@@ -119,10 +122,10 @@ class KafkaBinder implements Binder, ProducerHost {
       }),
       connectionTimeout: 3_000,
       logLevel: logLevel.INFO,
-      logCreator: kafkaLogCreator(this.logger),
+      logCreator: kafkaLogCreator(this.logger, () => undefined),
       retry: { initialRetryTime: 100, maxRetryTime: 2_000, retries: 8 },
     };
-    this.kafka = new Kafka(base);
+    this.kafka = new Kafka({ ...base, logCreator: kafkaLogCreator(this.logger, () => this.suspectDown()) });
     this.admin = this.kafka.admin();
     this.probe = new Kafka({ ...base, retry: { retries: 0 }, requestTimeout: 3_000 }).admin();
   }
@@ -164,9 +167,24 @@ class KafkaBinder implements Binder, ProducerHost {
     } catch (error) {
       throw this.unavailable(`binding "${binding.name}": cannot connect a producer`, error);
     }
-    const output = new KafkaOutput(this, topology.topic.name, producer, chosen);
+    const output = new KafkaOutput(this, topology.topic.name, producer, chosen, await this.maxMessageBytes(topology.topic.name));
     this.producers.add(output);
     return output;
+  }
+
+  /** The topic's `max.message.bytes` (its own, or the broker's default). */
+  private async maxMessageBytes(topic: string): Promise<number> {
+    try {
+      const { resources } = await this.admin.describeConfigs({
+        includeSynonyms: false,
+        resources: [{ type: kafkajs.ConfigResourceTypes.TOPIC, name: topic, configNames: ['max.message.bytes'] }],
+      });
+      const value = Number(resources[0]?.configEntries.find((entry) => entry.configName === 'max.message.bytes')?.configValue);
+      return Number.isInteger(value) && value > 0 ? value : KAFKA_DEFAULT_MAX_MESSAGE_BYTES;
+    } catch (error) {
+      this.logger.warn({ topic, err: (error as Error).message }, 'cannot read the topic\'s max.message.bytes; assuming Kafka\'s default');
+      return KAFKA_DEFAULT_MAX_MESSAGE_BYTES;
+    }
   }
 
   async createConsumer(binding: BindingConfig, handler: DeliveryHandler): Promise<Consumer> {
@@ -206,13 +224,17 @@ class KafkaBinder implements Binder, ProducerHost {
 
   async close(): Promise<void> {
     if (this.state === 'closed') return;
+    const connected = this.brokerVersion !== undefined;
     this.clock.clearTimeout(this.probeTimer);
     await Promise.allSettled([...this.consumers].map((c) => c.close()));
     await Promise.allSettled([...this.producers].map((p) => p.close()));
     const deadLetters = this.deadLetterProducer;
     if (deadLetters !== undefined) await deadLetters.then((p) => p.disconnect()).catch(() => {});
-    await Promise.allSettled([this.admin.disconnect(), this.probe.disconnect()]);
     this.setState('closed');
+    const disconnects = Promise.allSettled([this.admin.disconnect(), this.probe.disconnect()]);
+    // A client still making its first connection disconnects only once all its retries gave
+    // up (half a minute against a broker that never answers); nobody needs its answer now.
+    if (connected) await disconnects;
   }
 
   /** Creates the topic when missing, grows it when it has fewer partitions; returns its partitions. */
@@ -290,9 +312,12 @@ class KafkaBinder implements Binder, ProducerHost {
     }
   }
 
-  /** A failed call: look at the cluster now rather than at the next scheduled probe. */
+  /**
+   * A failed call or a connection lost: look at the cluster now rather than at the next
+   * scheduled probe. While down, the probe already runs often; while one runs, it decides.
+   */
   suspectDown(): void {
-    if (this.state === 'closed') return;
+    if (this.state !== 'up' || this.probing) return;
     this.clock.clearTimeout(this.probeTimer);
     this.probeTimer = this.clock.setTimeout(() => void this.runProbe(), 0);
   }
@@ -304,12 +329,15 @@ class KafkaBinder implements Binder, ProducerHost {
   }
 
   private async runProbe(): Promise<void> {
+    this.probing = true;
     try {
       await this.probe.describeCluster();
       this.setState('up');
     } catch (error) {
       if (this.state === 'up') this.logger.warn({ err: (error as Error).message }, 'kafka unreachable');
       this.setState('down');
+    } finally {
+      this.probing = false;
     }
     this.scheduleProbe();
   }
@@ -318,6 +346,10 @@ class KafkaBinder implements Binder, ProducerHost {
     if (this.state === state || this.state === 'closed') return;
     this.state = state;
     this.logger.info({ state }, `binder ${state}`);
+    if (state === 'down') {
+      const gone = new BinderUnavailableError(`Kafka is unreachable (binder "${this.name}")`);
+      for (const producer of this.producers) producer.failAll(gone);
+    }
     for (const listener of this.listeners) listener(state);
   }
 
@@ -354,12 +386,15 @@ const EXPECTED = /^Limiting retries for the idempotent producer/;
 /**
  * kafkajs logs through the runtime's logger. Its info lines and its per-retry connection
  * errors become debug: the binder itself says once that Kafka is unreachable and when it is back.
+ * A connection error is also the first sign of a broker gone (kafkajs retries on its own for
+ * seconds before a call fails): `onConnectionError` lets the binder look at once.
  */
-function kafkaLogCreator(logger: BaseLogger) {
+function kafkaLogCreator(logger: BaseLogger, onConnectionError: () => void) {
   return () =>
     ({ namespace, level, log }: LogEntry): void => {
       const { message, timestamp: _timestamp, logger: _logger, ...extra } = log as LogEntry['log'] & { logger?: unknown };
       const fields = { kafkajs: namespace, ...pickLogFields(extra) };
+      if (level === logLevel.ERROR && NOISY_NAMESPACES.has(namespace)) onConnectionError();
       if ((level === logLevel.ERROR || level === logLevel.WARN) && !NOISY_NAMESPACES.has(namespace) && !EXPECTED.test(message)) {
         logger.warn(fields, message);
       }

@@ -2,12 +2,45 @@
  * One output binding's producer on a Kafka topic: sends issued in the same tick travel in one
  * produce request, each caller hearing only of its own message, and every record's partition
  * is noted so that the receipt can name it.
+ *
+ * A produce request carries at most the topic's `max.message.bytes` (Kafka refuses a record
+ * batch over it, all of its records with it), and a record that alone would not fit is
+ * refused before it is queued. When the binder finds Kafka gone, what waits here and what is
+ * in flight are answered at once: the client hears 503 and retries, rather than waiting out
+ * the client library's retries against a broker that is not there.
  */
 import type { Producer as KafkaJsProducer, RecordMetadata } from 'kafkajs';
 import type { Clock } from '../../../../time/clock.ts';
-import { BinderUnavailableError, ConfirmTimeoutError, type BinderState, type OutboundMessage, type Producer, type SendReceipt } from '../binder.ts';
+import {
+  BinderUnavailableError,
+  ConfirmTimeoutError,
+  MessageTooLargeError,
+  type BinderState,
+  type OutboundMessage,
+  type Producer,
+  type SendReceipt,
+} from '../binder.ts';
 import { murmur2 } from '../../partition/index.ts';
 import { outboundRecord, type OutboundRecord } from './messages.ts';
+
+/** Kafka's own default of `max.message.bytes`, for a topic whose setting cannot be read. */
+export const KAFKA_DEFAULT_MAX_MESSAGE_BYTES = 1_048_588;
+/** A record batch's header (format v2). */
+const BATCH_OVERHEAD = 61;
+/** A record's fixed fields at their longest (length, attributes, timestamp and offset deltas, counts). */
+const RECORD_OVERHEAD = 36;
+/** The two length varints of one header at their longest. */
+const HEADER_OVERHEAD = 10;
+
+/** An upper bound of the bytes `record` takes in a record batch. */
+export function recordSize(record: OutboundRecord): number {
+  let size = RECORD_OVERHEAD + record.value.length + (record.key?.length ?? 0);
+  for (const name in record.headers) {
+    const value = record.headers[name]!;
+    size += HEADER_OVERHEAD + Buffer.byteLength(name) + (typeof value === 'string' ? Buffer.byteLength(value) : value.length);
+  }
+  return size;
+}
 
 /** What a producer needs of its binder. */
 export interface ProducerHost {
@@ -50,22 +83,29 @@ export function recordPartitioner(chosen: WeakMap<object, number>) {
 
 interface PendingSend {
   record: OutboundRecord;
-  resolve: (receipt: SendReceipt) => void;
-  reject: (error: Error) => void;
+  size: number;
+  /** Settles the caller once; later outcomes (a batch answered after the binder gave up on it) are ignored. */
+  settle: (outcome: SendReceipt | Error) => void;
 }
 
 export class KafkaOutput implements Producer {
   private pending: PendingSend[] = [];
+  private inflight: PendingSend[] = [];
   private flushScheduled = false;
   private sending = false;
   private closed = false;
+  /** The most a record batch of this topic may hold, less the batch's own header. */
+  private readonly budget: number;
 
   constructor(
     private readonly binder: ProducerHost,
     private readonly topic: string,
     private readonly producer: KafkaJsProducer,
     private readonly chosen: WeakMap<object, number>,
-  ) {}
+    maxMessageBytes: number,
+  ) {
+    this.budget = maxMessageBytes - BATCH_OVERHEAD;
+  }
 
   send(message: OutboundMessage): Promise<SendReceipt> {
     if (this.closed) return Promise.reject(new BinderUnavailableError(`the producer of ${this.topic} is closed`));
@@ -73,13 +113,32 @@ export class KafkaOutput implements Producer {
       return Promise.reject(new BinderUnavailableError(`Kafka is unreachable (binder "${this.binder.name}")`));
     }
     const record = outboundRecord(message);
+    const size = recordSize(record);
+    if (size > this.budget) {
+      return Promise.reject(new MessageTooLargeError(
+        `the message is larger than Kafka takes on topic ${this.topic} (max.message.bytes ${this.budget + BATCH_OVERHEAD}, with its headers and framing)`,
+      ));
+    }
     return new Promise((resolve, reject) => {
-      this.pending.push({ record, resolve, reject });
+      let settled = false;
+      const settle = (outcome: SendReceipt | Error): void => {
+        if (settled) return;
+        settled = true;
+        if (outcome instanceof Error) reject(outcome);
+        else resolve(outcome);
+      };
+      this.pending.push({ record, size, settle });
       if (!this.flushScheduled) {
         this.flushScheduled = true;
         setImmediate(() => this.flush());
       }
     });
+  }
+
+  /** Kafka is gone: every send waiting here or in flight is refused now (the client retries). */
+  failAll(error: Error): void {
+    for (const send of this.pending.splice(0)) send.settle(error);
+    for (const send of this.inflight) send.settle(error);
   }
 
   async close(): Promise<void> {
@@ -97,9 +156,17 @@ export class KafkaOutput implements Producer {
   private flush(): void {
     this.flushScheduled = false;
     if (this.sending || this.pending.length === 0) return;
-    const batch = this.pending.splice(0, this.binder.maxBatch);
+    let count = 0;
+    let bytes = 0;
+    while (count < this.pending.length && count < this.binder.maxBatch && (count === 0 || bytes + this.pending[count]!.size <= this.budget)) {
+      bytes += this.pending[count]!.size;
+      count++;
+    }
+    const batch = this.pending.splice(0, count);
+    this.inflight = batch;
     this.sending = true;
     void this.sendBatch(batch).finally(() => {
+      this.inflight = [];
       this.sending = false;
       this.flush();
     });
@@ -121,10 +188,10 @@ export class KafkaOutput implements Producer {
       ]);
       if (metadata.some((m) => m.errorCode !== 0)) throw new Error(`produce error ${metadata.find((m) => m.errorCode !== 0)?.errorCode}`);
       this.binder.setState('up');
-      for (const p of batch) p.resolve({ partition: this.chosen.get(p.record) ?? p.record.partition });
+      for (const p of batch) p.settle({ partition: this.chosen.get(p.record) ?? p.record.partition });
     } catch (error) {
       const failure = error instanceof ConfirmTimeoutError ? error : this.binder.unavailable(`send to ${this.topic} failed`, error);
-      for (const p of batch) p.reject(failure);
+      for (const p of batch) p.settle(failure);
     } finally {
       clock.clearTimeout(timer);
     }

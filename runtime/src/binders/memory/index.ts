@@ -139,8 +139,10 @@ class Member implements Consumer {
     try {
       this.handler(delivery);
     } catch (error) {
-      this.broker.logger.error({ err: error, binding: this.binding.name }, 'delivery handler threw; message requeued');
-      void delivery.requeue();
+      // Requeued, it would come straight back and fail again, in a loop that never yields:
+      // a message the runtime cannot take is dead-lettered (or dropped) instead.
+      this.broker.logger.error({ err: (error as Error).message, binding: this.binding.name, messageId: message.id }, 'delivery handler threw; message dead-lettered');
+      void delivery.deadLetter(`the sidecar could not deliver the message: ${(error as Error).message}`);
     }
   }
 

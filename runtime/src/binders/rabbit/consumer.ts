@@ -20,6 +20,7 @@ import { rabbitTopology, type RabbitTopology } from '../../../../topology/rabbit
 import type { BindingConfig } from '../../config/model.ts';
 import { TopologyRefusedError, type BinderDeps, type Consumer, type Delivery, type DeliveryHandler } from '../binder.ts';
 import { deadLetterProperties, inboundMessage, type PublishProperties } from './messages.ts';
+import { MessageNotEncodableError } from './publisher.ts';
 
 /** What a consumer needs of its binder. */
 export interface ConsumerHost {
@@ -268,16 +269,27 @@ export class RabbitConsumer implements Consumer {
         quietly(() => channel.nack(message, false, true));
       }),
       deadLetter: (reason: string) => settle(async (channel) => {
+        const forget = (): void => void (requeueKey !== undefined && this.requeues.delete(requeueKey));
         if (this.deadLetterEnabled) {
           try {
             await this.binder.publish(RABBIT_DLX, rabbit.dlqRoutingKey(queue), message.content, deadLetterProperties(message, reason));
           } catch (error) {
+            if (error instanceof MessageNotEncodableError) {
+              // It would fail the same way every time (its headers and ours do not fit one
+              // frame): the broker dead-letters it itself, through the queue's
+              // x-dead-letter-exchange, with x-death instead of x-exception-message.
+              this.binder.log('warn', { binding: this.binding.name, messageId: inbound.id, reason, err: error.message },
+                'dead letter too large to republish; rejected to the queue\'s dead-letter exchange');
+              forget();
+              if (life.open) quietly(() => channel.nack(message, false, false));
+              return;
+            }
             // Not stored in the DLQ: the original goes back to the queue rather than being lost.
             if (life.open) quietly(() => channel.nack(message, false, true));
             throw error;
           }
         }
-        if (requeueKey !== undefined) this.requeues.delete(requeueKey);
+        forget();
         if (life.open) quietly(() => channel.ack(message));
       }),
     };
@@ -285,7 +297,10 @@ export class RabbitConsumer implements Consumer {
       try {
         this.handler(delivery);
       } catch (error) {
-        this.binder.log('error', { binding: this.binding.name, err: error }, 'delivery handler threw');
+        // A message the runtime cannot take would come back and fail again: dead-lettered
+        // (or dropped), never redelivered in a loop.
+        this.binder.log('error', { binding: this.binding.name, messageId: inbound.id, err: (error as Error).message }, 'delivery handler threw; message dead-lettered');
+        delivery.deadLetter(`the sidecar could not deliver the message: ${(error as Error).message}`).catch(() => undefined);
       }
     };
     if (this.paused && this.anonymous) this.held.push(dispatch);

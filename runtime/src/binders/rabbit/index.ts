@@ -1,17 +1,21 @@
 /**
- * The RabbitMQ binder (amqplib): the connection and the producers. One connection per binder;
- * one confirm channel publishes for every output (and republishes dead letters); each input
- * consumes on its own channel (consumer.ts), so its prefetch is its concurrency and a channel
- * error stays local to one binding.
+ * The RabbitMQ binder (amqplib): its connections and its producers. Publishing and consuming
+ * use separate connections, as Spring AMQP's do: RabbitMQ blocks a connection that publishes
+ * while a memory or disk alarm is on, and a blocked connection stops reading, acks included,
+ * so consumers that share it would stop draining the very queues whose draining clears the
+ * alarm. One confirm channel publishes for every output and republishes dead letters
+ * (publisher.ts); each input consumes on its own channel (consumer.ts), so its prefetch is its
+ * concurrency and a channel error stays local to one binding. Declarations run on the
+ * consuming connection, which is never blocked.
  *
- * Recovery: when the connection drops, the binder goes `down`, rejects the confirms it was
- * waiting for (the runtime answers 503 and the client retries: nothing unconfirmed was ever
- * acknowledged), forgets the deliveries of the dead channels (the broker redelivers them),
- * reconnects with a capped back-off, declares every topology again, re-creates every
- * consumer, and goes `up`.
+ * Recovery: when either connection drops, the binder goes `down`, closes the other, rejects
+ * the confirms it was waiting for (the runtime answers 503 and the client retries: nothing
+ * unconfirmed was ever acknowledged), forgets the deliveries of the dead channels (the broker
+ * redelivers them), reconnects both with a capped back-off, declares every topology again,
+ * re-creates every consumer, and goes `up`.
  */
 import amqp from 'amqplib';
-import type { Channel, ChannelModel, ConfirmChannel } from 'amqplib';
+import type { Channel, ChannelModel } from 'amqplib';
 import { systemClock, type Clock } from '../../../../time/clock.ts';
 import { retryDelay, type RetryPolicy } from '../../../../time/retry.ts';
 import { declareRabbitTopology } from '../../../../topology/rabbit/declare.ts';
@@ -21,7 +25,6 @@ import type { BinderConfig, BindingConfig } from '../../config/model.ts';
 import { redact, urlSecrets } from '../../redact.ts';
 import {
   BinderUnavailableError,
-  ConfirmTimeoutError,
   TopologyRefusedError,
   type Binder,
   type BinderDeps,
@@ -34,6 +37,7 @@ import {
 } from '../binder.ts';
 import { RabbitConsumer, type ConsumerHost } from './consumer.ts';
 import { publishProperties, route, type PublishProperties } from './messages.ts';
+import { RabbitPublisher } from './publisher.ts';
 import { withHeartbeat } from './url.ts';
 
 export interface RabbitBinderOptions {
@@ -50,6 +54,8 @@ export interface RabbitBinderOptions {
 export const DEFAULT_CONFIRM_TIMEOUT = 10_000;
 export const DEFAULT_LAG_INTERVAL = 5_000;
 export const DEFAULT_RECONNECT: RetryPolicy = { initialMs: 250, multiplier: 2, maxMs: 10_000 };
+/** How long the TCP connect and AMQP handshake of one connection may take. */
+export const CONNECT_TIMEOUT_MS = 10_000;
 
 export function createRabbitBinder(config: BinderConfig, deps: BinderDeps, options: RabbitBinderOptions = {}): Binder {
   if (config.rabbit === undefined) {
@@ -70,24 +76,22 @@ interface ResolvedOptions {
   clock: Clock;
 }
 
-interface PendingConfirm {
-  fail(error: Error): void;
-}
-
 class RabbitBinder implements Binder, ConsumerHost {
   readonly type = 'rabbit' as const;
   state: BinderState = 'connecting';
   brokerVersion?: string;
 
+  /** Consumers, declarations and queue depth. */
   private connection?: ChannelModel;
-  private publisher?: Promise<ConfirmChannel>;
+  /** The confirm channel only: the connection an alarm may block. */
+  private publishing?: ChannelModel;
+  private readonly publisher: RabbitPublisher;
   private inspector?: Promise<Channel>;
   /** Why RabbitMQ blocks publishers right now (a memory or disk alarm), if it does. */
   private blockedReason?: string;
   private readonly listeners = new Set<(state: BinderState) => void>();
   private readonly producers = new Set<RabbitProducer>();
   private readonly consumers = new Set<RabbitConsumer>();
-  private readonly pendingConfirms = new Set<PendingConfirm>();
   private reconnectTimer?: unknown;
   /** Which reconnect attempt comes next since the connection was lost (1-based, as back-off counts). */
   private reconnectAttempt = 1;
@@ -102,6 +106,7 @@ class RabbitBinder implements Binder, ConsumerHost {
     readonly options: ResolvedOptions,
   ) {
     this.broker = redact(url);
+    this.publisher = new RabbitPublisher(this);
   }
 
   async connect(): Promise<void> {
@@ -158,16 +163,16 @@ class RabbitBinder implements Binder, ConsumerHost {
     this.cancelReconnect();
     await Promise.all([...this.consumers].map((c) => c.close()));
     this.producers.clear();
-    this.failPendingConfirms(new BinderUnavailableError(`binder "${this.name}" is closed`));
-    const connection = this.connection;
+    this.publisher.failAll(new BinderUnavailableError(`binder "${this.name}" is closed`));
+    const connections = [this.connection, this.publishing];
     this.dropConnection();
-    await connection?.close().catch(() => undefined);
+    await Promise.all(connections.map((c) => c?.close().catch(() => undefined)));
   }
 
   /** Publishes on the confirm channel and resolves once the broker confirmed. */
   async publish(exchange: string, routingKey: string, content: Buffer, properties: PublishProperties): Promise<void> {
-    const connection = this.connection;
-    if (connection === undefined || this.state !== 'up') {
+    const publishing = this.publishing;
+    if (publishing === undefined || this.state !== 'up') {
       throw new BinderUnavailableError(`RabbitMQ binder "${this.name}" is ${this.state}`);
     }
     // A blocked connection would hold the message until the confirm timeout; refusing at
@@ -175,39 +180,7 @@ class RabbitBinder implements Binder, ConsumerHost {
     if (this.blockedReason !== undefined) {
       throw new BinderUnavailableError(`RabbitMQ blocks publishers for now (binder "${this.name}"): ${this.blockedReason}`);
     }
-    let channel: ConfirmChannel;
-    try {
-      channel = await this.publisherChannel(connection);
-    } catch (error) {
-      throw this.unavailable('cannot open a publishing channel', error);
-    }
-    const { clock, confirmTimeout } = this.options;
-    await new Promise<void>((resolve, reject) => {
-      let settled = false;
-      const settle = (error?: Error): void => {
-        if (settled) return;
-        settled = true;
-        clock.clearTimeout(timer);
-        this.pendingConfirms.delete(pending);
-        if (error === undefined) resolve();
-        else reject(error);
-      };
-      const pending: PendingConfirm = { fail: settle };
-      const timer = clock.setTimeout(
-        () => settle(new ConfirmTimeoutError(`RabbitMQ did not confirm within ${confirmTimeout} ms`)),
-        confirmTimeout,
-      );
-      this.pendingConfirms.add(pending);
-      try {
-        channel.publish(exchange, routingKey, content, properties, (error: unknown) => {
-          // amqplib reports a nack as "message nacked" and a channel that closed first as
-          // "channel closed": either way the message is not known to be stored.
-          settle(error ? this.unavailable('RabbitMQ did not accept the message', error) : undefined);
-        });
-      } catch (error) {
-        settle(this.unavailable('cannot publish', error));
-      }
-    });
+    await this.publisher.publish(publishing, exchange, routingKey, content, properties);
   }
 
   /**
@@ -294,37 +267,44 @@ class RabbitBinder implements Binder, ConsumerHost {
     return this.opening;
   }
 
-  private async open(): Promise<void> {
-    const connection = await amqp.connect(withHeartbeat(this.url), { clientProperties: { connection_name: `bindery ${this.name}` } });
+  private async connectOne(role: 'consume' | 'publish'): Promise<ChannelModel> {
+    // A broker that accepts the socket and never speaks must fail the attempt, not hold it.
+    const connection = await amqp.connect(withHeartbeat(this.url), { clientProperties: { connection_name: `bindery ${this.name} (${role})` }, timeout: CONNECT_TIMEOUT_MS });
     connection.on('error', (error: unknown) => {
-      this.log('warn', { err: this.describe('connection error', error) }, 'RabbitMQ connection error');
+      this.log('warn', { connection: role, err: this.describe('connection error', error) }, 'RabbitMQ connection error');
     });
     connection.on('close', () => this.connectionLost(connection));
-    connection.on('blocked', (reason: unknown) => {
-      if (connection !== this.connection) return;
+    return connection;
+  }
+
+  private async open(): Promise<void> {
+    const connection = await this.connectOne('consume');
+    let publishing: ChannelModel;
+    try {
+      publishing = await this.connectOne('publish');
+    } catch (error) {
+      await connection.close().catch(() => undefined);
+      throw error;
+    }
+    publishing.on('blocked', (reason: unknown) => {
+      if (publishing !== this.publishing) return;
       this.blockedReason = String(reason);
       this.log('warn', { reason: this.blockedReason }, 'RabbitMQ blocks publishers; sends are refused until it unblocks');
     });
-    connection.on('unblocked', () => {
-      if (connection !== this.connection) return;
+    publishing.on('unblocked', () => {
+      if (publishing !== this.publishing) return;
       this.blockedReason = undefined;
       this.log('info', {}, 'RabbitMQ accepts publishers again');
     });
     if (this.state === 'closed') {
-      // Closed while connecting: nobody will use this connection.
-      await connection.close().catch(() => undefined);
+      // Closed while connecting: nobody will use these connections.
+      await Promise.all([connection.close().catch(() => undefined), publishing.close().catch(() => undefined)]);
       throw new BinderUnavailableError(`binder "${this.name}" is closed`);
     }
     this.connection = connection;
+    this.publishing = publishing;
     const server = connection.connection.serverProperties;
     this.brokerVersion = `${server.product} ${server.version}`;
-    try {
-      await this.publisherChannel(connection);
-    } catch (error) {
-      this.dropConnection();
-      await connection.close().catch(() => undefined);
-      throw error;
-    }
     // One binding whose topology the broker refuses (PRECONDITION_FAILED on a queue someone
     // declared differently) does not keep the others down: its error is logged, its sends
     // fail on their own, and a consumer that cannot start retries by itself.
@@ -338,38 +318,18 @@ class RabbitBinder implements Binder, ConsumerHost {
       await consumer.start(connection).catch((error: unknown) => consumer.retryLater(error));
     }
     // Lost again while recovering: the reconnect that loss scheduled takes over.
-    if (this.connection !== connection) throw new Error('the connection closed while the topology was being declared');
+    if (this.connection !== connection || this.publishing !== publishing) throw new Error('a connection closed while the topology was being declared');
     this.reconnectAttempt = 1;
     this.log('info', { brokerVersion: this.brokerVersion }, 'connected to RabbitMQ');
     this.setState('up');
   }
 
-  private publisherChannel(connection: ChannelModel): Promise<ConfirmChannel> {
-    if (this.publisher === undefined) {
-      const opening = connection.createConfirmChannel();
-      this.publisher = opening;
-      opening.then(
-        (channel) => {
-          channel.on('error', (error: unknown) => {
-            this.log('warn', { err: this.describe('publishing channel error', error) }, 'RabbitMQ publishing channel closed');
-          });
-          // A channel error (a deleted exchange, say) closes only this channel: the next
-          // send opens a new one.
-          channel.on('close', () => {
-            if (this.publisher === opening) this.publisher = undefined;
-          });
-        },
-        () => {
-          if (this.publisher === opening) this.publisher = undefined;
-        },
-      );
-    }
-    return this.publisher;
-  }
-
+  /** Either connection lost: both go, and come back together. */
   private connectionLost(connection: ChannelModel): void {
-    if (connection !== this.connection) return;
+    if (connection !== this.connection && connection !== this.publishing) return;
+    const other = connection === this.connection ? this.publishing : this.connection;
     this.dropConnection();
+    void other?.close().catch(() => undefined);
     if (this.state === 'closed') return;
     this.log('warn', {}, 'lost the connection to RabbitMQ; reconnecting');
     this.setState('down');
@@ -378,10 +338,11 @@ class RabbitBinder implements Binder, ConsumerHost {
 
   private dropConnection(): void {
     this.connection = undefined;
-    this.publisher = undefined;
+    this.publishing = undefined;
+    this.publisher.reset();
     this.inspector = undefined;
     this.blockedReason = undefined;
-    this.failPendingConfirms(new BinderUnavailableError(`lost the connection to RabbitMQ (binder "${this.name}")`));
+    this.publisher.failAll(new BinderUnavailableError(`lost the connection to RabbitMQ (binder "${this.name}")`));
     for (const consumer of this.consumers) consumer.detach();
   }
 
@@ -402,10 +363,6 @@ class RabbitBinder implements Binder, ConsumerHost {
   private cancelReconnect(): void {
     if (this.reconnectTimer !== undefined) this.options.clock.clearTimeout(this.reconnectTimer);
     this.reconnectTimer = undefined;
-  }
-
-  private failPendingConfirms(error: Error): void {
-    for (const pending of [...this.pendingConfirms]) pending.fail(error);
   }
 
   private setState(state: BinderState): void {

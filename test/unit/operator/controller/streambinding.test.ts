@@ -119,7 +119,7 @@ function setup(binders: Binder[], bindings: StreamBinding[] = []) {
   const reconciler = new StreamBindingReconciler({
     bindings: byName(bindings),
     binders: byName(binders),
-    secrets: { get: () => undefined },
+    secrets: { get: async () => undefined },
     client: {} as ResourceClient<StreamBinding>,
     pool,
     events: recorder,
@@ -170,7 +170,7 @@ describe('StreamBindingReconciler.reconcile', () => {
     expect(result.status?.binder).toBe('main');
   });
 
-  it('waits for a missing Secret, which its informer will bring', async () => {
+  it('waits for a missing Secret, and looks again (Secrets are read, not watched)', async () => {
     const { reconciler } = setup([binder('rabbit-a', { secret: 'creds' })]);
     const result = await reconciler.reconcile(streamBinding('in', groupInput));
     expect(result.outcome).toMatchObject({ kind: 'wait', afterMs: POLL_MS * 6 });

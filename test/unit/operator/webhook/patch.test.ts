@@ -120,10 +120,13 @@ describe('sidecar injection patch', () => {
     expect(sidecar.env?.every((e) => e.value === undefined || !e.name.startsWith('BINDERY_BINDER_'))).toBe(true);
   });
 
-  it('gives the credentials of Binders the pod does not use yet as optional, for a later binder switch', () => {
+  it('gives the credentials of the Binders the pod\'s bindings use, required, and of no other Binder', () => {
     const sidecar = sidecarOf(injected(reviewPod('deployment-pod')));
     expect(envOf(sidecar, 'BINDERY_BINDER_DEFAULT_RABBIT_PASSWORD')?.valueFrom?.secretKeyRef?.optional).toBe(false);
-    expect(envOf(sidecar, 'BINDERY_BINDER_EVENTS_KAFKA_PASSWORD')?.valueFrom?.secretKeyRef?.optional).toBe(true);
+    expect(envOf(sidecar, 'BINDERY_BINDER_EVENTS_KAFKA_PASSWORD')).toBeUndefined();
+    expect(envOf(sidecar, 'BINDERY_BINDER_EVENTS_KAFKA_USERNAME')).toBeUndefined();
+    expect((sidecar.env ?? []).filter((e) => e.name.startsWith('BINDERY_BINDER_')).map((e) => e.name).sort())
+      .toEqual(['BINDERY_BINDER_DEFAULT_RABBIT_PASSWORD', 'BINDERY_BINDER_DEFAULT_RABBIT_USERNAME']);
   });
 
   it.each(['deployment-pod', 'statefulset-pod', 'statefulset-pod-without-index-label'])(

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { applyOverrides, overridesFrom, parseConfig } from '../../../../runtime/src/config/load.ts';
+import type { RuntimeConfig } from '../../../../runtime/src/config/model.ts';
 
 const base = `
 binders:
@@ -75,6 +76,19 @@ describe('parseConfig: errors name the key', () => {
   });
 });
 
+describe('parseConfig: a file that is not YAML', () => {
+  it.each([
+    ['an unterminated quote after a URL with a password', 'binders:\n  r: { type: rabbit, rabbit: { url: "amqp://admin:s3cr3t-pw@rabbit:5672 } }\n', 'line 3, column 1'],
+    ['a misindented line below a password', 'binders:\n  r:\n    type: rabbit\n    rabbit:\n      username: admin\n      password: s3cr3t-pw\n     host: x\n', 'line 7, column 1'],
+    ['a Spring file with a password', 'spring:\n  rabbitmq:\n    password: s3cr3t-pw\n   host: x\n', 'line 4, column 1'],
+  ])('%s: says where, and never prints the lines around it', async (_name, text, where) => {
+    const error = await load(text).catch((e: Error) => e);
+    expect(error).toBeInstanceOf(Error);
+    expect((error as Error).message).toContain(`bindery.yaml: not valid YAML at ${where}`);
+    expect((error as Error).message).not.toContain('s3cr3t-pw');
+  });
+});
+
 describe('parseConfig: only the selected bindings of a shared file are validated', () => {
   const shared = `
 binders:
@@ -124,6 +138,32 @@ describe('parseConfig: environment variables', () => {
     await expect(load('binders: { r: { type: rabbit, rabbit: { url: "amqp://${RABBIT_USER}@h" } } }')).rejects.toThrow(
       'binders.r.rabbit.url: environment variable RABBIT_USER is not set',
     );
+  });
+
+  it('expands the connection settings and credentials of every binder type', async () => {
+    const env = { HOST: 'rabbit.svc', PORT: '5671', VHOST: 'v', USER: 'u', PASS: 'p', KAFKA: 'k:9092', SASL_USER: 'su', SASL_PASS: 'sp', URL: 'amqp://x:y@z:1/w' };
+    const config = await load(`binders:
+  r: { type: rabbit, rabbit: { host: "\${HOST}", port: "\${PORT}", vhost: "\${VHOST}", username: "\${USER}", password: "\${PASS}" } }
+  u: { type: rabbit, rabbit: { url: "\${URL}" } }
+  k: { type: kafka, kafka: { brokers: ["\${KAFKA}"], sasl: { username: "\${SASL_USER}", password: "\${SASL_PASS}" } } }`, env);
+    expect(config.binders.r!.rabbit!.url).toBe('amqp://u:p@rabbit.svc:5671/v');
+    expect(config.binders.u!.rabbit!.url).toBe('amqp://x:y@z:1/w');
+    expect(config.binders.k!.kafka).toMatchObject({ brokers: ['k:9092'], sasl: { username: 'su', password: 'sp' } });
+  });
+
+  it.each([
+    ['contentType', 'contentType: "${SECRET}"', (c: RuntimeConfig) => c.bindings.out!.contentType],
+    ['destination', 'destination: "${SECRET}"', (c: RuntimeConfig) => c.bindings.out!.destination],
+    ['a partition key expression', 'producer: { partitionKeyExpression: "\'${SECRET}\'" }', (c: RuntimeConfig) => c.bindings.out!.producer.partitionKeyExpression],
+  ])('takes %s as written, never from the environment', async (_name, fragment, read) => {
+    const config = await load(`binders: { m: { type: memory } }\nbindings: { out: { direction: output, ${fragment} } }`, { SECRET: 'hunter2' });
+    expect(read(config)).toContain('${SECRET}');
+    expect(JSON.stringify(config)).not.toContain('hunter2');
+  });
+
+  it('a Spring application.yml keeps Spring\'s placeholders everywhere: it is its owner\'s own file', async () => {
+    const config = await load('spring: { cloud: { stream: { bindings: { output: { destination: "${TOPIC}" } } } }, rabbitmq: { host: localhost } }', { TOPIC: 'orders' });
+    expect(config.bindings.output!.destination).toBe('orders');
   });
 });
 

@@ -1,10 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import type { Delivery } from '../../../../runtime/src/binders/binder.ts';
 import { defaultConsumer, defaultProducer, type BindingConfig } from '../../../../runtime/src/config/model.ts';
-import { ListenerHub, decodePayload, formatEvent, type Listener } from '../../../../runtime/src/delivery/listeners.ts';
+import pino from 'pino';
+import { ListenerHub, formatEvent, isJsonContentType, payloadJson, type Listener } from '../../../../runtime/src/delivery/listeners.ts';
 import { PushDispatcher, type PushResult } from '../../../../runtime/src/delivery/push.ts';
 import type { DeliveryOutcome } from '../../../../runtime/src/delivery/settle.ts';
 import { FakeClock, settle } from '../../../support/fake-clock.ts';
+
+const silent = pino({ level: 'silent' });
 
 function binding(consumer: Partial<BindingConfig['consumer']> = {}): BindingConfig {
   return {
@@ -63,7 +66,7 @@ describe('PushDispatcher', () => {
     const clock = new FakeClock();
     const seen: DeliveryOutcome[] = [];
     const { transport, attempts: made } = scripted(statuses);
-    const dispatcher = new PushDispatcher(binding(consumer), transport, clock, (outcome) => seen.push(outcome));
+    const dispatcher = new PushDispatcher(binding(consumer), transport, clock, (outcome) => seen.push(outcome), silent);
     const delivery = fakeDelivery();
     dispatcher.handle(delivery);
     await clock.advance(60_000);
@@ -77,7 +80,7 @@ describe('PushDispatcher', () => {
   it('waits exactly the back-off before the next attempt', async () => {
     const clock = new FakeClock();
     const { transport, attempts } = scripted([500, 500, 200]);
-    const dispatcher = new PushDispatcher(binding(consumer), transport, clock, () => undefined);
+    const dispatcher = new PushDispatcher(binding(consumer), transport, clock, () => undefined, silent);
     dispatcher.handle(fakeDelivery());
     await clock.advance(999);
     expect(attempts).toEqual([1]);
@@ -93,7 +96,7 @@ describe('PushDispatcher', () => {
     const clock = new FakeClock();
     const { transport } = scripted([500]);
     const settings = { maxAttempts: 6, backOffInitialInterval: 100, backOffMultiplier: 3, backOffMaxInterval: 1000 };
-    const dispatcher = new PushDispatcher(binding(settings), transport, clock, () => undefined);
+    const dispatcher = new PushDispatcher(binding(settings), transport, clock, () => undefined, silent);
     dispatcher.handle(fakeDelivery());
     await clock.advance(60_000);
     expect(clock.scheduled).toEqual([100, 300, 900, 1000, 1000]);
@@ -103,7 +106,7 @@ describe('PushDispatcher', () => {
     const clock = new FakeClock();
     const seen: DeliveryOutcome[] = [];
     const { transport } = scripted([500]);
-    const dispatcher = new PushDispatcher(binding({ ...consumer, deadLetter: false }), transport, clock, (o) => seen.push(o));
+    const dispatcher = new PushDispatcher(binding({ ...consumer, deadLetter: false }), transport, clock, (o) => seen.push(o), silent);
     dispatcher.handle(fakeDelivery());
     await clock.advance(60_000);
     expect(seen).toEqual(['retry', 'retry', 'dropped']);
@@ -112,7 +115,7 @@ describe('PushDispatcher', () => {
   it('continues the attempt count of a message the broker redelivered', async () => {
     const clock = new FakeClock();
     const { transport, attempts } = scripted([500]);
-    const dispatcher = new PushDispatcher(binding(consumer), transport, clock, () => undefined);
+    const dispatcher = new PushDispatcher(binding(consumer), transport, clock, () => undefined, silent);
     const delivery = fakeDelivery(2);
     dispatcher.handle(delivery);
     await clock.advance(60_000);
@@ -124,7 +127,7 @@ describe('PushDispatcher', () => {
   it('gives a message waiting for its retry back to the broker when stopped', async () => {
     const clock = new FakeClock();
     const { transport, attempts } = scripted([500]);
-    const dispatcher = new PushDispatcher(binding(consumer), transport, clock, () => undefined);
+    const dispatcher = new PushDispatcher(binding(consumer), transport, clock, () => undefined, silent);
     const delivery = fakeDelivery();
     dispatcher.handle(delivery);
     await clock.advance(10);
@@ -152,7 +155,7 @@ describe('ListenerHub', () => {
   it('acks auto-mode deliveries once written, and requeues when the write fails', async () => {
     const clock = new FakeClock();
     const seen: DeliveryOutcome[] = [];
-    const hub = new ListenerHub(binding(), clock, (o) => seen.push(o));
+    const hub = new ListenerHub(binding(), clock, (o) => seen.push(o), silent);
     hub.add(fakeListener('auto'));
     const first = fakeDelivery();
     hub.handle(first);
@@ -160,7 +163,7 @@ describe('ListenerHub', () => {
     expect(first.settled).toEqual(['ack']);
     expect(seen).toEqual(['ack']);
 
-    const broken = new ListenerHub(binding(), clock, () => undefined);
+    const broken = new ListenerHub(binding(), clock, () => undefined, silent);
     broken.add(fakeListener('auto', true));
     const second = fakeDelivery();
     broken.handle(second);
@@ -170,7 +173,7 @@ describe('ListenerHub', () => {
   });
 
   it('spreads deliveries over competing listeners, one each', async () => {
-    const hub = new ListenerHub(binding(), new FakeClock(), () => undefined);
+    const hub = new ListenerHub(binding(), new FakeClock(), () => undefined, silent);
     const a = fakeListener('auto');
     const b = fakeListener('auto');
     hub.add(a);
@@ -181,7 +184,7 @@ describe('ListenerHub', () => {
   });
 
   it('holds a delivery that arrives with no listener for the next one, and gives it back on stop', async () => {
-    const hub = new ListenerHub(binding(), new FakeClock(), () => undefined);
+    const hub = new ListenerHub(binding(), new FakeClock(), () => undefined, silent);
     const delivered = fakeDelivery();
     hub.handle(delivered);
     await settle();
@@ -191,7 +194,7 @@ describe('ListenerHub', () => {
     await settle();
     expect([listener.events.length, delivered.settled]).toEqual([1, ['ack']]);
 
-    const idle = new ListenerHub(binding(), new FakeClock(), () => undefined);
+    const idle = new ListenerHub(binding(), new FakeClock(), () => undefined, silent);
     const returned = fakeDelivery();
     idle.handle(returned);
     await idle.stop();
@@ -205,7 +208,7 @@ describe('ListenerHub', () => {
     { name: 'nack without requeue', act: (hub: ListenerHub) => hub.nack('m-1', false), attempt: 1, settled: ['deadLetter'], outcomes: ['dead_letter'] },
   ])('manual mode: $name', async ({ act, attempt, settled, outcomes }) => {
     const seen: DeliveryOutcome[] = [];
-    const hub = new ListenerHub(binding({ maxAttempts: 3, deadLetter: true }), new FakeClock(), (o) => seen.push(o));
+    const hub = new ListenerHub(binding({ maxAttempts: 3, deadLetter: true }), new FakeClock(), (o) => seen.push(o), silent);
     hub.add(fakeListener('manual'));
     const delivery = fakeDelivery(attempt);
     hub.handle(delivery);
@@ -219,7 +222,7 @@ describe('ListenerHub', () => {
 
   it('redelivers a manual delivery exactly when ackTimeout passes', async () => {
     const clock = new FakeClock();
-    const hub = new ListenerHub(binding({ ackTimeout: 5000 }), clock, () => undefined);
+    const hub = new ListenerHub(binding({ ackTimeout: 5000 }), clock, () => undefined, silent);
     hub.add(fakeListener('manual'));
     const delivery = fakeDelivery();
     hub.handle(delivery);
@@ -232,7 +235,7 @@ describe('ListenerHub', () => {
 
   it('gives back what a listener held when it disconnects', async () => {
     const clock = new FakeClock();
-    const hub = new ListenerHub(binding(), clock, () => undefined);
+    const hub = new ListenerHub(binding(), clock, () => undefined, silent);
     const remove = hub.add(fakeListener('manual'));
     const delivery = fakeDelivery();
     hub.handle(delivery);
@@ -251,8 +254,9 @@ describe('SSE events', () => {
     ['text/plain', 'hello', 'hello'],
     ['application/octet-stream', '\u0001\u0002', 'AQI='],
     ['application/json', 'not json', 'not json'],
+    ['application/json', '{\r\n  "a": 1\n}\n', { a: 1 }],
   ])('%s payload %j reads as %j', (contentType, body, expected) => {
-    expect(decodePayload({ contentType, payload: Buffer.from(body) })).toEqual(expected);
+    expect(JSON.parse(payloadJson({ contentType, payload: Buffer.from(body) }))).toEqual(expected);
   });
 
   it('formats one message event with id and data', () => {
@@ -260,5 +264,70 @@ describe('SSE events', () => {
     expect(event).toBe(
       'id: m-1\nevent: message\ndata: {"id":"m-1","payload":{"n":1},"contentType":"application/json","headers":{"k":"v"},"partition":2,"attempt":1}\n\n',
     );
+  });
+
+  it('carries a JSON body nested far deeper than any recursive printer goes, as sent, on one data line', () => {
+    const depth = 200_000;
+    const body = `{"nest":${'['.repeat(depth)}${']'.repeat(depth)}}`;
+    const event = formatEvent({ id: 'deep', payload: Buffer.from(body), contentType: 'application/json', headers: {}, attempt: 1 });
+    const data = event.split('\n').find((line) => line.startsWith('data: '))!;
+    expect(event.split('\n')).toHaveLength(5);
+    expect(data).toContain(`"payload":${body},`);
+  });
+
+  it.each([
+    ['application/json', true],
+    ['Application/JSON; charset=UTF-8', true],
+    [' application/json ', true],
+    ['application/vnd.orders.v1+json', true],
+    ['application/problem+json; charset=utf-8', true],
+    ['application/json, text/plain', false],
+    ['application/jsonx', false],
+    ['text/json', false],
+    ['text/', false],
+    ['', false],
+    [';;', false],
+  ])('%j is a JSON content type: %s', (contentType, json) => {
+    expect(isJsonContentType(contentType)).toBe(json);
+  });
+});
+
+describe('a delivery that cannot be settled or delivered', () => {
+  const failing = (attempt = 1) => ({
+    ...fakeDelivery(attempt),
+    requeue: async () => { throw new Error('broker gone'); },
+    deadLetter: async () => { throw new Error('dead letter not published'); },
+  });
+
+  it('an ack timeout whose dead letter fails rejects nothing: the broker still holds the message', async () => {
+    const clock = new FakeClock();
+    const hub = new ListenerHub(binding({ ackTimeout: 100, maxAttempts: 1 }), clock, () => undefined, silent);
+    hub.add(fakeListener('manual'));
+    hub.handle(failing());
+    await clock.advance(100);
+    await settle();
+    expect(hub.pendingCount).toBe(0);
+  });
+
+  it('a push whose dead letter fails rejects nothing, and the dispatcher drains', async () => {
+    const clock = new FakeClock();
+    const dispatcher = new PushDispatcher(binding({ maxAttempts: 1 }), scripted([400]).transport, clock, () => undefined, silent);
+    dispatcher.handle(failing());
+    await clock.advance(10);
+    await dispatcher.stop();
+    expect(dispatcher.inflightCount).toBe(0);
+  });
+
+  it('a message that cannot be written as an event is dead-lettered at once and counted, not held', async () => {
+    const seen: DeliveryOutcome[] = [];
+    const hub = new ListenerHub(binding({ deadLetter: true }), new FakeClock(), (o) => seen.push(o), silent);
+    const listener = fakeListener('auto');
+    hub.add(listener);
+    const unprintable = { ...fakeDelivery(), id: 'x', headers: { bad: 1n as unknown as string } };
+    hub.handle(unprintable);
+    await settle();
+    expect(listener.events).toEqual([]);
+    expect(unprintable.settled.map((s) => s.split(':')[0])).toEqual(['deadLetter']);
+    expect(seen).toEqual(['dead_letter']);
   });
 });

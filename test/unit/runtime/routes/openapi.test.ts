@@ -8,7 +8,7 @@ import { Validator } from '@seriousme/openapi-schema-validator';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp, type SidecarApp } from '../../../../runtime/src/app.ts';
 import { parseConfig } from '../../../../runtime/src/config/load.ts';
-import { ERROR_CODES } from '../../../../runtime/src/routes/errors.ts';
+import { API_ERROR_CODES } from '../../../../runtime/src/routes/errors.ts';
 import { OPENAPI_COPY, formatDocument } from '../../../../runtime/src/routes/gen-openapi.ts';
 
 interface Document {
@@ -60,7 +60,7 @@ describe('GET /v1/openapi.json', () => {
     const text = JSON.stringify(served);
     const spec = ['BINDERY_ERR_UNKNOWN_BINDING', 'BINDERY_ERR_WRONG_DIRECTION', 'BINDERY_ERR_INVALID_PAYLOAD',
       'BINDERY_ERR_PAYLOAD_TOO_LARGE', 'BINDERY_ERR_BINDER_UNAVAILABLE', 'BINDERY_ERR_CONFIRM_TIMEOUT'];
-    for (const code of [...spec, ...ERROR_CODES]) expect(text, code).toContain(`"${code}"`);
+    for (const code of [...spec, ...API_ERROR_CODES.map(([, c]) => c)]) expect(text, code).toContain(`"${code}"`);
   });
 
   it('documents the headers a send takes: Bindery\'s own, CloudEvents binary mode and trace context', () => {

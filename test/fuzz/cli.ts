@@ -1,0 +1,53 @@
+/**
+ * `npm run fuzz -- [--seed N] [--requests N] [--binder memory,rabbit,kafka] [--only i,j]
+ * [--concurrency N]`: generated requests against a real sidecar on each binder, on the test
+ * environment's own brokers (started here when they are not up, with the environment's own
+ * code). Prints the seed first, then a table of crashes, hangs, 5xx, off-contract answers,
+ * lost messages and RSS, and how to replay each failure. Exits 1 on any failure or an RSS growth over 20 %.
+ */
+import { parseArgs } from 'node:util';
+import { kafka } from '../env/kafka.ts';
+import { bringUp, release } from '../env/lifecycle.ts';
+import { rabbit, rabbitAddress } from '../env/rabbit.ts';
+import { kafkaBrokers } from '../env/kafka.ts';
+import type { Component } from '../env/component.ts';
+import { freshSeed } from './random.ts';
+import { printReports } from './report.ts';
+import { runFuzz, type FuzzReport } from './run.ts';
+import type { BinderType } from './target.ts';
+
+const { values } = parseArgs({
+  options: {
+    seed: { type: 'string' },
+    requests: { type: 'string', default: '100000' },
+    binder: { type: 'string', default: 'memory,rabbit,kafka' },
+    only: { type: 'string' },
+    concurrency: { type: 'string', default: '16' },
+  },
+});
+
+const seed = values.seed !== undefined ? Number(values.seed) : freshSeed();
+const requests = Number(values.requests);
+const binders = values.binder!.split(',').map((b) => b.trim()) as BinderType[];
+const only = values.only?.split(',').map(Number);
+console.log(`fuzz: seed ${seed}, ${only ? `cases ${only.join(', ')}` : `${requests} requests`} per binder on ${binders.join(', ')}`);
+console.log(`replay: npm run fuzz -- --seed ${seed} --requests ${requests} --binder ${binders.join(',')}`);
+
+const needed: Component[] = [...(binders.includes('rabbit') ? [rabbit] : []), ...(binders.includes('kafka') ? [kafka] : [])];
+for (const component of needed) await bringUp(component, (line) => console.log(`[env] ${line}`), 'test-run');
+const address = rabbitAddress();
+const env = {
+  rabbitUrl: address.url,
+  rabbitManagement: { url: address.managementUrl, user: address.managementUser, password: address.managementPassword },
+  kafkaBrokers: kafkaBrokers(),
+};
+
+const reports: FuzzReport[] = [];
+try {
+  for (const binder of binders) {
+    reports.push(await runFuzz(env, { seeds: [seed], requests, binder, concurrency: Number(values.concurrency), ...(only && { only }), progress: (line) => console.log(line) }));
+  }
+} finally {
+  for (const component of needed) await release(component);
+}
+process.exitCode = printReports(reports);

@@ -1,0 +1,32 @@
+/** The fuzz run's table, its failures with how to replay each, and its verdict. */
+import type { FuzzReport } from './run.ts';
+
+/** RSS after a run may exceed RSS before it by this much at most. */
+export const RSS_GROWTH_LIMIT = 0.2;
+
+/** Prints the reports; returns the exit code (1 on any failure or RSS growth over the limit). */
+export function printReports(all: FuzzReport[]): number {
+  const rows = all.map((r) => {
+    const growth = (r.rssAfterMiB - r.rssBeforeMiB) / r.rssBeforeMiB;
+    return [r.binder, r.requests, r.counts.crash, r.counts.hang, r.counts['5xx'], r.counts['off-contract'], r.counts.lost,
+      `${r.rssBeforeMiB.toFixed(1)} MiB`, `${r.rssAfterMiB.toFixed(1)} MiB`, `${growth >= 0 ? '+' : ''}${(growth * 100).toFixed(1)} %`, r.seconds.toFixed(0)].map(String);
+  });
+  const header = ['binder', 'requests', 'crashes', 'hangs', '5xx', 'off-contract', 'lost', 'RSS before', 'RSS after', 'RSS change', 'seconds'];
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
+  const line = (cells: string[]) => cells.map((cell, i) => cell.padEnd(widths[i]!)).join('  ');
+  console.log(`\n${line(header)}\n${rows.map(line).join('\n')}`);
+  let failed = 0;
+  for (const report of all) {
+    const growth = (report.rssAfterMiB - report.rssBeforeMiB) / report.rssBeforeMiB;
+    if (growth > RSS_GROWTH_LIMIT) {
+      failed++;
+      console.log(`${report.binder}: RSS grew ${(growth * 100).toFixed(1)} % (limit ${RSS_GROWTH_LIMIT * 100} %)`);
+    }
+    for (const f of report.failures) {
+      failed++;
+      console.log(`${report.binder} #${f.index} ${f.failure} (${f.kind}): ${f.summary}\n  ${f.detail.slice(0, 500)}\n  replay: npm run fuzz -- --seed ${f.seed} --binder ${report.binder} --only ${f.index}`);
+    }
+  }
+  console.log(`\nby kind: ${all.map((r) => `${r.binder} ${JSON.stringify(r.byKind)}`).join('; ')}`);
+  return failed === 0 ? 0 : 1;
+}

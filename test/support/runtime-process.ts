@@ -1,0 +1,89 @@
+/**
+ * `bindery runtime` as a real process, for what only a process shows: signals, exit codes,
+ * what it prints, and whether it is still alive.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { waitFor } from './wait.ts';
+
+const root = join(import.meta.dirname, '../..');
+
+/** Output kept in memory: the last this many characters (a long fuzz run logs a lot). */
+const KEPT_OUTPUT = 256 * 1024;
+
+export interface RuntimeProcess {
+  child: ChildProcess;
+  /** stdout and stderr so far (the last 256 KiB). */
+  output: () => string;
+  exit: Promise<number | null>;
+  /** Set once the process exited. */
+  exited: () => boolean;
+}
+
+export function runtimeProcess(args: string[], env: Record<string, string> = {}): RuntimeProcess {
+  const child = spawn(process.execPath, ['bin/bindery', 'runtime', ...args], { cwd: root, env: { ...process.env, ...env } });
+  let output = '';
+  let exited = false;
+  const keep = (c: Buffer): void => {
+    output += c.toString();
+    if (output.length > 2 * KEPT_OUTPUT) output = output.slice(-KEPT_OUTPUT);
+  };
+  child.stdout!.on('data', keep);
+  child.stderr!.on('data', keep);
+  const exit = new Promise<number | null>((resolve) =>
+    child.on('exit', (code) => {
+      exited = true;
+      resolve(code);
+    }),
+  );
+  return { child, output: () => output, exit, exited: () => exited };
+}
+
+/** Config files in temporary directories, removed by `removeAll`. */
+export class ConfigFiles {
+  private readonly dirs: string[] = [];
+
+  async write(text: string): Promise<string> {
+    const dir = await mkdtemp(join(tmpdir(), 'bindery-'));
+    this.dirs.push(dir);
+    const file = join(dir, 'bindery.yaml');
+    await writeFile(file, text);
+    return file;
+  }
+
+  async removeAll(): Promise<void> {
+    for (const dir of this.dirs.splice(0)) await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** Resolves once the process's ops port answers 200 on `/readyz` (binders connected) or `/healthz` (serving at all). */
+export async function processAnswers(run: RuntimeProcess, opsPort: number, probe: 'readyz' | 'healthz' = 'readyz', timeoutMs = 30_000): Promise<void> {
+  await waitFor(`${probe} (output so far: ${run.output()})`, async () => {
+    if (run.exited()) throw new Error(`the runtime exited: ${run.output()}`);
+    try {
+      return (await fetch(`http://127.0.0.1:${opsPort}/${probe}`)).status === 200;
+    } catch {
+      return false;
+    }
+  }, { timeoutMs, errors: 'throw' });
+}
+
+/** The exit code, or `'running'` when the process did not exit within `ms`. */
+export async function exitWithin(run: RuntimeProcess, ms: number): Promise<number | null | 'running'> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<'running'>((resolve) => (timer = setTimeout(() => resolve('running'), ms)));
+  try {
+    return await Promise.race([run.exit, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** The resident set of a process, in MiB (Linux). */
+export function rssMiB(pid: number): number {
+  const kb = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+  return kb === undefined ? Number.NaN : Number(kb) / 1024;
+}
