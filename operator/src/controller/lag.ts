@@ -2,7 +2,7 @@
  * Which consumer lag `status.consumerLag` shows. Lag moves with every message, and each
  * status write is an API server write and a watch event to every watcher, so a new reading
  * replaces the shown one only when a reader of `kubectl get -o wide` would care
- * (docs/adr/0029-consumer-lag-in-status-on-resync.md).
+ * (docs/adr/0035-consumer-lag-in-status-on-resync.md).
  */
 
 /** Changes smaller than this many messages are not written... */
