@@ -74,6 +74,12 @@ export interface BrokerSession {
    */
   newCheckRound?(): void;
   usage(desired: DesiredTopology): Promise<TopologyUsage>;
+  /**
+   * Messages the topology's consumer group has yet to consume: on RabbitMQ those ready in the
+   * group's queues, on Kafka the end offsets less the group's committed offsets, summed over
+   * partitions. Undefined without a group. Reads only.
+   */
+  lag(desired: DesiredTopology): Promise<number | undefined>;
   /** Deletes the objects of `desired`; absent ones count as deleted. */
   delete(desired: DesiredTopology): Promise<void>;
   close(): Promise<void>;

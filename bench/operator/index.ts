@@ -1,8 +1,9 @@
 /**
  * `npm run bench -- operator`: 1 000 StreamBindings applied to the real API server of the test
  * environment (`npm run env -- up`), reconciled by an in-process operator onto RabbitMQ.
- * Prints apply->Ready p50/p99, the total time, and the broker calls of one unchanged resync.
- * Goals (issue 14): p99 <= 2 s, total <= 60 s, one reconcile per change; an unchanged resync in <= 1 s with 0 broker writes.
+ * Prints apply->Ready p50/p99, the total time, and the broker calls and status writes of one
+ * unchanged resync. Goals (issue 14): p99 <= 2 s, total <= 60 s, one reconcile per change; an
+ * unchanged resync in <= 1 s with 0 broker writes and 0 status writes.
  *
  * BENCH_BINDINGS (default 1000), BENCH_APPLY_CONCURRENCY (20), BENCH_WORKERS (the operator's default).
  */
@@ -119,6 +120,10 @@ export async function main(): Promise<number> {
     await new Promise((r) => setTimeout(r, 1000));
     const applyDuration = (await operator.metrics.duration.get()).values.filter((v) => v.labels.controller === 'streambinding');
     const applySum = applyDuration.find((v) => v.metricName?.endsWith('_sum'))?.value ?? 0;
+    // A status write bumps the resourceVersion; the lag read on each resync must not cause one.
+    const versions = async () => new Map(((await custom.listNamespacedCustomObject({ ...GROUP, namespace, plural: 'streambindings' })) as { items: StreamBinding[] }).items
+      .map((binding) => [binding.metadata.name, binding.metadata.resourceVersion]));
+    const versionsBefore = await versions();
     const before = { writes: operator.pool.calls.writes, reads: operator.pool.calls.reads, reconciles: await reconcileCount(operator) };
     const applyOutcomes = Object.entries(await reconcilesByResult(operator)).map(([result, n]) => `${n} ${result}`).join(', ');
     const resyncStarted = Date.now();
@@ -127,6 +132,7 @@ export async function main(): Promise<number> {
     const resyncMs = Date.now() - resyncStarted;
     const writes = operator.pool.calls.writes - before.writes;
     const reads = operator.pool.calls.reads - before.reads;
+    const statusWrites = [...(await versions())].filter(([name, version]) => versionsBefore.get(name) !== version).length;
 
     const resyncReconciles = (await reconcileCount(operator)) - before.reconciles;
     const verdict = (ok: boolean): string => (ok ? 'MEETS' : 'MISSES');
@@ -140,7 +146,8 @@ export async function main(): Promise<number> {
     console.log(`total, first apply to last Ready: ${(totalMs / 1000).toFixed(1)} s (goal <= 60 s: ${verdict(totalMs <= 60_000)})`);
     console.log(`operator process CPU: ${((cpu.user + cpu.system) / 1e6).toFixed(1)} s over ${((Date.now() - started) / 1000).toFixed(1)} s`);
     console.log(`unchanged resync of ${count} bindings (${resyncReconciles} reconciles) in ${(resyncMs / 1000).toFixed(1)} s (goal <= 1 s: ${verdict(resyncMs <= 1000)}): ` +
-      `${writes} broker writes (goal 0: ${verdict(writes === 0)}), ${reads} broker reads (passive existence checks, each object once per resync)`);
+      `${writes} broker writes (goal 0: ${verdict(writes === 0)}), ${reads} broker reads (passive existence checks, each object once per resync, and consumer lag), ` +
+      `${statusWrites} status writes (goal 0: ${verdict(statusWrites === 0)})`);
     return 0;
   } finally {
     await watch.stop();

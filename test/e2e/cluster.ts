@@ -22,7 +22,9 @@ async function runTool(command: string, args: string[]): Promise<string> {
     return (await exec(command, args, { cwd: repo, env: userEnv(), maxBuffer: 32 << 20 })).stdout;
   } catch (error) {
     const { stderr, stdout } = error as { stderr?: string; stdout?: string };
-    throw new Error(`${command.split('/').pop()} ${args.join(' ')} failed: ${(stderr || stdout || String(error)).trim()}`);
+    throw new Error(`${command.split('/').pop()} ${args.join(' ')} failed: ${(stderr || stdout || String(error)).trim()}`, {
+      cause: error,
+    });
   }
 }
 

@@ -2,7 +2,7 @@
  * An OTLP/HTTP traces receiver for tests: an HTTP server on 127.0.0.1 that accepts
  * `POST /v1/traces` with the JSON encoding, as a collector's OTLP receiver does, and keeps the
  * spans it decoded. It stands in for a collector, which the test environment does not have
- * (docs/adr/0035-tracing-without-the-opentelemetry-sdk.md).
+ * (docs/adr/0037-tracing-without-the-opentelemetry-sdk.md).
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';

@@ -2,6 +2,7 @@
 import { Kafka, logLevel, type Admin, type SASLOptions } from 'kafkajs';
 import { ownTopics, type DesiredTopology } from '../desired.ts';
 import { BrokerCalls, BrokerError, type BrokerSession, type BrokerSettings, type TopologyUsage } from '../session.ts';
+import { groupBacklog } from './backlog.ts';
 import type { KafkaTopic } from './desired.ts';
 import { ensureTopics } from './topics.ts';
 
@@ -108,16 +109,25 @@ class KafkaSession implements BrokerSession {
         topic === undefined ? [] : this.admin.fetchOffsets({ groupId: group, topics: [topic] }).catch(() => []),
       ]);
       const members = groups.groups[0]?.members.length ?? 0;
-      const done = new Map((committed[0]?.partitions ?? []).map((p) => [p.partition, Number(p.offset)]));
-      let messages = 0;
-      for (const end of ends) {
-        const consumed = done.get(end.partition) ?? -1;
-        const start = Number(end.low);
-        messages += Math.max(0, Number(end.high) - Math.max(consumed, start));
-      }
+      const messages = groupBacklog(ends, committed[0]?.partitions ?? []);
       return { messages, consumers: members };
     } catch (error) {
       throw this.failure('read the group', error);
+    }
+  }
+
+  async lag(desired: DesiredTopology): Promise<number | undefined> {
+    const { consumerGroup: group, topic } = kafkaOf(desired).kafka;
+    if (group === undefined) return undefined;
+    try {
+      this.calls.count('kafka', 'read', 2);
+      const [ends, committed] = await Promise.all([
+        this.admin.fetchTopicOffsets(topic.name),
+        this.admin.fetchOffsets({ groupId: group, topics: [topic.name] }),
+      ]);
+      return groupBacklog(ends, committed[0]?.partitions ?? []);
+    } catch (error) {
+      throw this.failure('read the group offsets', error);
     }
   }
 

@@ -122,6 +122,24 @@ class RabbitSession implements BrokerSession {
     return usage;
   }
 
+  async lag(desired: DesiredTopology): Promise<number | undefined> {
+    const { consumeQueues } = rabbitOf(desired);
+    if (consumeQueues.length === 0) return undefined;
+    let ready = 0;
+    // checkQueue's message count is RabbitMQ's messages_ready: delivered but unacknowledged
+    // ones are with a consumer already. A queue deleted by hand counts as empty until the
+    // drift repair declares it again.
+    await this.passiveChecks(
+      consumeQueues.map((queue) => ({
+        check: async (channel: Channel) => {
+          ready += (await channel.checkQueue(queue)).messageCount;
+        },
+        absent: () => undefined,
+      })),
+    );
+    return ready;
+  }
+
   /**
    * Runs passive checks (reads), calling `absent` for each object that does not exist. A
    * failed passive check closes its channel; one channel per run of successes keeps the common

@@ -241,6 +241,13 @@ export const StreamBindingStatus = Type.Object(
     conditions: Type.Optional(Conditions),
     binder: Type.Optional(Type.String({ description: 'The Binder the binding is provisioned on.' })),
     topology: Type.Optional(Topology),
+    consumerLag: Type.Optional(
+      Type.Integer({
+        description:
+          "Inputs with a group: messages the group has yet to consume (RabbitMQ: ready in the group's queue; Kafka: end offsets less the group's committed offsets, summed over partitions). Read at every resync (--resync-period, default 30 s); rewritten when it reaches 0 or moves by at least 10 messages and 10 %.",
+        minimum: 0,
+      }),
+    ),
     previousBinders: Type.Optional(
       Type.Array(RetiredTopology, { description: 'Binders this binding moved away from, whose topology is not yet released.' }),
     ),
@@ -336,6 +343,8 @@ export const STREAM_BINDING: ResourceKind = {
     ageColumn,
     // -o wide only (priority 1). Kafka topics only: RabbitMQ reports no partitions in status.
     { name: 'Partitions', type: 'integer', jsonPath: '.status.topology.partitions', description: 'Partitions of the Kafka topic.', priority: 1 },
+    // Inputs with a group only: nobody else has a lag of their own.
+    { name: 'Lag', type: 'integer', jsonPath: '.status.consumerLag', description: 'Messages the group has yet to consume.', priority: 1 },
   ],
 };
 

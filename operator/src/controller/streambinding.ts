@@ -12,12 +12,13 @@ import type { Binder, RetiredTopology, StreamBinding, StreamBindingStatus } from
 import type { EventRecorder } from '../k8s/events.ts';
 import type { ResourceClient } from '../k8s/resources.ts';
 import type { SecretSource } from '../k8s/secrets.ts';
-import { BrokerError } from '../../../topology/session.ts';
-import { isEmptyTopology, objectIds, withoutObjects } from '../../../topology/desired.ts';
+import { BrokerError, type BrokerSession } from '../../../topology/session.ts';
+import { isEmptyTopology, objectIds, withoutObjects, type DesiredTopology } from '../../../topology/desired.ts';
 import type { BrokerPool } from '../../../topology/pool.ts';
 import type { ConditionUpdate, ConditionUpdates } from './conditions.ts';
 import type { KindReconciler, Outcome, ReconcileResult } from './controller.ts';
 import { brokerIdentity, brokerSettings, resolveBinderName, type BinderLister } from './binders.ts';
+import { shownLag } from './lag.ts';
 import { bindingTopology, topologyStatus } from './topology.ts';
 
 export const TOPOLOGY_FINALIZER = 'bindery.io/topology';
@@ -86,6 +87,7 @@ export class StreamBindingReconciler implements KindReconciler<StreamBinding> {
     }
 
     const desired = bindingTopology(binding.spec, binder.spec.type);
+    let consumerLag: number | undefined;
     try {
       const session = await this.deps.pool.session(binderKey(binder), await brokerSettings(binder, this.deps.secrets));
       const uid = `${namespace}/${binding.metadata.name}`;
@@ -107,6 +109,7 @@ export class StreamBindingReconciler implements KindReconciler<StreamBinding> {
         this.declared.delete(uid);
         throw error;
       }
+      consumerLag = await this.consumerLag(binding, session, desired);
     } catch (error) {
       const failure = asBrokerFailure(error);
       const binderProblem = failure.reason !== 'ProvisioningFailed' && failure.reason !== 'IncompatibleTopology';
@@ -140,7 +143,7 @@ export class StreamBindingReconciler implements KindReconciler<StreamBinding> {
     }
     const summary = topologyStatus(desired);
     return {
-      status: { binder: binderName, topology: summary, previousBinders: waiting.length > 0 ? waiting : undefined },
+      status: { binder: binderName, topology: summary, consumerLag, previousBinders: waiting.length > 0 ? waiting : undefined },
       conditions: {
         Ready: { status: 'True', reason: 'Provisioned', message: `Provisioned on Binder ${binderName}: ${describeTopology(summary)}` },
         BinderReady: { status: 'True', reason: 'Connected', message: `Binder ${binderName} is connected` },
@@ -177,6 +180,24 @@ export class StreamBindingReconciler implements KindReconciler<StreamBinding> {
 
   forget(namespace: string, name: string): void {
     this.declared.delete(`${namespace}/${name}`);
+  }
+
+  /**
+   * The lag `status.consumerLag` shows for an input with a group, read on every reconcile (so
+   * once per resync period); undefined for other bindings, which removes the field. A failed
+   * read keeps the lag shown: lag is an observation, and Ready already says when the broker
+   * is unreachable.
+   */
+  private async consumerLag(binding: StreamBinding, session: BrokerSession, desired: DesiredTopology): Promise<number | undefined> {
+    if (binding.spec.direction !== 'input' || binding.spec.group === undefined) return undefined;
+    const shown = binding.status?.consumerLag;
+    try {
+      const reading = await session.lag(desired);
+      return reading === undefined ? shown : shownLag(shown, reading);
+    } catch (error) {
+      this.deps.logger.warn({ namespace: binding.metadata.namespace, streamBinding: binding.metadata.name, err: asBrokerFailure(error).message }, 'consumer lag not read');
+      return shown;
+    }
   }
 
   /** Applies the deletionPolicy to the binding's topology on Binder `binderName`. */

@@ -1,7 +1,7 @@
 /**
  * CloudEvents 1.0 across the sidecar: the HTTP binding (binary mode `ce-*` headers, structured
  * mode `application/cloudevents+json` bodies) on one side, message headers as Spring Cloud
- * Function writes and reads them on the other (docs/adr/0034-cloudevents-as-spring-cloud-function-headers.md).
+ * Function writes and reads them on the other (docs/adr/0036-cloudevents-as-spring-cloud-function-headers.md).
  *
  * On the broker an attribute is the message header `ce_<attribute>`: Spring Cloud Function's
  * Kafka prefix, which its CloudEventMessageUtils recognises whatever the protocol, so a Spring

@@ -4,7 +4,7 @@
  * for each push attempt, each a child of the trace context the message came with. Off unless
  * an OTLP endpoint is configured (otlp.ts); off, the trace context passes through unchanged.
  * No OpenTelemetry SDK: a span is a few fields, and the exporter writes OTLP/HTTP JSON itself
- * (docs/adr/0035-tracing-without-the-opentelemetry-sdk.md).
+ * (docs/adr/0037-tracing-without-the-opentelemetry-sdk.md).
  */
 import type { BinderConfig } from '../config/model.ts';
 import { newSpanId, newTraceId, type TraceContext } from './context.ts';

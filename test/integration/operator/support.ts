@@ -36,6 +36,13 @@ export function kubectl(...args: string[]): string {
   return execFileSync(env.kubectl, ['--kubeconfig', env.kubeconfig, ...args], { encoding: 'utf8', stdio: 'pipe' });
 }
 
+/** A `kubectl get` table as rows of named cells; each column starts where its header does (a cell may be empty). */
+export function table(output: string): Array<Record<string, string>> {
+  const [header, ...rows] = output.trimEnd().split('\n');
+  const columns = [...header!.matchAll(/\S+/g)].map((m) => ({ name: m[0], start: m.index }));
+  return rows.map((row) => Object.fromEntries(columns.map((column, i) => [column.name, row.slice(column.start, columns[i + 1]?.start).trim()])));
+}
+
 export async function createNamespace(prefix: string): Promise<string> {
   const name = `${prefix}-${suffix()}`;
   await kube().core.createNamespace({ body: { metadata: { name } } });

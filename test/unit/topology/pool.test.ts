@@ -15,6 +15,7 @@ function fakeSession(): BrokerSession & { goDown(): void } {
     declare: async () => {},
     missing: async () => [],
     usage: async () => ({ messages: 0, consumers: 0 }),
+    lag: async () => undefined,
     delete: async () => {},
     close: async () => {
       session.closed = true;

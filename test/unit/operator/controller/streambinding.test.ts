@@ -28,6 +28,8 @@ class FakeBroker implements BrokerSession {
   deletes = 0;
   /** The next declare fails with this reason. */
   refuse?: BrokerFailure;
+  /** What `lag` reads, or the failure it throws. */
+  lagReading: number | BrokerError = 0;
 
   onDown(): void {}
 
@@ -49,6 +51,12 @@ class FakeBroker implements BrokerSession {
       usage.consumers += own?.consumers ?? 0;
     }
     return usage;
+  }
+
+  async lag(desired: DesiredTopology): Promise<number | undefined> {
+    if (desired.type !== 'rabbit' || desired.rabbit.consumeQueues.length === 0) return undefined;
+    if (this.lagReading instanceof BrokerError) throw this.lagReading;
+    return this.lagReading;
   }
 
   async delete(desired: DesiredTopology): Promise<void> {
@@ -139,6 +147,31 @@ describe('StreamBindingReconciler.reconcile', () => {
     expect(result.conditions.Ready).toMatchObject({ status: 'True', reason: 'Provisioned' });
     expect(result.status).toMatchObject({ binder: 'rabbit-a', topology: { exchange: 'orders', queues: ['orders.audit'], deadLetterQueue: 'orders.audit.dlq' } });
     expect([...broker('rabbit-a').objects]).toEqual(['exchange:orders', 'queue:orders.audit', 'queue:orders.audit.dlq']);
+  });
+
+  it.each([
+    { case: 'an input with a group: the first reading', spec: groupInput, shown: undefined, reading: 25, expected: 25 },
+    { case: 'a small move is not written', spec: groupInput, shown: 25, reading: 30, expected: 25 },
+    { case: 'a move past the threshold is', spec: groupInput, shown: 25, reading: 40, expected: 40 },
+    { case: 'caught up is always written', spec: groupInput, shown: 3, reading: 0, expected: 0 },
+    { case: 'an output has none (and a stale one goes)', spec: { direction: 'output', destination: 'orders', binder: 'rabbit-a' }, shown: 7, reading: 25, expected: undefined },
+    { case: 'an anonymous input has none', spec: { direction: 'input', destination: 'orders', binder: 'rabbit-a' }, shown: undefined, reading: 25, expected: undefined },
+  ] satisfies Array<{ case: string; spec: StreamBindingSpec; shown: number | undefined; reading: number; expected: number | undefined }>)(
+    'status.consumerLag: $case',
+    async ({ spec, shown, reading, expected }) => {
+      const { reconciler, broker } = setup([binder('rabbit-a')]);
+      broker('rabbit-a').lagReading = reading;
+      const result = await reconciler.reconcile(streamBinding('in', spec, shown === undefined ? undefined : { consumerLag: shown }));
+      expect(result.status).toHaveProperty('consumerLag', expected);
+    },
+  );
+
+  it('keeps the lag shown when it cannot be read, and stays Ready', async () => {
+    const { reconciler, broker } = setup([binder('rabbit-a')]);
+    broker('rabbit-a').lagReading = new BrokerError('Unreachable', 'channel closed');
+    const result = await reconciler.reconcile(streamBinding('in', groupInput, { consumerLag: 12 }));
+    expect(result.status?.consumerLag).toBe(12);
+    expect(result.conditions.Ready).toMatchObject({ status: 'True', reason: 'Provisioned' });
   });
 
   it('an unchanged resync only reads; an object deleted by hand is declared again with a DriftRepaired event', async () => {
