@@ -236,7 +236,7 @@ describe('bulk send (application/x-ndjson)', () => {
     const empty = await send(running, 'out', '\n\n', { 'content-type': 'application/x-ndjson' });
     expect([empty.status, empty.body.code]).toEqual([400, 'BINDERY_ERR_INVALID_REQUEST']);
     const longId = await send(running, 'out', '{}', { 'content-type': 'application/json', 'x-msg-id': 'x'.repeat(257) });
-    expect([longId.status, longId.body.code]).toEqual([400, 'BINDERY_ERR_INVALID_REQUEST']);
+    expect([longId.status, longId.body.code]).toEqual([400, 'BINDERY_ERR_INVALID_HEADER']);
   });
 });
 
