@@ -39,7 +39,7 @@ function readLine(text: string, defaultContentType: string): SendRequest {
   try {
     line = JSON.parse(text);
   } catch (error) {
-    throw new Error(`not JSON: ${(error as Error).message}`);
+    throw new Error(`not JSON: ${(error as Error).message}`, { cause: error });
   }
   if (typeof line !== 'object' || line === null || Array.isArray(line)) throw new Error('not a JSON object');
   const fields = line as Record<string, unknown>;
