@@ -311,7 +311,7 @@ async function inProcessProducer(
   return { producer, close: () => binder.close() };
 }
 
-interface SidecarProcess {
+export interface SidecarProcess {
   pid: number;
   /** From spawn to the first `/readyz` 200 (a connected binder), and the CPU it used meanwhile. */
   startup: { ms: number; cpuMs: number };
@@ -322,9 +322,11 @@ interface SidecarProcess {
   stop(): Promise<void>;
 }
 
-async function startSidecar(
+/** `bindery runtime` as a child process; `env` adds to (or overrides) the bench's environment. */
+export async function startSidecar(
   broker: BrokerBench,
   names: { sendDestination: string; pushDestination: string; sinkGroup: string; pushGroup: string; appPort: number; concurrency: number },
+  env: NodeJS.ProcessEnv = {},
 ): Promise<SidecarProcess> {
   const [port, opsPort] = await freePorts(2);
   const dir = await mkdtemp(join(tmpdir(), 'bindery-bench-'));
@@ -351,7 +353,7 @@ async function startSidecar(
   const spawnedAt = process.hrtime.bigint();
   const child = spawn(process.execPath, [...profile, entry, 'runtime', '--config', configFile], {
     stdio: ['ignore', 'ignore', 'pipe'],
-    env: { ...process.env, BINDERY_LOG_LEVEL: process.env.BINDERY_LOG_LEVEL ?? 'warn' },
+    env: { ...process.env, BINDERY_LOG_LEVEL: process.env.BINDERY_LOG_LEVEL ?? 'warn', ...env },
   });
   let stderr = '';
   child.stderr?.on('data', (chunk: Buffer) => { stderr = (stderr + chunk.toString()).slice(-4000); });
@@ -441,7 +443,7 @@ async function repeat(total: number, inFlight: number, operation: () => Promise<
 }
 
 /** `total` rounds of one call of each operation in turn; the durations (ms) per operation. */
-async function timeInTurn(total: number, operations: (() => Promise<void>)[]): Promise<number[][]> {
+export async function timeInTurn(total: number, operations: (() => Promise<void>)[]): Promise<number[][]> {
   const samples = operations.map((): number[] => []);
   for (let i = 0; i < total; i++) {
     for (const [index, operation] of operations.entries()) {

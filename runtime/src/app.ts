@@ -24,6 +24,7 @@ import {
 } from './routes/errors.ts';
 import { registerBindingRoutes } from './routes/bindings.ts';
 import { registerListenRoutes } from './routes/listen.ts';
+import { registerOpenApi, registerOpenApiRoute } from './routes/openapi.ts';
 import { registerOpsRoutes } from './routes/ops.ts';
 import { registerSendRoute } from './routes/send.ts';
 import { Sidecar, type SidecarOptions } from './sidecar/sidecar.ts';
@@ -97,9 +98,14 @@ export function buildApp(deps: AppDeps): SidecarApp {
   installErrorHandling(app);
   installJsonParser(app);
 
-  registerSendRoute(app, sidecar);
-  registerListenRoutes(app, sidecar);
-  registerBindingRoutes(app, sidecar);
+  registerOpenApi(app);
+  // In a plugin, so that they are added once the OpenAPI plugin listens for routes.
+  void app.register(async (routes) => {
+    registerSendRoute(routes, sidecar);
+    registerListenRoutes(routes, sidecar);
+    registerBindingRoutes(routes, sidecar);
+    registerOpenApiRoute(routes);
+  });
 
   app.addHook('onReady', async () => {
     await sidecar.start();

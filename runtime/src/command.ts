@@ -25,7 +25,9 @@ Options:
   -h, --help         this text
 
 Environment: BINDERY_INSTANCE_INDEX / BINDERY_INSTANCE_COUNT (partitioned inputs),
-BINDERY_LOG_LEVEL (default info), and any \${VAR} the config file refers to.`;
+BINDERY_LOG_LEVEL (default info), OTEL_EXPORTER_OTLP_ENDPOINT (export spans over
+OTLP/HTTP JSON; off when unset) with OTEL_SERVICE_NAME and the other OTEL_* exporter
+variables, and any \${VAR} the config file refers to.`;
 
 export const DEFAULT_SHUTDOWN_TIMEOUT_MS = 25_000;
 
@@ -80,21 +82,23 @@ export async function main(argv: string[]): Promise<number> {
     throw error;
   }
 
-  const [{ default: pino }, { watchConfigFile }, { Metrics }, { startSidecar }, { safeError }, { armShutdownLimit }] = await Promise.all([
+  const [{ default: pino }, { watchConfigFile }, { Metrics }, { startSidecar }, { safeError }, { armShutdownLimit }, { tracerFromEnv }] = await Promise.all([
     import('pino'),
     import('./config/watch.ts'),
     import('./metrics.ts'),
     import('./server.ts'),
     import('./redact.ts'),
     import('./shutdown.ts'),
+    import('./tracing/otlp.ts'),
   ]);
   const logger = pino({ level: process.env[SIDECAR_ENV.logLevel] ?? 'info', base: { component: 'bindery-runtime' } });
   let running;
+  const tracer = tracerFromEnv(process.env, logger);
   try {
     // The sidecar's own close is bounded a little inside the hard limit, so that answers
     // already being written still leave before it.
     const shutdownMs = shutdownTimeout - Math.min(3_000, shutdownTimeout / 4);
-    running = await startSidecar({ config, logger, metrics: new Metrics({ processMetrics: true }), shutdownMs });
+    running = await startSidecar({ config, logger, metrics: new Metrics({ processMetrics: true }), shutdownMs, tracer });
   } catch (error) {
     logger.error({ err: safeError(error) }, 'the sidecar could not start');
     return 1;
@@ -140,6 +144,8 @@ export async function main(argv: string[]): Promise<number> {
       };
       running
         .close()
+        // The last spans, of the sends and pushes that shutdown let finish.
+        .then(() => tracer.close())
         .then(() => {
           logger.info('stopped');
           end(0);

@@ -50,6 +50,8 @@ export interface SpringReceived {
   key: string | null;
   payload: string;
   headers: Record<string, SpringHeader>;
+  /** The attributes Spring Cloud Function's CloudEventMessageUtils reads, or null when it takes the message for no CloudEvent. */
+  cloudEvent: { specversion: string; id: string; source: string; type: string; subject: string | null } | null;
 }
 
 export interface SpringLogEntry {
@@ -84,6 +86,10 @@ export interface SpringSend {
   headers?: Record<string, unknown>;
   /** The Kafka record key. */
   key?: string;
+  /** Attributes (name to value): the message is built with Spring Cloud Function's CloudEventMessageBuilder. */
+  cloudEvent?: Record<string, string>;
+  /** The prefix the builder gives the attributes (`ce-`, `ce_`, `cloudEvents:`); by default its own choice. */
+  cloudEventPrefix?: string;
 }
 
 const running = new Set<ChildProcess>();

@@ -8,6 +8,7 @@ import type { BaseLogger } from 'pino';
 import type { BindingConfig } from '../config/model.ts';
 import type { Delivery, InboundMessage } from '../binders/binder.ts';
 import type { Clock } from '../../../time/clock.ts';
+import { appHeaders } from '../cloudevents/index.ts';
 import { acknowledge, attemptsLeft, giveUp, undeliverable, type OutcomeObserver } from './settle.ts';
 
 export type AckMode = 'auto' | 'manual';
@@ -200,7 +201,7 @@ export class ListenerHub {
 
 /** One SSE `message` event (SPEC section 5). */
 export function formatEvent(message: InboundMessage): string {
-  const rest = JSON.stringify({ contentType: message.contentType, headers: message.headers, partition: message.partition ?? null, attempt: message.attempt });
+  const rest = JSON.stringify({ contentType: message.contentType, headers: appHeaders(message.headers), partition: message.partition ?? null, attempt: message.attempt });
   const data = `{"id":${JSON.stringify(message.id)},"payload":${payloadJson(message)},${rest.slice(1)}`;
   return `id: ${message.id.replace(/[\r\n]/g, '')}\nevent: message\ndata: ${data}\n\n`;
 }

@@ -13,6 +13,10 @@ import { retryDelay } from '../../../time/retry.ts';
 import { deliveryRetryPolicy } from './backoff.ts';
 import { sleep, type Clock } from '../../../time/clock.ts';
 import { acknowledge, attemptsLeft, giveUp, type OutcomeObserver } from './settle.ts';
+import { HTTP_PREFIX, appHeaders, percentEncoded } from '../cloudevents/index.ts';
+import { TRACEPARENT, TRACESTATE } from '../tracing/context.ts';
+
+const TRACE_HEADERS = new Set([TRACEPARENT, TRACESTATE]);
 
 export type PushResult = { ok: true } | { ok: false; retryable: boolean; reason: string };
 
@@ -114,8 +118,11 @@ export function pushHeaders(message: InboundMessage, attempt: number): Record<st
     'x-msg-id': message.id,
     'x-bindery-delivery-attempt': String(attempt),
   };
-  for (const [name, value] of Object.entries(message.headers)) {
-    if (isHeaderSafe(name, value)) headers[`x-msg-${name.toLowerCase()}`] = value;
+  for (const [name, value] of Object.entries(appHeaders(message.headers))) {
+    // CloudEvents attributes and the trace context go as the standard headers they are.
+    if (name.startsWith(HTTP_PREFIX)) {
+      if (isHeaderSafe(name, '')) headers[name] = percentEncoded(value);
+    } else if (isHeaderSafe(name, value)) headers[TRACE_HEADERS.has(name) ? name : `x-msg-${name.toLowerCase()}`] = value;
   }
   if (message.partition !== undefined) headers['x-bindery-partition'] = String(message.partition);
   return headers;

@@ -1,4 +1,5 @@
 import { Type } from '@sinclair/typebox';
+import { API_ERROR_CODES } from './errors.ts';
 
 export const BindingParams = Type.Object({ binding: Type.String({ minLength: 1 }) });
 
@@ -7,7 +8,8 @@ export const DeliveryParams = Type.Object({ binding: Type.String({ minLength: 1 
 /** SPEC section 5's error body. */
 export const ErrorBody = Type.Object({
   statusCode: Type.Integer(),
-  code: Type.String(),
+  // An enum in the OpenAPI document; serialised as a plain string.
+  code: Type.Unsafe<string>({ type: 'string', enum: [...new Set(API_ERROR_CODES.map(([, code]) => code))] }),
   error: Type.String(),
   message: Type.String(),
 });
@@ -25,4 +27,21 @@ export const BindingView = Type.Object({
   listeners: Type.Optional(Type.Integer()),
   consuming: Type.Optional(Type.Boolean()),
   error: Type.Optional(Type.String()),
+});
+
+/**
+ * The headers a send takes, for the OpenAPI document only: the send route reads them by hand
+ * (routes/send.ts says why). Besides Bindery's own, CloudEvents binary mode and W3C trace context.
+ */
+export const SendHeaders = Type.Object({
+  'content-type': Type.Optional(Type.String()),
+  'x-partition-key': Type.Optional(Type.String()),
+  'x-message-key': Type.Optional(Type.String()),
+  'x-msg-id': Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
+  'ce-specversion': Type.Optional(Type.String({ description: 'CloudEvents binary mode: with ce-id, ce-source and ce-type, the send is a CloudEvent; every ce-<attribute> travels as the message header ce_<attribute>' })),
+  'ce-id': Type.Optional(Type.String()),
+  'ce-source': Type.Optional(Type.String()),
+  'ce-type': Type.Optional(Type.String()),
+  traceparent: Type.Optional(Type.String({ description: 'W3C trace context; travels in the message and comes back on push and SSE' })),
+  tracestate: Type.Optional(Type.String()),
 });

@@ -4,6 +4,8 @@ import { Type } from '@sinclair/typebox';
 import type { SendRequest, Sidecar } from '../sidecar/sidecar.ts';
 import { BULK_CONTENT_TYPE, bulkAnswer, parseBulk } from './bulk.ts';
 import { ErrorBody } from './schemas.ts';
+import { eventFromRequest } from '../cloudevents/index.ts';
+import { traceContextOf, traceHeaders } from '../tracing/context.ts';
 
 const MESSAGE_HEADER_PREFIX = 'x-msg-';
 
@@ -106,10 +108,13 @@ function singleMessage(request: FastifyRequest, body: Buffer, contentType: strin
   const id = header(raw['x-msg-id']);
   const key = header(raw['x-partition-key']);
   const messageKey = header(raw['x-message-key']);
+  // A CloudEvent (either HTTP mode) and a W3C trace context travel as message headers of their own.
+  const event = eventFromRequest(raw, body, contentType);
+  Object.assign(headers, event.headers, traceHeaders(traceContextOf(raw)));
   return {
-    body,
+    body: event.payload,
     headers,
-    ...(contentType && { contentType }),
+    ...(event.contentType && { contentType: event.contentType }),
     ...(id !== undefined && { id }),
     ...(key !== undefined && { key }),
     ...(messageKey !== undefined && { messageKey }),

@@ -12,6 +12,7 @@ import { BinderUnavailableError, TopologyRefusedError } from '../binders/binder.
 import type { BinderConfig, BindingConfig } from '../config/model.ts';
 import { ListenerHub } from '../delivery/listeners.ts';
 import { PushDispatcher, httpTransport, waitForApp } from '../delivery/push.ts';
+import { tracePush } from '../tracing/messaging.ts';
 import { undeliverable, type DeliveryOutcome } from '../delivery/settle.ts';
 import { DeliveryTracker } from '../delivery/tracker.ts';
 import { safeError } from '../redact.ts';
@@ -136,7 +137,8 @@ export class Bindings {
     const app = this.ctx.config().app;
     if (app && !handle.push) {
       const { transport, close } = httpTransport(binding, app);
-      handle.push = { dispatcher: new PushDispatcher(binding, transport, this.ctx.clock, this.observer(() => handle.binding), this.ctx.logger), close };
+      const traced = tracePush(this.ctx.tracer, binding, slot.config.type, transport);
+      handle.push = { dispatcher: new PushDispatcher(binding, traced, this.ctx.clock, this.observer(() => handle.binding), this.ctx.logger), close };
     }
     const target = handle.push ? handle.push.dispatcher.handle : handle.hub.handle;
     // Pushes wait for the app to listen: in a pod the sidecar starts first, and pushes the app

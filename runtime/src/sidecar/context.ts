@@ -4,6 +4,7 @@ import type { Clock } from '../../../time/clock.ts';
 import type { RetryPolicy } from '../../../time/retry.ts';
 import type { RuntimeConfig } from '../config/model.ts';
 import type { Metrics } from '../metrics.ts';
+import type { Tracer } from '../tracing/tracer.ts';
 import type { BinderSlots } from './binder-slots.ts';
 
 export interface SidecarContext {
@@ -19,6 +20,7 @@ export interface SidecarContext {
   readonly drainQuietMs: number;
   /** Upper bound of that drain and of waiting for its deliveries to settle. */
   readonly drainMaxMs: number;
+  readonly tracer: Tracer;
   config(): RuntimeConfig;
   /** True once shutdown began: nothing attaches any more. */
   isClosed(): boolean;

@@ -22,6 +22,8 @@ import { isJsonContentType, type Listener } from '../delivery/listeners.ts';
 import { Metrics } from '../metrics.ts';
 import { messageKeyFor, partitionFor } from '../partition/index.ts';
 import { safeError } from '../redact.ts';
+import { traceSend } from '../tracing/messaging.ts';
+import { noTracer, type Tracer } from '../tracing/tracer.ts';
 import { BinderSlots } from './binder-slots.ts';
 import { Bindings, type BindingView, type OutputHandle, type StateRequest } from './bindings.ts';
 import type { SidecarContext } from './context.ts';
@@ -50,6 +52,8 @@ export interface SidecarOptions {
   drainQuietMs?: number;
   /** Upper bound of that drain and of waiting for its deliveries to settle (default 30 s). */
   drainMaxMs?: number;
+  /** The sidecar's own spans (tracing/); none by default. */
+  tracer?: Tracer;
   /**
    * How long `close()` may take in all (default 20 s): in-flight sends and pushes get most of
    * it, closing the binders the rest; whatever is not settled then goes back to the broker.
@@ -133,6 +137,7 @@ export class Sidecar {
       sendWaitMs: options.sendWaitMs ?? 10_000,
       drainQuietMs: options.drainQuietMs ?? 1_000,
       drainMaxMs: options.drainMaxMs ?? 30_000,
+      tracer: options.tracer ?? noTracer,
       config: () => this.config,
       isClosed: () => this.closed,
       closing: this.closing.signal,
@@ -229,7 +234,9 @@ export class Sidecar {
     if (handle.slot.binder.state !== 'up') throw new BinderUnavailableError(`binder ${current.binder} is ${handle.slot.binder.state}`);
     const { clock } = this.ctx;
     const started = clock.now();
-    const sending = producer.send(message);
+    const span = traceSend(this.ctx.tracer, current, handle.slot.config.type, { id: message.id, headers: message.headers, size: message.payload.length });
+    const sending = producer.send(span.headers === message.headers ? message : { ...message, headers: span.headers });
+    void sending.then((receipt) => span.end({ partition: receipt.partition ?? message.partition }), (error: Error) => span.end({ error }));
     handle.inflight.add(sending);
     try {
       const receipt = await sending;

@@ -4,6 +4,7 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import pino, { type Logger } from 'pino';
 import type { AppDeps } from '../../../runtime/src/app.ts';
+import type { Tracer } from '../../../runtime/src/tracing/tracer.ts';
 import { parseConfig } from '../../../runtime/src/config/load.ts';
 import { startSidecar, type RunningSidecar } from '../../../runtime/src/server.ts';
 
@@ -18,6 +19,7 @@ export interface SidecarOptions extends Pick<AppDeps, 'sharedBinders' | 'sendWai
   logger?: Logger;
   /** Push inputs to this port (`--app-port`); a Spring application.yml has no `app:` of its own. */
   appPort?: number;
+  tracer?: Tracer;
 }
 
 /**
