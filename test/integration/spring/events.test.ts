@@ -5,13 +5,12 @@
  * from a CloudEvent Spring's CloudEventMessageBuilder made.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RunningSidecar } from '../../../runtime/src/server.ts';
-import { testEnv } from '../../support/env.ts';
-import { prepareSpringApp, SpringApp, springAppBuildTimeoutMs } from '../../support/spring-app.ts';
+import { prepareSpringApp, springAppBuildTimeoutMs } from '../../support/spring-app.ts';
 import { headerText, rawKafka } from '../kafka/support.ts';
 import { rawRabbit } from '../rabbit/support.ts';
-import { deleteRabbitObjects, PushTarget, send, sidecarFrom, unique } from '../runtime/support.ts';
+import { deleteRabbitObjects, send, unique } from '../runtime/support.ts';
 import { waitFor } from '../../support/wait.ts';
+import { springPair, type BrokerType, type SpringPair } from './support.ts';
 
 const prefix = unique('spring-events');
 const raw = rawKafka();
@@ -23,52 +22,8 @@ afterAll(async () => {
   await raw.cleanup();
 });
 
-const binders = {
-  rabbit: () => `rabbit: { type: rabbit, rabbit: { url: "${testEnv().rabbitUrl}" } }`,
-  kafka: () => `kafka: { type: kafka, kafka: { brokers: [${testEnv().kafkaBrokers.join(', ')}] } }`,
-};
 
-function pair(binder: 'rabbit' | 'kafka') {
-  const toSpring = `${prefix}-${binder}-to-spring`;
-  const toBindery = `${prefix}-${binder}-to-bindery`;
-  const [springGroup, binderyGroup] = [`${prefix}-spring`, `${prefix}-bindery`];
-  const running = {} as { spring: SpringApp; sidecar: RunningSidecar; app: PushTarget; toBindery: string };
-
-  beforeAll(async () => {
-    raw.track({ topics: [toSpring, toBindery], groups: [springGroup, binderyGroup] });
-    running.toBindery = toBindery;
-    running.app = await PushTarget.start();
-    [running.spring, running.sidecar] = await Promise.all([
-      SpringApp.start({
-        name: `events-${binder}`,
-        binder,
-        properties: {
-          'spring.cloud.function.definition': 'receive',
-          'spring.cloud.stream.bindings.receive-in-0.destination': toSpring,
-          'spring.cloud.stream.bindings.receive-in-0.group': springGroup,
-          'spring.cloud.stream.bindings.out.destination': toBindery,
-        },
-      }),
-      sidecarFrom(`binders: { ${binders[binder]()} }
-bindings:
-  output: { direction: output, destination: ${toSpring} }
-  input: { direction: input, destination: ${toBindery}, group: ${binderyGroup} }
-app: { port: ${running.app.port} }`),
-    ]);
-    await waitFor('the sidecar input to consume', () => running.sidecar.sidecar.bindings().find((b) => b.name === 'input')?.consuming === true, 30_000);
-  }, 120_000);
-
-  afterAll(async () => {
-    await running.spring?.stop();
-    await running.sidecar?.close();
-    await running.app?.close();
-  });
-  return running;
-}
-
-type Pair = ReturnType<typeof pair>;
-
-async function binderyToSpring({ spring, sidecar }: Pair): Promise<void> {
+async function binderyToSpring({ spring, sidecar }: SpringPair): Promise<void> {
   const binary = await send(sidecar, 'output', '{"total":12}', {
     'content-type': 'application/json',
     'ce-specversion': '1.0', 'ce-id': 'order-1', 'ce-source': '/shop/orders', 'ce-type': 'shop.order.created', 'ce-subject': 'o-1',
@@ -90,7 +45,7 @@ async function binderyToSpring({ spring, sidecar }: Pair): Promise<void> {
   expect(received[0]!.headers.traceparent).toEqual({ type: 'java.lang.String', value: traceparent });
 }
 
-async function springToBindery({ spring, app, toBindery }: Pair, binder: 'rabbit' | 'kafka'): Promise<void> {
+async function springToBindery({ spring, app, toBindery }: SpringPair, binder: BrokerType): Promise<void> {
   const rabbit = binder === 'rabbit' ? await rawRabbit() : undefined;
   // A queue of its own on the exchange shows what Spring wrote, beside the sidecar's group queue.
   await rabbit?.channel.assertQueue(`${toBindery}.raw`, { autoDelete: true });
@@ -122,13 +77,13 @@ async function springToBindery({ spring, app, toBindery }: Pair, binder: 'rabbit
 }
 
 describe('CloudEvents and trace context between Spring and Bindery on RabbitMQ', () => {
-  const rabbit = pair('rabbit');
+  const rabbit = springPair('events', 'rabbit', prefix, raw);
   it('Bindery -> Spring: CloudEventMessageUtils reads binary and structured sends as CloudEvents; traceparent arrives as its header', () => binderyToSpring(rabbit));
   it('Spring -> Bindery: a CloudEvent from CloudEventMessageBuilder reaches the app as ce-* headers, with its traceparent', () => springToBindery(rabbit, 'rabbit'));
 });
 
 describe('CloudEvents and trace context between Spring and Bindery on Kafka', () => {
-  const kafka = pair('kafka');
+  const kafka = springPair('events', 'kafka', prefix, raw);
   it('Bindery -> Spring: CloudEventMessageUtils reads binary and structured sends as CloudEvents; traceparent arrives as its header', () => binderyToSpring(kafka));
   it('Spring -> Bindery: a CloudEvent from CloudEventMessageBuilder reaches the app as ce-* headers, with its traceparent', () => springToBindery(kafka, 'kafka'));
 });

@@ -7,12 +7,11 @@
  * Spring's typed headers to the app as `x-msg-*` text (SPEC section 2).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { RunningSidecar } from '../../../runtime/src/server.ts';
-import { testEnv } from '../../support/env.ts';
-import { prepareSpringApp, SpringApp, springAppBuildTimeoutMs } from '../../support/spring-app.ts';
+import { prepareSpringApp, springAppBuildTimeoutMs } from '../../support/spring-app.ts';
 import { rawKafka } from '../kafka/support.ts';
-import { deleteRabbitObjects, delay, PushTarget, send, sidecarFrom, unique } from '../runtime/support.ts';
+import { deleteRabbitObjects, delay, send, unique } from '../runtime/support.ts';
 import { waitFor } from '../../support/wait.ts';
+import { springPair, type SpringPair } from './support.ts';
 
 const prefix = unique('spring');
 const raw = rawKafka();
@@ -23,53 +22,8 @@ afterAll(async () => {
   await raw.cleanup();
 });
 
-const binders = {
-  rabbit: () => `rabbit: { type: rabbit, rabbit: { url: "${testEnv().rabbitUrl}" } }`,
-  kafka: () => `kafka: { type: kafka, kafka: { brokers: [${testEnv().kafkaBrokers.join(', ')}] } }`,
-};
 
-/** A Spring service and a sidecar on `binder`: one destination for each direction, with a group on the receiving side. */
-function pair(binder: 'rabbit' | 'kafka') {
-  const toSpring = `${prefix}-${binder}-to-spring`;
-  const toBindery = `${prefix}-${binder}-to-bindery`;
-  const [springGroup, binderyGroup] = [`${prefix}-spring`, `${prefix}-bindery`];
-  const running = {} as { spring: SpringApp; sidecar: RunningSidecar; app: PushTarget; toSpring: string };
-
-  beforeAll(async () => {
-    raw.track({ topics: [toSpring, toBindery], groups: [springGroup, binderyGroup] });
-    running.toSpring = toSpring;
-    running.app = await PushTarget.start();
-    [running.spring, running.sidecar] = await Promise.all([
-      SpringApp.start({
-        name: `interop-${binder}`,
-        binder,
-        properties: {
-          'spring.cloud.function.definition': 'receive',
-          'spring.cloud.stream.bindings.receive-in-0.destination': toSpring,
-          'spring.cloud.stream.bindings.receive-in-0.group': springGroup,
-          'spring.cloud.stream.bindings.out.destination': toBindery,
-        },
-      }),
-      sidecarFrom(`binders: { ${binders[binder]()} }
-bindings:
-  output: { direction: output, destination: ${toSpring} }
-  input: { direction: input, destination: ${toBindery}, group: ${binderyGroup} }
-app: { port: ${running.app.port} }`),
-    ]);
-    await waitFor('the sidecar input to consume', () => running.sidecar.sidecar.bindings().find((b) => b.name === 'input')?.consuming === true, 30_000);
-  }, 120_000);
-
-  afterAll(async () => {
-    await running.spring?.stop();
-    await running.sidecar?.close();
-    await running.app?.close();
-  });
-  return running;
-}
-
-type Pair = ReturnType<typeof pair>;
-
-async function binderyToSpring({ spring, sidecar, toSpring }: Pair): Promise<void> {
+async function binderyToSpring({ spring, sidecar, toSpring }: SpringPair): Promise<void> {
   const sent = [
     { body: JSON.stringify({ id: 1, text: 'first' }), contentType: 'application/json' },
     { body: JSON.stringify({ id: 2, text: 'second' }), contentType: 'application/json' },
@@ -94,7 +48,7 @@ async function binderyToSpring({ spring, sidecar, toSpring }: Pair): Promise<voi
   expect(received.map((r) => r.headers.count)).toEqual([0, 1, 2].map((i) => ({ type: 'java.lang.String', value: String(i + 5) })));
 }
 
-async function springToBindery({ spring, app }: Pair): Promise<void> {
+async function springToBindery({ spring, app }: SpringPair): Promise<void> {
   await spring.send({ binding: 'out', json: { id: 7, text: 'from spring' }, headers: { name: 'acme', count: 5, big: 3_000_000_000, flag: true } });
   await spring.send({ binding: 'out', text: 'plain words from spring', contentType: 'text/plain' });
   await waitFor('two pushes from the sidecar', () => app.received.length >= 2, 20_000);
@@ -108,13 +62,13 @@ async function springToBindery({ spring, app }: Pair): Promise<void> {
 }
 
 describe('a Spring Cloud Stream service and a Bindery sidecar on RabbitMQ', () => {
-  const rabbit = pair('rabbit');
+  const rabbit = springPair('interop', 'rabbit', prefix, raw);
   it('Bindery -> Spring: the Spring consumer gets each message once, with its payload, content type and headers as Strings', () => binderyToSpring(rabbit));
   it('Spring -> Bindery: the sidecar pushes each message StreamBridge sent, with its payload, content type and typed headers as text', () => springToBindery(rabbit));
 });
 
 describe('a Spring Cloud Stream service and a Bindery sidecar on Kafka', () => {
-  const kafka = pair('kafka');
+  const kafka = springPair('interop', 'kafka', prefix, raw);
   it('Bindery -> Spring: a Spring consumer with default settings gets each message once, with its content type and headers as Strings (spring_json_header_types)', () => binderyToSpring(kafka));
   it('Spring -> Bindery: the sidecar pushes each message StreamBridge sent, with its payload, content type and typed headers as text', () => springToBindery(kafka));
 });
