@@ -61,14 +61,24 @@ export class ConfigFiles {
 
 /** Resolves once the process's ops port answers 200 on `/readyz` (binders connected) or `/healthz` (serving at all). */
 export async function processAnswers(run: RuntimeProcess, opsPort: number, probe: 'readyz' | 'healthz' = 'readyz', timeoutMs = 30_000): Promise<void> {
-  await waitFor(`${probe} (output so far: ${run.output()})`, async () => {
-    if (run.exited()) throw new Error(`the runtime exited: ${run.output()}`);
-    try {
-      return (await fetch(`http://127.0.0.1:${opsPort}/${probe}`)).status === 200;
-    } catch {
+  let last = 'no answer yet';
+  try {
+    await waitFor(probe, async () => {
+      if (run.exited()) throw new Error(`the runtime exited: ${run.output()}`);
+      try {
+        const response = await fetch(`http://127.0.0.1:${opsPort}/${probe}`);
+        if (response.status === 200) return true;
+        last = `${response.status} ${await response.text()}`;
+      } catch (error) {
+        last = `no connection (${(error as Error).message})`;
+      }
       return false;
-    }
-  }, { timeoutMs, errors: 'throw' });
+    }, { timeoutMs, errors: 'throw' });
+  } catch (error) {
+    if (run.exited()) throw error;
+    // A timeout says what the probe last answered and what the process printed until then.
+    throw new Error(`${(error as Error).message}; last answer: ${last}; output: ${run.output()}`, { cause: error });
+  }
 }
 
 /** The exit code, or `'running'` when the process did not exit within `ms`. */

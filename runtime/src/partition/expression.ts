@@ -215,10 +215,15 @@ function property(value: unknown, step: Step): unknown {
  * MAX_KEY_DEPTH: hashing and printing a key (java.ts) recurse into it.
  */
 export function checkedKey<T>(value: T): T {
-  if (typeof value === 'object' && value !== null && nestedDeeperThan(value, MAX_KEY_DEPTH)) {
+  if (isNesting(value) && nestedDeeperThan(value, MAX_KEY_DEPTH)) {
     throw new InvalidPartitionKeyError(`the partition key is an object or array nested deeper than ${MAX_KEY_DEPTH} levels`);
   }
   return value;
+}
+
+/** An object or array; a JSON number read with its Java type (JavaNumber) is a leaf, not a level. */
+function isNesting(value: unknown): value is object {
+  return typeof value === 'object' && value !== null && !(value instanceof JavaNumber);
 }
 
 /** Whether `value` holds objects or arrays more than `limit` levels deep; walked without recursion. */
@@ -226,9 +231,9 @@ function nestedDeeperThan(value: unknown, limit: number): boolean {
   const stack: Array<[unknown, number]> = [[value, 1]];
   while (stack.length > 0) {
     const [current, depth] = stack.pop()!;
-    if (typeof current !== 'object' || current === null) continue;
+    if (!isNesting(current)) continue;
     if (depth > limit) return true;
-    for (const child of Object.values(current)) if (typeof child === 'object' && child !== null) stack.push([child, depth + 1]);
+    for (const child of Object.values(current)) if (isNesting(child)) stack.push([child, depth + 1]);
   }
   return false;
 }

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { compileExpression, ExpressionSyntaxError } from '../../../../runtime/src/partition/expression.ts';
+import { checkedKey, compileExpression, ExpressionSyntaxError, InvalidPartitionKeyError } from '../../../../runtime/src/partition/expression.ts';
 import { JavaNumber, javaString } from '../../../../runtime/src/partition/java.ts';
 import { parseJavaJson } from '../../../../runtime/src/partition/json.ts';
 
@@ -122,5 +122,17 @@ describe('partition key expressions', () => {
     [[1, 'a'], '[1, a]'],
   ])('javaString(%s) = %j, as Java prints it', (value, expected) => {
     expect(javaString(value)).toBe(expected);
+  });
+});
+
+describe('how deep a partition key may be nested', () => {
+  const evaluate = compileExpression('payload.key');
+  const key = (depth: number, array: boolean) =>
+    parseJavaJson(`{"key":${array ? `${'['.repeat(depth)}${']'.repeat(depth)}` : `${'{"a":'.repeat(depth)}0${'}'.repeat(depth)}`}}`);
+  it.each([true, false])('64 levels of objects or arrays are a key, a number at the bottom included (arrays: %s)', (array) => {
+    expect(() => checkedKey(evaluate.evaluate({ payload: key(64, array), headers: {} }))).not.toThrow();
+  });
+  it.each([true, false])('65 levels are refused with InvalidPartitionKeyError (arrays: %s)', (array) => {
+    expect(() => checkedKey(evaluate.evaluate({ payload: key(65, array), headers: {} }))).toThrow(InvalidPartitionKeyError);
   });
 });
