@@ -93,7 +93,7 @@ export async function stopByPidFile(name: string, graceMs = 20_000): Promise<boo
   return wasAlive;
 }
 
-function signalGroup(pid: number, signal: NodeJS.Signals): void {
+export function signalGroup(pid: number, signal: NodeJS.Signals): void {
   try {
     process.kill(-pid, signal);
   } catch {

@@ -7,7 +7,7 @@ import { inject } from 'vitest';
 import type { Component } from '../env/component.ts';
 import type { TestEnvironment } from '../env/contract.ts';
 import { kafka } from '../env/kafka.ts';
-import { withLock } from '../env/process.ts';
+import { readPid, signalGroup, withLock } from '../env/process.ts';
 import { rabbit } from '../env/rabbit.ts';
 
 export type { TestEnvironment } from '../env/contract.ts';
@@ -49,6 +49,24 @@ export const killRabbit = (): Promise<void> => kill(rabbit);
 
 /** `kill -9` of the Kafka broker. */
 export const killKafka = (): Promise<void> => kill(kafka);
+
+/**
+ * Freezes the Kafka process (SIGSTOP) for `ms`, then lets it go on (SIGCONT): connections stay
+ * open and requests wait unanswered, as behind a broker stalled by a long GC pause or a full disk.
+ */
+export async function freezeKafka(ms: number): Promise<void> {
+  await withLock(kafka.name, async () => {
+    own(kafka);
+    const pid = readPid(kafka.name);
+    if (pid === undefined) throw new Error('kafka is not running in this environment');
+    signalGroup(pid, 'SIGSTOP');
+    try {
+      await new Promise((resolve) => setTimeout(resolve, ms));
+    } finally {
+      signalGroup(pid, 'SIGCONT');
+    }
+  });
+}
 
 /** Stops the RabbitMQ broker process: open connections drop. Durable data stays on disk. */
 export const stopRabbit = (): Promise<void> => stop(rabbit);

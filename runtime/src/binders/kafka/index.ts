@@ -8,7 +8,8 @@
  * names each record's partition in its receipt); each input consumes in its own group member
  * (consumer.ts).
  *
- * Recovery is kafkajs': producers reconnect on the next send, consumers rejoin their group.
+ * Recovery is kafkajs': consumers rejoin their group; a producer whose send failed or timed out
+ * is replaced by a new one (producer-slot.ts, docs/adr/0047-a-new-kafka-producer-after-an-unknown-outcome.md).
  * The binder watches the cluster with a cheap probe to report `down` and `up`; while down,
  * sends fail at once with BinderUnavailableError (the runtime answers 503).
  */
@@ -41,6 +42,7 @@ import {
 import { KafkaInput, type ConsumerContext, type KafkaConsumerTuning } from './consumer.ts';
 import type { OutboundRecord } from './messages.ts';
 import { KAFKA_DEFAULT_MAX_MESSAGE_BYTES, KafkaOutput, recordPartitioner, type ProducerHost } from './producer.ts';
+import { ProducerSlot } from './producer-slot.ts';
 
 export interface KafkaBinderOptions {
   /** Consumer group timing; tests shorten it so that group changes take little time. */
@@ -53,6 +55,8 @@ export interface KafkaBinderOptions {
   probeInterval?: { up: number; down: number };
   /** Records in one produce request at most. */
   maxBatch?: number;
+  /** How long the client waits for any answer of Kafka before it retries (ms); kafkajs' default when unset. */
+  requestTimeout?: number;
   /** Topic and group retries wait on it. */
   clock?: Clock;
 }
@@ -86,7 +90,7 @@ class KafkaBinder implements Binder, ProducerHost {
   private readonly admin: Admin;
   /** A second client without retries, so that a probe answers at once. */
   private readonly probe: Admin;
-  private deadLetterProducer?: Promise<KafkaJsProducer>;
+  private readonly deadLetters = new ProducerSlot(() => connected(this.kafka.producer({ idempotent: true, allowAutoTopicCreation: false })));
   private readonly listeners = new Set<(state: BinderState) => void>();
   private readonly producers = new Set<KafkaOutput>();
   private readonly consumers = new Set<KafkaInput>();
@@ -125,7 +129,11 @@ class KafkaBinder implements Binder, ProducerHost {
       logCreator: kafkaLogCreator(this.logger, () => undefined),
       retry: { initialRetryTime: 100, maxRetryTime: 2_000, retries: 8 },
     };
-    this.kafka = new Kafka({ ...base, logCreator: kafkaLogCreator(this.logger, () => this.suspectDown()) });
+    this.kafka = new Kafka({
+      ...base,
+      ...(options.requestTimeout !== undefined && { requestTimeout: options.requestTimeout }),
+      logCreator: kafkaLogCreator(this.logger, () => this.suspectDown()),
+    });
     this.admin = this.kafka.admin();
     this.probe = new Kafka({ ...base, retry: { retries: 0 }, requestTimeout: 3_000 }).admin();
   }
@@ -154,16 +162,16 @@ class KafkaBinder implements Binder, ProducerHost {
     const topology = kafkaTopology(binding);
     await this.ensureTopic(topology.topic, binding.name);
     const chosen = new WeakMap<object, number>();
-    const producer = this.kafka.producer({
+    const producer = new ProducerSlot(() => connected(this.kafka.producer({
       idempotent: true,
       allowAutoTopicCreation: false,
       // Partitions another sidecar adds are used within this long.
       metadataMaxAge: 30_000,
       createPartitioner: () => recordPartitioner(chosen),
       retry: { retries: this.sendRetries, initialRetryTime: 100, maxRetryTime: 1_000 },
-    });
+    })));
     try {
-      await producer.connect();
+      await producer.acquire();
     } catch (error) {
       throw this.unavailable(`binding "${binding.name}": cannot connect a producer`, error);
     }
@@ -228,8 +236,7 @@ class KafkaBinder implements Binder, ProducerHost {
     this.clock.clearTimeout(this.probeTimer);
     await Promise.allSettled([...this.consumers].map((c) => c.close()));
     await Promise.allSettled([...this.producers].map((p) => p.close()));
-    const deadLetters = this.deadLetterProducer;
-    if (deadLetters !== undefined) await deadLetters.then((p) => p.disconnect()).catch(() => {});
+    await this.deadLetters.close();
     this.setState('closed');
     const disconnects = Promise.allSettled([this.admin.disconnect(), this.probe.disconnect()]);
     // A client still making its first connection disconnects only once all its retries gave
@@ -293,20 +300,8 @@ class KafkaBinder implements Binder, ProducerHost {
   }
 
   private async publishDeadLetter(topic: string, record: OutboundRecord): Promise<void> {
-    this.deadLetterProducer ??= (async () => {
-      const producer = this.kafka.producer({ idempotent: true, allowAutoTopicCreation: false });
-      await producer.connect();
-      return producer;
-    })();
-    let producer: KafkaJsProducer;
     try {
-      producer = await this.deadLetterProducer;
-    } catch (error) {
-      this.deadLetterProducer = undefined;
-      throw this.unavailable('cannot connect the dead-letter producer', error);
-    }
-    try {
-      await producer.send({ topic, acks: -1, messages: [record] });
+      await this.deadLetters.run((producer) => producer.send({ topic, acks: -1, messages: [record] }));
     } catch (error) {
       throw this.unavailable(`cannot publish a dead letter to ${topic}`, error);
     }
@@ -409,4 +404,9 @@ function pickLogFields(extra: Record<string, unknown>): Record<string, unknown> 
     if (extra[key] !== undefined) kept[key] = extra[key];
   }
   return kept;
+}
+
+async function connected(producer: KafkaJsProducer): Promise<KafkaJsProducer> {
+  await producer.connect();
+  return producer;
 }

@@ -9,7 +9,7 @@
  * in flight are answered at once: the client hears 503 and retries, rather than waiting out
  * the client library's retries against a broker that is not there.
  */
-import type { Producer as KafkaJsProducer, RecordMetadata } from 'kafkajs';
+import type { RecordMetadata } from 'kafkajs';
 import type { Clock } from '../../../../time/clock.ts';
 import {
   BinderUnavailableError,
@@ -22,6 +22,7 @@ import {
 } from '../binder.ts';
 import { murmur2 } from '../../partition/index.ts';
 import { outboundRecord, type OutboundRecord } from './messages.ts';
+import type { ProducerSlot } from './producer-slot.ts';
 
 /** Kafka's own default of `max.message.bytes`, for a topic whose setting cannot be read. */
 export const KAFKA_DEFAULT_MAX_MESSAGE_BYTES = 1_048_588;
@@ -61,12 +62,17 @@ export interface ProducerHost {
  * Kafka's own partitioner puts it (murmur2 of the key's bytes over all of the topic's
  * partitions, so a Java producer with the same key agrees), any other round-robin over the
  * partitions kafkajs knows. Either way the chosen partition is noted, because the receipt must
- * name it. A partition kafkajs does not know fails the send rather than being skipped in
- * silence (kafkajs drops records of unknown partitions).
+ * name it, and kept: kafkajs asks again when it retries a request, and a retried record must
+ * go where its first attempt went, with the same sequence numbers, or Kafka stores it twice
+ * and takes the next record of the first partition for a duplicate (producer-slot.ts). A
+ * partition kafkajs does not know fails the send rather than being skipped in silence
+ * (kafkajs drops records of unknown partitions).
  */
 export function recordPartitioner(chosen: WeakMap<object, number>) {
   let next = 0;
   return ({ partitionMetadata, message }: { partitionMetadata: { partitionId: number }[]; message: object & { partition?: number; key?: Buffer | string | null } }): number => {
+    const before = chosen.get(message);
+    if (before !== undefined) return before;
     let partition = message.partition;
     if ((partition === undefined || partition === null) && message.key) {
       partition = (murmur2(Buffer.from(message.key)) & 0x7fffffff) % partitionMetadata.length;
@@ -100,7 +106,7 @@ export class KafkaOutput implements Producer {
   constructor(
     private readonly binder: ProducerHost,
     private readonly topic: string,
-    private readonly producer: KafkaJsProducer,
+    private readonly producer: ProducerSlot,
     private readonly chosen: WeakMap<object, number>,
     maxMessageBytes: number,
   ) {
@@ -145,7 +151,7 @@ export class KafkaOutput implements Producer {
     if (this.closed) return;
     this.closed = true;
     this.binder.forgetProducer(this);
-    await this.producer.disconnect().catch(() => {});
+    await this.producer.close();
   }
 
   /**
@@ -181,15 +187,16 @@ export class KafkaOutput implements Producer {
         this.binder.sendTimeout,
       );
     });
+    const producer = this.producer.acquire();
+    const sent = producer.then((p) => p.send({ topic: this.topic, acks: -1, messages: batch.map((r) => r.record) }));
     try {
-      const metadata: RecordMetadata[] = await Promise.race([
-        this.producer.send({ topic: this.topic, acks: -1, messages: batch.map((p) => p.record) }),
-        timeout,
-      ]);
+      const metadata: RecordMetadata[] = await Promise.race([sent, timeout]);
       if (metadata.some((m) => m.errorCode !== 0)) throw new Error(`produce error ${metadata.find((m) => m.errorCode !== 0)?.errorCode}`);
       this.binder.setState('up');
       for (const p of batch) p.settle({ partition: this.chosen.get(p.record) ?? p.record.partition });
     } catch (error) {
+      // Failed, or given up on while the client still tries: what Kafka stored is unknown.
+      this.producer.retire(producer, sent);
       const failure = error instanceof ConfirmTimeoutError ? error : this.binder.unavailable(`send to ${this.topic} failed`, error);
       for (const p of batch) p.settle(failure);
     } finally {

@@ -59,6 +59,16 @@ describe('recordPartitioner', () => {
     expect(unkeyed).toEqual([0, 1, 2, 3, 0]);
   });
 
+  it('puts a retried record where its first attempt went, even when the topic grew meanwhile', () => {
+    const partitioner = recordPartitioner(new WeakMap());
+    const unkeyed = record({});
+    const keyed = record({ key: 'order-17' });
+    const first = [unkeyed, keyed].map((message) => partitioner({ partitionMetadata: metadata(2), message }));
+    partitioner({ partitionMetadata: metadata(2), message: record({}) });
+    const retried = [unkeyed, keyed].map((message) => partitioner({ partitionMetadata: metadata(8), message }));
+    expect(retried).toEqual(first);
+  });
+
   it('fails a send to a partition the producer does not know rather than dropping it', () => {
     const partitioner = recordPartitioner(new WeakMap());
     expect(() => partitioner({ partitionMetadata: metadata(2), message: record({ partition: 5 }) })).toThrow(/partition 5 is not \(yet\) known/);
