@@ -1,17 +1,33 @@
 import { defineConfig } from 'vitest/config';
 
 /**
- * Two tiers (docs/architecture.md): `unit` runs pure modules against fakes in seconds and
- * starts nothing (`npm run test:unit`); `integration` (with the e2e suites) runs against the
- * real RabbitMQ, Kafka and Kubernetes API that its global setup brings up (test/env).
+ * Files that stop, kill or freeze a shared broker, raise its memory alarm, hold the machine's
+ * one kubelet node, or measure times and memory that a neighbour's load would distort: they
+ * run one at a time, after the others (docs/adr/0048-integration-files-in-two-groups.md).
+ */
+const ALONE = [
+  'test/integration/hostile/**/*.test.ts',
+  'test/integration/**/recovery.test.ts',
+  'test/integration/kafka/idempotence.test.ts',
+  'test/integration/smoke/**/*.test.ts',
+  'test/integration/operator/leader.test.ts',
+  'test/integration/monitoring/**/*.test.ts',
+  'test/e2e/**/*.test.ts',
+];
+
+/**
+ * Three projects (docs/architecture.md): `unit` runs pure modules against fakes and starts
+ * nothing (`npm run test:unit`); `integration` and `integration-alone` run against the real
+ * RabbitMQ, Kafka and Kubernetes API that their global setup brings up once (test/env).
+ * Integration files use destinations, groups and namespaces of their own, so two run at a
+ * time, most of their time being spent waiting on brokers; then the files that disturb what
+ * others share run one after another.
  */
 export default defineConfig({
   test: {
-    // Integration files share one broker and one API server, and some of them stop and
-    // restart a broker on purpose, so files run one after another; tests inside a file may
-    // still run concurrently where they use their own destinations. Unit files share
-    // nothing, so a unit-only run (`npm run test:unit`) spreads them over the cores.
-    fileParallelism: process.env.BINDERY_TEST_TIER === 'unit',
+    // Two files at a time: the machines this runs on have two cores.
+    maxWorkers: 2,
+    minWorkers: 1,
     teardownTimeout: 60_000,
     reporters: ['default', './test/support/summary-reporter.ts'],
     projects: [
@@ -20,16 +36,29 @@ export default defineConfig({
           name: 'unit',
           include: ['test/unit/**/*.test.ts'],
           testTimeout: 20_000,
+          sequence: { groupOrder: 0 },
         },
       },
       {
         test: {
           name: 'integration',
-          include: ['test/integration/**/*.test.ts', 'test/e2e/**/*.test.ts'],
-          // Brings RabbitMQ, Kafka and the Kubernetes API up once per run (test/env).
+          include: ['test/integration/**/*.test.ts'],
+          exclude: ALONE,
           globalSetup: ['test/env/global-setup.ts'],
           testTimeout: 60_000,
           hookTimeout: 180_000,
+          sequence: { groupOrder: 1 },
+        },
+      },
+      {
+        test: {
+          name: 'integration-alone',
+          include: ALONE,
+          globalSetup: ['test/env/global-setup.ts'],
+          testTimeout: 60_000,
+          hookTimeout: 180_000,
+          poolOptions: { forks: { singleFork: true } },
+          sequence: { groupOrder: 2 },
         },
       },
     ],

@@ -8,11 +8,43 @@ import type { TestProject } from 'vitest/node';
 import type { Component } from './component.ts';
 import { components } from './components.ts';
 import { node } from './node.ts';
-import './contract.ts';
+import type { TestEnvironment } from './contract.ts';
 import { bringUp, release, type Outcome } from './lifecycle.ts';
 import { testEnvironment, externalComponents } from './addresses.ts';
 
+/**
+ * The integration tiers are two vitest projects (vitest.config.ts) that set up in one
+ * process: the environment comes up once, both get its addresses, and the last one to end
+ * releases it.
+ */
+interface Environment {
+  environment: TestEnvironment;
+  external: ReturnType<typeof externalComponents>;
+  /** What this process brought up or reuses, released at the end. */
+  used: Component[];
+}
+interface SharedSetup {
+  ready: Promise<Environment>;
+  users: number;
+}
+const shared = globalThis as { binderyEnvSetup?: SharedSetup };
+
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  const setupOnce = (shared.binderyEnvSetup ??= { ready: bringEverythingUp(project), users: 0 });
+  setupOnce.users++;
+  const { environment, external, used } = await setupOnce.ready;
+  project.provide('binderyEnv', environment);
+  project.provide('binderyExternal', external);
+  return async () => {
+    if (--setupOnce.users > 0) return;
+    shared.binderyEnvSetup = undefined;
+    for (const component of [...used].reverse()) {
+      if (await release(component)) console.log(`[env] ${component.name}: stopped (this run started it)`);
+    }
+  };
+}
+
+async function bringEverythingUp(project: TestProject): Promise<Environment> {
   const started = Date.now();
   const progress = (line: string): void => console.log(`[env] ${line}`);
   const used: Component[] = [];
@@ -35,14 +67,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
     throw new Error(failures.map((f) => (f instanceof Error ? f.message : String(f))).join('\n'));
   }
   progress(`ready after ${((Date.now() - started) / 1000).toFixed(1)} s`);
-  project.provide('binderyEnv', await testEnvironment(withNode));
-  project.provide('binderyExternal', externalComponents());
-
-  return async () => {
-    for (const component of [...used].reverse()) {
-      if (await release(component)) progress(`${component.name}: stopped (this run started it)`);
-    }
-  };
+  return { environment: await testEnvironment(withNode), external: externalComponents(), used };
 }
 
 /** Whether the files this run selected include one under test/e2e/ (they run pods on the node). */

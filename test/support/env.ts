@@ -3,12 +3,15 @@
  * (test/env/global-setup.ts); the stop/start helpers drive the real broker processes for
  * recovery tests.
  */
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { inject } from 'vitest';
 import type { Component } from '../env/component.ts';
 import type { TestEnvironment } from '../env/contract.ts';
 import { kafka } from '../env/kafka.ts';
 import { readPid, signalGroup, withLock } from '../env/process.ts';
 import { rabbit } from '../env/rabbit.ts';
+import { waitFor } from './wait.ts';
 
 export type { TestEnvironment } from '../env/contract.ts';
 
@@ -94,3 +97,17 @@ export async function managementApi<T = unknown>(path: string): Promise<T | unde
   return (await response.json()) as T;
 }
 
+/**
+ * Waits until each CustomResourceDefinition is Established. `kubectl wait` alone fails at once
+ * when the API server has not written a new CRD's first conditions yet (".status.conditions
+ * accessor error"), which a busy machine shows.
+ */
+export async function waitForCrds(names: string[], timeoutMs = 60_000): Promise<void> {
+  const env = testEnv();
+  const established = async (name: string): Promise<boolean> => {
+    const jsonPath = '{.status.conditions[?(@.type=="Established")].status}';
+    const { stdout } = await promisify(execFile)(env.kubectl, ['--kubeconfig', env.kubeconfig, 'get', 'crd', name, '-o', `jsonpath=${jsonPath}`]);
+    return stdout.trim() === 'True';
+  };
+  await waitFor(`CRDs established: ${names.join(', ')}`, async () => (await Promise.all(names.map(established))).every(Boolean), timeoutMs);
+}

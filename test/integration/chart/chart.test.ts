@@ -7,7 +7,7 @@ import { promisify } from 'node:util';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { parseAllDocuments, stringify } from 'yaml';
 import { INJECT_LABEL, OPS_PORT_NAME } from '../../../operator/src/webhook/patch.ts';
-import { testEnv } from '../../support/env.ts';
+import { testEnv, waitForCrds } from '../../support/env.ts';
 
 const run = promisify(execFile);
 const repo = fileURLToPath(new URL('../../../', import.meta.url));
@@ -74,7 +74,7 @@ const grants = (rules: Rule[]): string[] =>
 describe('the bindery Helm chart', () => {
   beforeAll(async () => {
     await kubectl('apply', '--server-side', '--force-conflicts', '-f', prometheusOperatorCrds);
-    await kubectl('wait', '--for=condition=Established', '--timeout=60s', 'crd/servicemonitors.monitoring.coreos.com', 'crd/podmonitors.monitoring.coreos.com');
+    await waitForCrds(['servicemonitors.monitoring.coreos.com', 'podmonitors.monitoring.coreos.com']);
   });
 
   it.each([

@@ -57,4 +57,4 @@ bindings: { out: { direction: output, destination: ${destination} } }`);
   expect(new Set(answers.map((a) => a.status))).toEqual(new Set([202, 503]));
   const stored = new Set((await raw.read(destination, accepted.size, 30_000)).map((r) => JSON.parse(String(r.value)).id as string));
   expect([...accepted].filter((id) => !stored.has(id))).toEqual([]);
-});
+}, 180_000);

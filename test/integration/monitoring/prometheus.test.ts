@@ -69,7 +69,7 @@ const asPromQL = (expr: string): string => expr.replaceAll('$__rate_interval', '
 const queries = (): string[] => dashboard.panels.flatMap((panel) => (panel.targets ?? []).map((target) => asPromQL(target.expr)));
 
 beforeAll(async () => {
-  applyCrds();
+  await applyCrds();
   // The sidecar: Kafka, an output and a group input pushing to an app that fails its first
   // push (a retry, then acks), so that every metric, consumer lag included, has samples.
   const destination = unique('monitoring');

@@ -8,7 +8,7 @@ import { applyCrds, createBinding, createNamespace, deleteNamespace, kube, kubec
 let namespace: string;
 
 beforeAll(async () => {
-  applyCrds();
+  await applyCrds();
   namespace = await createNamespace('crd');
 });
 

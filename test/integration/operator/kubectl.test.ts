@@ -55,7 +55,7 @@ describe('kubectl get', () => {
   const topic = `orders-${marker}`;
 
   beforeAll(async () => {
-    applyCrds();
+    await applyCrds();
     namespace = await createNamespace('kubectl');
     await createRabbitBinder(namespace, 'rabbit', { default: true });
     await createKafkaBinder(namespace, 'kafka');

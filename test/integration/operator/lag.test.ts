@@ -29,7 +29,7 @@ describe('status.consumerLag', () => {
   const lagColumn = (name: string) => table(kubectl('get', 'streambindings', '-n', namespace, '-o', 'wide')).find((row) => row.NAME === name)?.LAG;
 
   beforeAll(async () => {
-    applyCrds();
+    await applyCrds();
     namespace = await createNamespace('lag');
     await createRabbitBinder(namespace, 'rabbit', { default: true });
     await createKafkaBinder(namespace, 'kafka');

@@ -42,7 +42,7 @@ const leaseHolder = async (): Promise<string | undefined> => {
 };
 
 beforeAll(async () => {
-  applyCrds();
+  await applyCrds();
   namespace = await createNamespace('leader');
   await createRabbitBinder(namespace, 'rabbit', { default: true });
 });

@@ -15,7 +15,7 @@ let namespace: string;
 let operator: Operator;
 
 beforeAll(async () => {
-  applyCrds();
+  await applyCrds();
   namespace = await createNamespace('recovery');
   operator = await startOperator(namespace);
 });
@@ -50,4 +50,4 @@ it('goes Ready=False with a reason while RabbitMQ is down, and Ready again by it
   await waitForCondition(namespace, 'streambindings', 'in', 'True', 'Provisioned', 30_000);
   await waitForCondition(namespace, 'streambindings', 'out', 'True', 'Provisioned', 30_000);
   await waitFor('the durable queue on the broker', () => rabbitQueue(`${destination}.g`));
-});
+}, 240_000);

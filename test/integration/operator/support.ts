@@ -12,7 +12,7 @@ import { Kafka, logLevel } from 'kafkajs';
 import pino from 'pino';
 import type { Binder, StreamBinding } from '../../../operator/src/api/types.ts';
 import { Operator, type OperatorOptions } from '../../../operator/src/operator.ts';
-import { managementApi, testEnv } from '../../support/env.ts';
+import { managementApi, testEnv, waitForCrds } from '../../support/env.ts';
 
 export const CRD_DIR = fileURLToPath(new URL('../../../crds/', import.meta.url));
 
@@ -25,10 +25,10 @@ export function kube(): { kubeConfig: KubeConfig; core: CoreV1Api; custom: Custo
 }
 
 /** The CRDs as committed in crds/, applied the way a user would. */
-export function applyCrds(): void {
+export async function applyCrds(): Promise<void> {
   const env = testEnv();
   execFileSync(env.kubectl, ['--kubeconfig', env.kubeconfig, 'apply', '--server-side', '--force-conflicts', '-f', CRD_DIR], { stdio: 'pipe' });
-  execFileSync(env.kubectl, ['--kubeconfig', env.kubeconfig, 'wait', '--for=condition=Established', '--timeout=30s', 'crd/binders.bindery.io', 'crd/streambindings.bindery.io'], { stdio: 'pipe' });
+  await waitForCrds(['binders.bindery.io', 'streambindings.bindery.io']);
 }
 
 export function kubectl(...args: string[]): string {

@@ -74,5 +74,5 @@ describe('Kafka of the test environment', () => {
     await admin.connect();
     const offsets = await admin.fetchTopicOffsets(topic);
     expect(offsets).toEqual([expect.objectContaining({ partition: 0, high: '1' })]);
-  });
+  }, 180_000);
 });

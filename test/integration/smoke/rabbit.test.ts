@@ -48,5 +48,5 @@ describe('RabbitMQ of the test environment', () => {
     } finally {
       await again.close();
     }
-  });
+  }, 180_000);
 });
