@@ -184,39 +184,36 @@ export async function runBench(broker: BrokerBench, sizes: BenchSizes = DEFAULT_
     const filler = await broker.producer(pushDestination, [pushGroup, rawGroup, rawBatchGroup, pushBatchGroup]);
     await repeat(sizes.pushMessages, sizes.inFlight, () => filler.send(payload));
     await filler.close();
-    let rawCount = 0;
-    const rawDone = waitForCount(() => rawCount, sizes.pushMessages);
-    const rawRun = await timed(async () => {
-      const consumer = await broker.consume(pushDestination, rawGroup, sizes.inFlight, () => { rawCount += 1; });
-      await rawDone;
-      await consumer.close();
-    });
-    progress(`raw consumer: ${Math.round(sizes.pushMessages / rawRun.seconds)} msg/s`);
-    const pushDone = waitForCount(() => app.count, sizes.pushMessages);
-    const pushCpuBefore = processCpuSeconds(sidecar.pid);
-    const pushRun = await timed(async () => {
-      await sidecar.post('/v1/bindings/input/state', { state: 'started' });
-      await pushDone;
-    });
-    const pushCpuSeconds = processCpuSeconds(sidecar.pid) - pushCpuBefore;
+    /** Times a direct consumer from its start until it has counted every queued message. */
+    const drainDirect = async (start: (onMessages: (count: number) => void) => Promise<{ close(): Promise<void> }>): Promise<number> => {
+      let count = 0;
+      const done = waitForCount(() => count, sizes.pushMessages);
+      const run = await timed(async () => {
+        const consumer = await start((n) => { count += n; });
+        await done;
+        await consumer.close();
+      });
+      return run.seconds;
+    };
+    /** Times a stopped input of the sidecar from its start until the app has counted every queued message, with the sidecar's CPU. */
+    const drainSidecar = async (binding: string, received: () => number): Promise<{ seconds: number; cpuSeconds: number }> => {
+      const done = waitForCount(received, sizes.pushMessages);
+      const cpuBefore = processCpuSeconds(sidecar.pid);
+      const run = await timed(async () => {
+        await sidecar.post(`/v1/bindings/${binding}/state`, { state: 'started' });
+        await done;
+      });
+      return { seconds: run.seconds, cpuSeconds: processCpuSeconds(sidecar.pid) - cpuBefore };
+    };
+    const rawSeconds = await drainDirect((onMessages) => broker.consume(pushDestination, rawGroup, sizes.inFlight, () => onMessages(1)));
+    progress(`raw consumer: ${Math.round(sizes.pushMessages / rawSeconds)} msg/s`);
+    const pushRun = await drainSidecar('input', () => app.count);
     progress(`sidecar push: ${Math.round(sizes.pushMessages / pushRun.seconds)} msg/s`);
 
     progress(`push in batches of ${sizes.batchSize}, ${sizes.batchesInFlight} batches in flight, of the same ${sizes.pushMessages} messages`);
-    let rawBatchCount = 0;
-    const rawBatchDone = waitForCount(() => rawBatchCount, sizes.pushMessages);
-    const rawBatchRun = await timed(async () => {
-      const consumer = await broker.consumeBatched(pushDestination, rawBatchGroup, sizes.batchSize, (count) => { rawBatchCount += count; });
-      await rawBatchDone;
-      await consumer.close();
-    });
-    progress(`direct batched consumer: ${Math.round(sizes.pushMessages / rawBatchRun.seconds)} msg/s`);
-    const pushBatchDone = waitForCount(() => app.batchedCount, sizes.pushMessages);
-    const pushBatchCpuBefore = processCpuSeconds(sidecar.pid);
-    const pushBatchRun = await timed(async () => {
-      await sidecar.post('/v1/bindings/batchInput/state', { state: 'started' });
-      await pushBatchDone;
-    });
-    const pushBatchCpuSeconds = processCpuSeconds(sidecar.pid) - pushBatchCpuBefore;
+    const rawBatchSeconds = await drainDirect((onMessages) => broker.consumeBatched(pushDestination, rawBatchGroup, sizes.batchSize, onMessages));
+    progress(`direct batched consumer: ${Math.round(sizes.pushMessages / rawBatchSeconds)} msg/s`);
+    const pushBatchRun = await drainSidecar('batchInput', () => app.batchedCount);
     progress(`sidecar batch push: ${Math.round(sizes.pushMessages / pushBatchRun.seconds)} msg/s in ${app.batches} requests`);
 
     const memory = processMemoryMb(sidecar.pid);
@@ -224,13 +221,13 @@ export async function runBench(broker: BrokerBench, sizes: BenchSizes = DEFAULT_
       latency: { direct: percentiles(directSamples), binder: percentiles(binderSamples), sidecar: percentiles(sidecarSamples) },
       throughput: { direct: Math.max(...directRates), binder: Math.max(...binderRates), sidecar: Math.max(...sidecarRates) },
       batched: { direct: Math.max(...directBatchRates), sidecar: Math.max(...sidecarBatchRates) },
-      push: { raw: sizes.pushMessages / rawRun.seconds, sidecar: sizes.pushMessages / pushRun.seconds },
-      pushBatched: { direct: sizes.pushMessages / rawBatchRun.seconds, sidecar: sizes.pushMessages / pushBatchRun.seconds },
+      push: { raw: sizes.pushMessages / rawSeconds, sidecar: sizes.pushMessages / pushRun.seconds },
+      pushBatched: { direct: sizes.pushMessages / rawBatchSeconds, sidecar: sizes.pushMessages / pushBatchRun.seconds },
       cpu: {
         sidecarPer1000: (sidecarCpuSeconds * 1000) / throughputSent,
         directPer1000: (directCpuSeconds * 1000) / throughputSent,
-        sidecarPushPer1000: (pushCpuSeconds * 1000) / sizes.pushMessages,
-        sidecarBatchPushPer1000: (pushBatchCpuSeconds * 1000) / sizes.pushMessages,
+        sidecarPushPer1000: (pushRun.cpuSeconds * 1000) / sizes.pushMessages,
+        sidecarBatchPushPer1000: (pushBatchRun.cpuSeconds * 1000) / sizes.pushMessages,
       },
       loadAverage: os.loadavg()[0] ?? 0,
       startup: sidecar.startup,

@@ -267,9 +267,12 @@ export class KafkaInput implements Consumer {
         while (!this.paused && !this.closed && this.inFlight < limit) {
           const state = this.nextReady();
           if (state === undefined) break;
-          // A partition's records go out together, so that a batch push takes them in one request.
-          do this.dispatch(state, state.queue.shift()!);
-          while (this.canTake(state) && this.inFlight < limit && !this.paused && !this.closed);
+          // A partition's records go out together, once there is room for all of them, so that
+          // a batch push takes them in one request rather than one by one as room frees up.
+          const take = Math.min(state.queue.length, Math.max(1, this.binding.consumer.batchSize) - state.inFlight);
+          if (take > limit - this.inFlight) break;
+          this.nextPartition = (this.nextPartition + 1) % this.partitions.size;
+          for (let i = 0; i < take && !this.paused && !this.closed; i++) this.dispatch(state, state.queue.shift()!);
         }
       } while (this.pumpAgain);
     } finally {
@@ -277,12 +280,14 @@ export class KafkaInput implements Consumer {
     }
   }
 
+  /** The next partition with records to hand out, round-robin from `nextPartition` (which the caller moves on). */
   private nextReady(): PartitionState | undefined {
     const states = [...this.partitions.values()];
     for (let i = 0; i < states.length; i++) {
-      const state = states[(this.nextPartition + i) % states.length]!;
+      const index = (this.nextPartition + i) % states.length;
+      const state = states[index]!;
       if (this.canTake(state)) {
-        this.nextPartition = (this.nextPartition + i + 1) % states.length;
+        this.nextPartition = index;
         return state;
       }
     }
