@@ -34,6 +34,8 @@ export interface BrokerBench {
   producer(destination: string, requiredGroups: string[]): Promise<DirectProducer>;
   /** The broker's own consumer on `group`, `concurrency` unacked at once, acking each message. */
   consume(destination: string, group: string, concurrency: number, onMessage: () => void): Promise<{ close(): Promise<void> }>;
+  /** The client's best batched consume: messages taken `batchSize` at a time, acked (committed) per batch. */
+  consumeBatched(destination: string, group: string, batchSize: number, onMessages: (count: number) => void): Promise<{ close(): Promise<void> }>;
   /** Deletes what the run left on the broker. */
   cleanup(destinations: string[], groups: string[]): Promise<void>;
   close(): Promise<void>;
@@ -84,8 +86,10 @@ export interface BenchResult {
   /** msg/s with `batchSize` messages per call or request. */
   batched: { direct: number; sidecar: number };
   push: { raw: number; sidecar: number };
+  /** msg/s with `batchSize` messages per push (consumer.batchSize) and per batch of the direct consumer. */
+  pushBatched: { direct: number; sidecar: number };
   /** CPU seconds per 1 000 messages = vCPU used per 1 000 msg/s. */
-  cpu: { sidecarPer1000: number; directPer1000: number; sidecarPushPer1000: number };
+  cpu: { sidecarPer1000: number; directPer1000: number; sidecarPushPer1000: number; sidecarBatchPushPer1000: number };
   loadAverage: number;
   startup: { ms: number; cpuMs: number };
   rss: { sidecarMb: number; sidecarPeakMb: number; benchMb: number };
@@ -107,15 +111,19 @@ export async function runBench(broker: BrokerBench, sizes: BenchSizes = DEFAULT_
   const sinkGroup = 'sink';
   const pushGroup = 'push';
   const rawGroup = 'raw';
+  const rawBatchGroup = 'raw-batch';
+  const pushBatchGroup = 'push-batch';
   const payload = Buffer.from(JSON.stringify({ data: 'x'.repeat(Math.max(0, sizes.payloadBytes - 11)) }));
 
   const app = await pushReceiver();
   const sidecar = await startSidecar(broker, {
     sendDestination, pushDestination, sinkGroup, pushGroup, appPort: app.port, concurrency: sizes.inFlight,
+    batchGroup: pushBatchGroup, batchSize: sizes.batchSize, batchesInFlight: sizes.batchesInFlight,
   });
   try {
     // The push binding waits, stopped, until its queue has been filled.
     await sidecar.post('/v1/bindings/input/state', { state: 'stopped' });
+    await sidecar.post('/v1/bindings/batchInput/state', { state: 'stopped' });
     const direct = await broker.producer(sendDestination, [sinkGroup]);
     const binder = await inProcessProducer(broker, sendDestination, sinkGroup);
     const viaSidecar = (): Promise<void> => sidecar.send('output', payload);
@@ -173,36 +181,53 @@ export async function runBench(broker: BrokerBench, sizes: BenchSizes = DEFAULT_
     const throughputSent = THROUGHPUT_ROUNDS * sizes.throughputMessages;
 
     progress(`push delivery of ${sizes.pushMessages} queued messages`);
-    const filler = await broker.producer(pushDestination, [pushGroup, rawGroup]);
+    const filler = await broker.producer(pushDestination, [pushGroup, rawGroup, rawBatchGroup, pushBatchGroup]);
     await repeat(sizes.pushMessages, sizes.inFlight, () => filler.send(payload));
     await filler.close();
-    let rawCount = 0;
-    const rawDone = waitForCount(() => rawCount, sizes.pushMessages);
-    const rawRun = await timed(async () => {
-      const consumer = await broker.consume(pushDestination, rawGroup, sizes.inFlight, () => { rawCount += 1; });
-      await rawDone;
-      await consumer.close();
-    });
-    progress(`raw consumer: ${Math.round(sizes.pushMessages / rawRun.seconds)} msg/s`);
-    const pushDone = waitForCount(() => app.count, sizes.pushMessages);
-    const pushCpuBefore = processCpuSeconds(sidecar.pid);
-    const pushRun = await timed(async () => {
-      await sidecar.post('/v1/bindings/input/state', { state: 'started' });
-      await pushDone;
-    });
-    const pushCpuSeconds = processCpuSeconds(sidecar.pid) - pushCpuBefore;
+    /** Times a direct consumer from its start until it has counted every queued message. */
+    const drainDirect = async (start: (onMessages: (count: number) => void) => Promise<{ close(): Promise<void> }>): Promise<number> => {
+      let count = 0;
+      const done = waitForCount(() => count, sizes.pushMessages);
+      const run = await timed(async () => {
+        const consumer = await start((n) => { count += n; });
+        await done;
+        await consumer.close();
+      });
+      return run.seconds;
+    };
+    /** Times a stopped input of the sidecar from its start until the app has counted every queued message, with the sidecar's CPU. */
+    const drainSidecar = async (binding: string, received: () => number): Promise<{ seconds: number; cpuSeconds: number }> => {
+      const done = waitForCount(received, sizes.pushMessages);
+      const cpuBefore = processCpuSeconds(sidecar.pid);
+      const run = await timed(async () => {
+        await sidecar.post(`/v1/bindings/${binding}/state`, { state: 'started' });
+        await done;
+      });
+      return { seconds: run.seconds, cpuSeconds: processCpuSeconds(sidecar.pid) - cpuBefore };
+    };
+    const rawSeconds = await drainDirect((onMessages) => broker.consume(pushDestination, rawGroup, sizes.inFlight, () => onMessages(1)));
+    progress(`raw consumer: ${Math.round(sizes.pushMessages / rawSeconds)} msg/s`);
+    const pushRun = await drainSidecar('input', () => app.count);
     progress(`sidecar push: ${Math.round(sizes.pushMessages / pushRun.seconds)} msg/s`);
+
+    progress(`push in batches of ${sizes.batchSize}, ${sizes.batchesInFlight} batches in flight, of the same ${sizes.pushMessages} messages`);
+    const rawBatchSeconds = await drainDirect((onMessages) => broker.consumeBatched(pushDestination, rawBatchGroup, sizes.batchSize, onMessages));
+    progress(`direct batched consumer: ${Math.round(sizes.pushMessages / rawBatchSeconds)} msg/s`);
+    const pushBatchRun = await drainSidecar('batchInput', () => app.batchedCount);
+    progress(`sidecar batch push: ${Math.round(sizes.pushMessages / pushBatchRun.seconds)} msg/s in ${app.batches} requests`);
 
     const memory = processMemoryMb(sidecar.pid);
     return {
       latency: { direct: percentiles(directSamples), binder: percentiles(binderSamples), sidecar: percentiles(sidecarSamples) },
       throughput: { direct: Math.max(...directRates), binder: Math.max(...binderRates), sidecar: Math.max(...sidecarRates) },
       batched: { direct: Math.max(...directBatchRates), sidecar: Math.max(...sidecarBatchRates) },
-      push: { raw: sizes.pushMessages / rawRun.seconds, sidecar: sizes.pushMessages / pushRun.seconds },
+      push: { raw: sizes.pushMessages / rawSeconds, sidecar: sizes.pushMessages / pushRun.seconds },
+      pushBatched: { direct: sizes.pushMessages / rawBatchSeconds, sidecar: sizes.pushMessages / pushBatchRun.seconds },
       cpu: {
         sidecarPer1000: (sidecarCpuSeconds * 1000) / throughputSent,
         directPer1000: (directCpuSeconds * 1000) / throughputSent,
-        sidecarPushPer1000: (pushCpuSeconds * 1000) / sizes.pushMessages,
+        sidecarPushPer1000: (pushRun.cpuSeconds * 1000) / sizes.pushMessages,
+        sidecarBatchPushPer1000: (pushBatchRun.cpuSeconds * 1000) / sizes.pushMessages,
       },
       loadAverage: os.loadavg()[0] ?? 0,
       startup: sidecar.startup,
@@ -211,12 +236,12 @@ export async function runBench(broker: BrokerBench, sizes: BenchSizes = DEFAULT_
   } finally {
     await sidecar.stop();
     await app.close();
-    await broker.cleanup([sendDestination, pushDestination], [sinkGroup, pushGroup, rawGroup]);
+    await broker.cleanup([sendDestination, pushDestination], [sinkGroup, pushGroup, rawGroup, rawBatchGroup, pushBatchGroup]);
   }
 }
 
 export function report(broker: BrokerBench, sizes: BenchSizes, result: BenchResult): string {
-  const { latency, throughput, batched, push, cpu, rss } = result;
+  const { latency, throughput, batched, push, pushBatched, cpu, rss } = result;
   const ms = (n: number): string => `${n.toFixed(3)} ms`;
   const pct = (n: number): string => `${(n * 100).toFixed(0)} %`;
   const verdict = (ok: boolean): string => (ok ? 'MEETS' : 'MISSES');
@@ -225,6 +250,8 @@ export function report(broker: BrokerBench, sizes: BenchSizes, result: BenchResu
   const throughputRatio = throughput.sidecar / throughput.direct;
   const pushRatio = push.sidecar / push.raw;
   const batchedRatio = batched.sidecar / batched.direct;
+  const pushBatchedRatio = pushBatched.sidecar / pushBatched.direct;
+  const pushBatchedRawRatio = pushBatched.sidecar / push.raw;
   const vcpuPer1000 = cpu.sidecarPer1000;
   const directVcpuPer1000 = cpu.directPer1000;
   const rows: string[][] = [
@@ -239,10 +266,16 @@ export function report(broker: BrokerBench, sizes: BenchSizes, result: BenchResu
       pct(batchedRatio), `>= ${pct(GOALS.batchedRatio)}: ${verdict(batchedRatio >= GOALS.batchedRatio)}`],
     ['push delivery vs raw consumer', `${Math.round(push.raw)} msg/s`, '', `${Math.round(push.sidecar)} msg/s`, pct(pushRatio),
       `>= ${pct(GOALS.pushRatio)}: ${verdict(pushRatio >= GOALS.pushRatio)}`],
+    [`push in batches (${sizes.batchSize} per POST) vs batched consumer`, `${Math.round(pushBatched.direct)} msg/s`, '',
+      `${Math.round(pushBatched.sidecar)} msg/s`, pct(pushBatchedRatio), `>= ${pct(GOALS.pushRatio)}: ${verdict(pushBatchedRatio >= GOALS.pushRatio)}`],
+    [`push in batches (${sizes.batchSize} per POST) vs raw consumer`, `${Math.round(push.raw)} msg/s`, '',
+      `${Math.round(pushBatched.sidecar)} msg/s`, pct(pushBatchedRawRatio), `>= ${pct(GOALS.pushRatio)}: ${verdict(pushBatchedRawRatio >= GOALS.pushRatio)}`],
     ['CPU of sends, vCPU per 1 000 msg/s', directVcpuPer1000.toFixed(3), '', vcpuPer1000.toFixed(3), `${(vcpuPer1000 / directVcpuPer1000).toFixed(2)}x`,
       `sidecar <= ${GOALS.vcpuPer1000}: ${verdict(vcpuPer1000 <= GOALS.vcpuPer1000)}`],
     ['CPU of push, vCPU per 1 000 msg/s', '', '', cpu.sidecarPushPer1000.toFixed(3), '',
       `sidecar <= ${GOALS.vcpuPer1000}: ${verdict(cpu.sidecarPushPer1000 <= GOALS.vcpuPer1000)}`],
+    ['CPU of push in batches, vCPU per 1 000 msg/s', '', '', cpu.sidecarBatchPushPer1000.toFixed(3), '',
+      `sidecar <= ${GOALS.vcpuPer1000}: ${verdict(cpu.sidecarBatchPushPer1000 <= GOALS.vcpuPer1000)}`],
     ['start to ready (spawn to /readyz 200)', '', '', `${result.startup.ms.toFixed(0)} ms (${result.startup.cpuMs.toFixed(0)} ms CPU)`, '',
       `<= ${GOALS.startupMs} ms: ${verdict(result.startup.ms <= GOALS.startupMs)}`],
     ['RSS (bench process / sidecar, peak)', `${rss.benchMb.toFixed(0)} MB`, '', `${rss.sidecarMb.toFixed(0)} MB (${rss.sidecarPeakMb.toFixed(0)})`,
@@ -289,12 +322,24 @@ async function inProcessProducer(
   return { producer, close: () => binder.close() };
 }
 
-async function pushReceiver(): Promise<{ port: number; readonly count: number; close(): Promise<void> }> {
+/** The app: counts single pushes, and the lines of batch pushes (ndjson), answering each batch with a plain 200. */
+async function pushReceiver(): Promise<{ port: number; readonly count: number; readonly batchedCount: number; readonly batches: number; close(): Promise<void> }> {
   let count = 0;
+  let batchedCount = 0;
+  let batches = 0;
   const server: Server = createServer((request, response) => {
-    request.resume();
+    const batch = request.headers['content-type'] === 'application/x-ndjson';
+    let lines = 0;
+    request.on('data', (chunk: Buffer) => {
+      if (batch) for (let at = chunk.indexOf(10); at !== -1; at = chunk.indexOf(10, at + 1)) lines += 1;
+    });
     request.on('end', () => {
-      count += 1;
+      if (batch) {
+        batches += 1;
+        batchedCount += lines;
+      } else {
+        count += 1;
+      }
       response.writeHead(200).end();
     });
   });
@@ -304,6 +349,12 @@ async function pushReceiver(): Promise<{ port: number; readonly count: number; c
     port: (server.address() as AddressInfo).port,
     get count() {
       return count;
+    },
+    get batchedCount() {
+      return batchedCount;
+    },
+    get batches() {
+      return batches;
     },
     close: () => new Promise<void>((resolve) => {
       server.closeAllConnections();

@@ -46,7 +46,11 @@ export interface SidecarProcess {
 /** `bindery runtime` as a child process; `env` adds to (or overrides) the bench's environment. */
 export async function startSidecar(
   broker: BrokerBench,
-  names: { sendDestination: string; pushDestination: string; sinkGroup: string; pushGroup: string; appPort: number; concurrency: number },
+  names: {
+    sendDestination: string; pushDestination: string; sinkGroup: string; pushGroup: string; appPort: number; concurrency: number;
+    /** A second input on pushDestination that pushes in batches (consumer.batchSize) to /batchInput. */
+    batchGroup?: string; batchSize?: number; batchesInFlight?: number;
+  },
   env: NodeJS.ProcessEnv = {},
 ): Promise<SidecarProcess> {
   const [port, opsPort] = await freePorts(2);
@@ -64,6 +68,12 @@ export async function startSidecar(
         direction: 'input', destination: names.pushDestination, group: names.pushGroup, contentType: 'application/json',
         consumer: { concurrency: names.concurrency, maxAttempts: 1 },
       },
+      ...(names.batchGroup !== undefined && {
+        batchInput: {
+          direction: 'input', destination: names.pushDestination, group: names.batchGroup, contentType: 'application/json',
+          consumer: { concurrency: names.batchesInFlight ?? 1, batchSize: names.batchSize ?? 1, maxAttempts: 1 },
+        },
+      }),
     },
     app: { port: names.appPort },
     http: { port, opsPort },

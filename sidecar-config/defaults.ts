@@ -26,6 +26,7 @@ export const PRODUCER_DEFAULTS: Readonly<ProducerDefaults> = Object.freeze({
 
 export const CONSUMER_DEFAULTS: Readonly<ConsumerDefaults> = Object.freeze({
   concurrency: 1,
+  batchSize: 1,
   maxAttempts: 3,
   backOffInitialInterval: 1000,
   backOffMultiplier: 2,

@@ -85,6 +85,16 @@ export const ConsumerSettings = Type.Object(
         maximum: 1000,
       }),
     ),
+    batchSize: Type.Optional(
+      Type.Integer({
+        description:
+          'Push only: most messages in one POST to the app. Above 1 the app receives application/x-ndjson, one SSE-shaped message ' +
+          'per line, and answers for each (a results list, or any 2xx for all); the messages of an ordered partition (Kafka, or a ' +
+          `partitioned RabbitMQ queue) go one batch at a time. Up to concurrency batches are in flight. Default ${byDefault('batchSize')} (one message per POST).`,
+        minimum: 1,
+        maximum: 1000,
+      }),
+    ),
     maxAttempts: Type.Optional(
       Type.Integer({
         description:

@@ -69,6 +69,21 @@ export async function createKafkaBench(brokerList = process.env.KAFKA_BROKERS ??
       return { close: () => consumer.disconnect() };
     },
 
+    async consumeBatched(destination, group, _batchSize, onMessages) {
+      // kafkajs' own batches (a fetch's records of a partition), handled and committed as one.
+      const consumer = kafka.consumer({ groupId: group, maxWaitTimeInMs: 500, heartbeatInterval: 1000 });
+      await consumer.connect();
+      await consumer.subscribe({ topics: [destination], fromBeginning: true });
+      await consumer.run({
+        eachBatch: async ({ batch, resolveOffset }) => {
+          onMessages(batch.messages.length);
+          const last = batch.messages.at(-1);
+          if (last !== undefined) resolveOffset(last.offset);
+        },
+      });
+      return { close: () => consumer.disconnect() };
+    },
+
     async cleanup(destinations, groups) {
       await deleteQuietly(admin, destinations, groups);
     },

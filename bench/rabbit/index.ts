@@ -70,6 +70,25 @@ export async function createRabbitBench(url = process.env.RABBIT_URL ?? DEFAULT_
       };
     },
 
+    async consumeBatched(destination, group, batchSize, onMessages) {
+      // Prefetch two batches, so that one fills while the other is handled; one multiple-ack per batch.
+      const channel = await connection.createChannel();
+      await channel.prefetch(2 * batchSize);
+      let taken = 0;
+      const { consumerTag } = await channel.consume(rabbit.groupQueue(destination, group), (message) => {
+        if (message === null) return;
+        taken += 1;
+        onMessages(1);
+        if (taken % batchSize === 0) channel.ack(message, true);
+      });
+      return {
+        close: async () => {
+          await channel.cancel(consumerTag);
+          await channel.close();
+        },
+      };
+    },
+
     async cleanup(destinations, groups) {
       for (const destination of destinations) {
         for (const group of groups) {

@@ -73,3 +73,14 @@ export const DEFAULT_MAX_MESSAGE_BYTES = BINDING_DEFAULTS.maxMessageBytes;
 export const defaultProducer = (): ProducerConfig => ({ ...PRODUCER_DEFAULTS, requiredGroups: [...PRODUCER_DEFAULTS.requiredGroups] });
 
 export const defaultConsumer = (): ConsumerConfig => ({ ...CONSUMER_DEFAULTS });
+
+/**
+ * How many deliveries an input's consumer holds unsettled at once: `concurrency` pushes of up to
+ * `batchSize` messages each, and, for batches, one more batch gathering while those are out, so
+ * that the next batch is full when a push returns rather than refilled message by message. A
+ * binder's prefetch (RabbitMQ) or in-flight records (Kafka) is this.
+ */
+export function unsettledLimit(consumer: Pick<ConsumerConfig, 'concurrency' | 'batchSize'>): number {
+  const batchSize = Math.max(1, consumer.batchSize);
+  return (Math.max(1, consumer.concurrency) + (batchSize > 1 ? 1 : 0)) * batchSize;
+}

@@ -201,9 +201,13 @@ export class ListenerHub {
 
 /** One SSE `message` event (SPEC section 5). */
 export function formatEvent(message: InboundMessage): string {
+  return `id: ${message.id.replace(/[\r\n]/g, '')}\nevent: message\ndata: ${eventData(message)}\n\n`;
+}
+
+/** The event's data, `{"id","payload","contentType","headers","partition","attempt"}`, on one line (a batch push's line too). */
+export function eventData(message: InboundMessage): string {
   const rest = JSON.stringify({ contentType: message.contentType, headers: appHeaders(message.headers), partition: message.partition ?? null, attempt: message.attempt });
-  const data = `{"id":${JSON.stringify(message.id)},"payload":${payloadJson(message)},${rest.slice(1)}`;
-  return `id: ${message.id.replace(/[\r\n]/g, '')}\nevent: message\ndata: ${data}\n\n`;
+  return `{"id":${JSON.stringify(message.id)},"payload":${payloadJson(message)},${rest.slice(1)}`;
 }
 
 /**

@@ -83,11 +83,8 @@ export class PushDispatcher {
   }
 }
 
-/** The real transport: an undici pool to the app, with no more connections than the binding's concurrency. */
-export function httpTransport(
-  binding: BindingConfig,
-  app: { host: string; port: number },
-): { transport: PushTransport; close: () => Promise<void> } {
+/** The app's origin and the binding's push path, with a keep-alive pool of `concurrency` connections to it. */
+export function appPool(binding: BindingConfig, app: { host: string; port: number }): { pool: Pool; origin: string; path: string } {
   const origin = `http://${app.host.includes(':') ? `[${app.host}]` : app.host}:${app.port}`;
   const timeout = binding.consumer.pushTimeout;
   // Each phase of a push is bounded by pushTimeout through the pool's own timers (connect,
@@ -98,7 +95,15 @@ export function httpTransport(
   const pool = new Pool(origin, {
     connections: binding.consumer.concurrency, pipelining: 1, connect: { timeout }, headersTimeout: timeout, bodyTimeout: timeout,
   });
-  const path = binding.consumer.path ?? `/${binding.name}`;
+  return { pool, origin, path: binding.consumer.path ?? `/${binding.name}` };
+}
+
+/** The real transport: one POST per message on the binding's pool. */
+export function httpTransport(
+  binding: BindingConfig,
+  app: { host: string; port: number },
+): { transport: PushTransport; close: () => Promise<void> } {
+  const { pool, origin, path } = appPool(binding, app);
   const transport: PushTransport = async (message, attempt) => {
     try {
       const response = await pool.request({ method: 'POST', path, body: message.payload, headers: pushHeaders(message, attempt) });
@@ -106,10 +111,15 @@ export function httpTransport(
       await response.body.dump();
       return classifyStatus(response.statusCode);
     } catch (error) {
-      return { ok: false, retryable: true, reason: `push to ${origin}${path} failed: ${describeError(error)}` };
+      return pushFailed(origin + path, error);
     }
   };
   return { transport, close: () => pool.close() };
+}
+
+/** A push that got no answer (refused, reset, timed out): worth retrying. */
+export function pushFailed(url: string, error: unknown): PushResult {
+  return { ok: false, retryable: true, reason: `push to ${url} failed: ${describeError(error)}` };
 }
 
 export function pushHeaders(message: InboundMessage, attempt: number): Record<string, string> {

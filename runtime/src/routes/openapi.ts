@@ -14,6 +14,34 @@ const SEND_URL = '/v1/send/:binding';
 
 const version = packageVersion();
 
+/**
+ * A message as the app gets it (an SSE event's data, a batch push's line) and the app's answer to
+ * a batch: plain JSON Schema, as no route validates them (the sidecar writes and reads them).
+ */
+const DELIVERED_MESSAGE = {
+  type: 'object' as const,
+  required: ['id', 'payload', 'contentType', 'headers', 'partition', 'attempt'],
+  properties: {
+    id: { type: 'string' as const },
+    payload: { description: 'The JSON value for JSON content types, a string for text/*, base64 otherwise' },
+    contentType: { type: 'string' as const },
+    headers: { type: 'object' as const, additionalProperties: { type: 'string' as const } },
+    partition: { anyOf: [{ type: 'integer' as const }, { enum: [null] }] },
+    attempt: { type: 'integer' as const, minimum: 1 },
+  },
+};
+const BATCH_PUSH_ANSWER = {
+  type: 'object' as const,
+  required: ['results'],
+  properties: {
+    results: {
+      type: 'array' as const,
+      description: 'One entry per line, in line order (the bulk send\'s answer shape)',
+      items: { type: 'object' as const, required: ['statusCode'], properties: { statusCode: { type: 'integer' as const, minimum: 100, maximum: 599 } } },
+    },
+  },
+};
+
 /** The version of the nearest package.json above this module: the sources run from the checkout, the image from dist/. */
 function packageVersion(): string {
   for (let dir = new URL('.', import.meta.url); ; dir = new URL('..', dir)) {
@@ -38,6 +66,22 @@ export function registerOpenApi(app: FastifyInstance): void {
           + 'Errors are `{statusCode, code, error, message}` with a stable `code`.',
       },
       servers: [{ url: 'http://127.0.0.1:7070' }],
+      // What the sidecar sends the app (push delivery): requests the app serves, not routes of the sidecar.
+      webhooks: {
+        batchPush: {
+          post: {
+            summary: 'Push in batches (consumer.batchSize > 1) to <consumer.path or /<binding>> on the app',
+            description: 'One message per line; the app answers each in line order with `results`, or any 2xx for all. '
+              + 'A status outside 2xx is every message\'s; each status means what it means for a single push.',
+            parameters: [{ name: 'x-bindery-batch-size', in: 'header' as const, schema: { type: 'integer' as const } }],
+            requestBody: { content: { 'application/x-ndjson': { schema: DELIVERED_MESSAGE } } },
+            responses: {
+              '2XX': { description: 'Each message by its entry of `results`; all acked without one', content: { 'application/json': { schema: BATCH_PUSH_ANSWER } } },
+              default: { description: 'Every message: 5xx, 408 and 429 retried, other 4xx dead-lettered' },
+            },
+          },
+        },
+      },
     },
     // The send route validates its path and headers by hand, so its schema has neither.
     transform: ({ schema, url }) => (url === SEND_URL ? { schema: { ...schema, params: BindingParams, headers: SendHeaders }, url } : { schema, url }),

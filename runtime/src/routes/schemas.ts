@@ -37,7 +37,7 @@ export const SendHeaders = Type.Object({
   'content-type': Type.Optional(Type.String()),
   'x-partition-key': Type.Optional(Type.String()),
   'x-message-key': Type.Optional(Type.String()),
-  'x-msg-id': Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
+  'x-msg-id': Type.Optional(Type.String({ minLength: 1, maxLength: 255, description: 'At most 255 bytes of UTF-8 (AMQP short string), as a bulk line\'s id' })),
   'ce-specversion': Type.Optional(Type.String({ description: 'CloudEvents binary mode: with ce-id, ce-source and ce-type, the send is a CloudEvent; every ce-<attribute> travels as the message header ce_<attribute>' })),
   'ce-id': Type.Optional(Type.String()),
   'ce-source': Type.Optional(Type.String()),

@@ -7,11 +7,12 @@
  */
 import { sleep } from '../../../time/clock.ts';
 import { retry } from '../../../time/retry.ts';
-import type { BinderState, Consumer, Delivery, Producer } from '../binders/binder.ts';
+import type { BinderState, Consumer, Delivery, DeliveryHandler, Producer } from '../binders/binder.ts';
 import { BinderUnavailableError, TopologyRefusedError } from '../binders/binder.ts';
 import type { BinderConfig, BindingConfig } from '../config/model.ts';
 import { ListenerHub } from '../delivery/listeners.ts';
 import { PushDispatcher, httpTransport, waitForApp } from '../delivery/push.ts';
+import { BatchPushDispatcher, httpBatchTransport } from '../delivery/push-batch.ts';
 import { tracePush } from '../tracing/messaging.ts';
 import { undeliverable, type DeliveryOutcome } from '../delivery/settle.ts';
 import { DeliveryTracker } from '../delivery/tracker.ts';
@@ -61,7 +62,7 @@ export interface InputHandle {
   state: BindingState;
   consumer?: Consumer;
   tracker?: DeliveryTracker;
-  push?: { dispatcher: PushDispatcher; close: () => Promise<void> };
+  push?: { dispatcher: { handle: DeliveryHandler; stop(): Promise<void> }; close: () => Promise<void> };
   hub: ListenerHub;
   /** Serialises attach/detach/state changes of this binding. */
   busy: Promise<void>;
@@ -136,9 +137,15 @@ export class Bindings {
     const { slot, binding } = handle;
     const app = this.ctx.config().app;
     if (app && !handle.push) {
-      const { transport, close } = httpTransport(binding, app);
-      const traced = tracePush(this.ctx.tracer, binding, slot.config.type, transport);
-      handle.push = { dispatcher: new PushDispatcher(binding, traced, this.ctx.clock, this.observer(() => handle.binding), this.ctx.logger), close };
+      const observe = this.observer(() => handle.binding);
+      if (binding.consumer.batchSize > 1) {
+        const { transport, close } = httpBatchTransport(binding, app);
+        handle.push = { dispatcher: new BatchPushDispatcher(binding, transport, this.ctx.clock, observe, this.ctx.logger), close };
+      } else {
+        const { transport, close } = httpTransport(binding, app);
+        const traced = tracePush(this.ctx.tracer, binding, slot.config.type, transport);
+        handle.push = { dispatcher: new PushDispatcher(binding, traced, this.ctx.clock, observe, this.ctx.logger), close };
+      }
     }
     const target = handle.push ? handle.push.dispatcher.handle : handle.hub.handle;
     // Pushes wait for the app to listen: in a pod the sidecar starts first, and pushes the app
@@ -161,7 +168,9 @@ export class Bindings {
     });
     handle.refused = undefined;
     try {
-      handle.consumer = await this.onConnected(slot, () => slot.binder.createConsumer(binding, handler), 'cannot create the consumer yet', binding);
+      // Batches are pushed only: SSE listeners get messages one by one, `concurrency` at a time.
+      const consumed = handle.push ? binding : { ...binding, consumer: { ...binding.consumer, batchSize: 1 } };
+      handle.consumer = await this.onConnected(slot, () => slot.binder.createConsumer(consumed, handler), 'cannot create the consumer yet', binding);
       handle.tracker = tracker;
     } catch (error) {
       if (error instanceof TopologyRefusedError) this.refuse(handle, error.message);

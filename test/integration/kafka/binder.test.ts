@@ -195,6 +195,26 @@ describe('kafka binder: delivery semantics', () => {
     await consumer.close();
   });
 
+  it('with batchSize, hands out a partition\'s records batchSize at a time, in order', async () => {
+    const destination = topic('batches', ['g']);
+    const held: Delivery[] = [];
+    const consumer = await binder.createConsumer(inputBinding(destination, group(destination), { concurrency: 1, batchSize: 4 }), (d) => void held.push(d));
+    await sendAll(destination, range('b', 10));
+    await waitFor('the first four', () => held.length === 4);
+    await settleQuietly();
+    // Four at once, and no more while they are unsettled.
+    expect(held.map((d) => d.id)).toEqual(range('b', 4));
+    for (const delivery of held.slice(0, 4)) await delivery.ack();
+    await waitFor('the next four', () => held.length === 8);
+    await settleQuietly();
+    expect(held.map((d) => d.id)).toEqual(range('b', 8));
+    for (const delivery of held.slice(4)) await delivery.ack();
+    await waitFor('the last two', () => held.length === 10);
+    for (const delivery of held.slice(8)) await delivery.ack();
+    await waitFor('position 10 committed', async () => (await raw.committed(group(destination), destination))[0] === 10);
+    await consumer.close();
+  });
+
   it('requeue redelivers the same record with attempt + 1; a second settle is a no-op', async () => {
     const destination = topic('requeue', ['g']);
     const seen: Delivery[] = [];

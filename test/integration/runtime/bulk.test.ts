@@ -43,21 +43,30 @@ describe('bulk send (application/x-ndjson)', () => {
       '{"payload":',
       { payload: {} },
       { payload: 42, contentType: 'text/plain' },
-      { id: 'x'.repeat(257), payload: {}, partitionKey: 'k' },
+      { id: 'x'.repeat(256), payload: {}, partitionKey: 'k' },
       { payload: [1], partitionKey: 'k' },
+      { id: 'x'.repeat(255), payload: {}, partitionKey: 'k' },
+      { id: 'é'.repeat(128), payload: {}, partitionKey: 'k' },
+      { id: '', payload: {}, partitionKey: 'k' },
     ), { 'content-type': 'application/x-ndjson; charset=utf-8' });
     expect(answer.status).toBe(207);
     const results = answer.body.results as Array<Record<string, unknown>>;
+    // A line's id has the single send's limit and error (255 bytes of UTF-8, 400 BINDERY_ERR_INVALID_HEADER).
     expect(results.map((r) => [r.statusCode, r.code])).toEqual([
       [202, undefined],
       [400, 'BINDERY_ERR_INVALID_REQUEST'],
       [400, 'BINDERY_ERR_MISSING_PARTITION_KEY'],
       [400, 'BINDERY_ERR_INVALID_REQUEST'],
-      [400, 'BINDERY_ERR_INVALID_REQUEST'],
+      [400, 'BINDERY_ERR_INVALID_HEADER'],
       [202, undefined],
+      [202, undefined],
+      [400, 'BINDERY_ERR_INVALID_HEADER'],
+      [400, 'BINDERY_ERR_INVALID_HEADER'],
     ]);
     expect(results[1]!.message).toMatch(/^line 2: not JSON/);
     expect(results[3]!.message).toContain('"payload" must be a string for text/plain');
+    expect(results[4]!.message).toContain('longer than 255 bytes');
+    expect(results[6]!.id).toBe('x'.repeat(255));
     expect(results[0]!.partition).toEqual(expect.any(Number));
     const small = await send(running, 'small', ndjson({ payload: 'x'.repeat(40) }), { 'content-type': 'application/x-ndjson' });
     expect((small.body.results as Array<Record<string, unknown>>)[0]).toMatchObject({ statusCode: 413, code: 'BINDERY_ERR_PAYLOAD_TOO_LARGE' });
@@ -69,7 +78,7 @@ describe('bulk send (application/x-ndjson)', () => {
     expect([onInput.status, onInput.body.code]).toEqual([409, 'BINDERY_ERR_WRONG_DIRECTION']);
     const empty = await send(running, 'out', '\n\n', { 'content-type': 'application/x-ndjson' });
     expect([empty.status, empty.body.code]).toEqual([400, 'BINDERY_ERR_INVALID_REQUEST']);
-    const longId = await send(running, 'out', '{}', { 'content-type': 'application/json', 'x-msg-id': 'x'.repeat(257) });
+    const longId = await send(running, 'out', '{}', { 'content-type': 'application/json', 'x-msg-id': 'x'.repeat(256) });
     expect([longId.status, longId.body.code]).toEqual([400, 'BINDERY_ERR_INVALID_HEADER']);
   });
 });

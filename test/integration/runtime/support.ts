@@ -43,7 +43,8 @@ export function recordingLogger(): { logger: Logger; lines: Array<Record<string,
   return { logger, lines };
 }
 
-export { waitFor } from '../../support/wait.ts';
+import { waitFor } from '../../support/wait.ts';
+export { waitFor };
 
 export function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
@@ -91,6 +92,110 @@ export class PushTarget {
       this.server.closeAllConnections();
     });
   }
+}
+
+/** One line of a batch push: the SSE event's data. */
+export type BatchLine = SseEvent['data'];
+
+/** One batch push as the app saw it: its lines, and when it came and was answered (ms since the epoch). */
+export interface ReceivedBatch {
+  lines: BatchLine[];
+  contentType: string | undefined;
+  started: number;
+  answered: number;
+}
+
+/**
+ * An app taking batch pushes: it reads the ndjson lines, waits `delayMs`, and answers each line
+ * with the status `answer` gives it, as a `results` list (or a plain 200 when `plain`).
+ */
+export class BatchTarget {
+  readonly batches: ReceivedBatch[] = [];
+  answer: (line: BatchLine) => number = () => 200;
+  delayMs = 0;
+  plain = false;
+  private open = 0;
+  mostOpen = 0;
+  private constructor(private readonly server: Server) {}
+
+  static async start(): Promise<BatchTarget> {
+    const server = createServer();
+    const target = new BatchTarget(server);
+    server.on('request', (request, response) => {
+      const chunks: Buffer[] = [];
+      const started = Date.now();
+      target.open++;
+      target.mostOpen = Math.max(target.mostOpen, target.open);
+      request.on('data', (c: Buffer) => chunks.push(c));
+      request.on('end', () => {
+        const lines = Buffer.concat(chunks).toString('utf8').split('\n').filter((line) => line !== '').map((line) => JSON.parse(line) as BatchLine);
+        setTimeout(() => {
+          target.open--;
+          target.batches.push({ lines, contentType: request.headers['content-type'], started, answered: Date.now() });
+          if (target.plain) {
+            response.writeHead(200).end();
+            return;
+          }
+          response.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ results: lines.map((line) => ({ statusCode: target.answer(line) })) }));
+        }, target.delayMs);
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    return target;
+  }
+
+  get port(): number {
+    return (this.server.address() as AddressInfo).port;
+  }
+
+  /** Every line received, in the order the app answered them. */
+  lines(): BatchLine[] {
+    return this.batches.flatMap((batch) => batch.lines);
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve) => {
+      this.server.close(() => resolve());
+      this.server.closeAllConnections();
+    });
+  }
+}
+
+/**
+ * What the batch push suites share on each broker: sidecars (from `binders` plus the given
+ * bindings) and apps that `cleanup` closes, inputs awaited until they consume, bulk sends of ids.
+ */
+export function batchPushSuite(binders: () => string) {
+  const cleanups: Array<() => Promise<void>> = [];
+  const suite = {
+    /** Closed by `cleanup` (closing it earlier is harmless). */
+    later(close: () => Promise<void>): void {
+      cleanups.push(close);
+    },
+    async sidecar(yaml: string): Promise<RunningSidecar> {
+      const running = await sidecarFrom(`${binders()}${yaml}`);
+      suite.later(() => running.close());
+      return running;
+    },
+    async app(): Promise<BatchTarget> {
+      const target = await BatchTarget.start();
+      suite.later(() => target.close());
+      return target;
+    },
+    async consumingInput(running: RunningSidecar): Promise<void> {
+      await waitFor('the input to consume', () => running.sidecar.bindings().find((b) => b.name === 'input')?.consuming === true, 30_000);
+    },
+    /** Sends `ids` in one bulk request on binding `output`, each `{ id }`, keyed by `partitionKey` when given. */
+    async sendAll(output: RunningSidecar, ids: string[], partitionKey?: (id: string) => string): Promise<void> {
+      const lines = ids.map((id) => JSON.stringify({ id, payload: { id }, ...(partitionKey && { partitionKey: partitionKey(id) }) }));
+      const answer = await send(output, 'output', lines.join('\n'), { 'content-type': 'application/x-ndjson' });
+      if (answer.status !== 200) throw new Error(`bulk send answered ${answer.status}: ${JSON.stringify(answer.body)}`);
+    },
+    async cleanup(): Promise<void> {
+      for (const close of cleanups.reverse()) await close().catch(() => undefined);
+    },
+  };
+  return suite;
 }
 
 export interface SseEvent {

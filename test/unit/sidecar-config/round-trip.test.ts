@@ -31,6 +31,7 @@ const producerSample: Required<ProducerSpec> = {
 
 const consumerSample: Required<ConsumerSpec> = {
   concurrency: 3,
+  batchSize: 25,
   maxAttempts: 7,
   backOffInitialInterval: 250,
   backOffMultiplier: 1.5,

@@ -6,8 +6,9 @@
  *   keeps heartbeating however long a handler takes: a 60 s handler never costs the group a
  *   rebalance. A partition whose queue is full is paused (kafkajs still heartbeats while
  *   paused) and resumed once it drained.
- * - Records of one partition are handed out one at a time, in order; up to `concurrency`
- *   partitions are in flight at once, taken round-robin so no partition starves the others.
+ * - Records of one partition are handed out in order, `batchSize` at a time (one, unless the
+ *   binding pushes batches); up to `concurrency` partitions are in flight at once, taken
+ *   round-robin so no partition starves the others.
  * - ack and dead-letter settle a record; the partition's position is committed once every
  *   record before it is settled (PartitionProgress), so a crash redelivers, never skips.
  * - requeue puts the record back at the head of its partition with attempt + 1.
@@ -15,7 +16,7 @@
 import { PartitionAssigners, type Consumer as KafkaJsConsumer, type EachBatchPayload, type Kafka } from 'kafkajs';
 import type { BaseLogger } from 'pino';
 import type { Clock } from '../../../../time/clock.ts';
-import type { BindingConfig } from '../../config/model.ts';
+import { unsettledLimit, type BindingConfig } from '../../config/model.ts';
 import type { KafkaTopology } from '../../../../topology/kafka/desired.ts';
 import type { Consumer, Delivery, DeliveryHandler } from '../binder.ts';
 import { rangeAssigner } from './assigner.ts';
@@ -62,7 +63,7 @@ interface QueuedRecord {
 class PartitionState {
   readonly queue: QueuedRecord[] = [];
   readonly progress = new PartitionProgress();
-  inFlight = false;
+  inFlight = 0;
   fetchPaused = false;
   highWatermark: number | undefined;
   /** Set when the partition is revoked: deliveries handed out before no longer commit. */
@@ -262,10 +263,16 @@ export class KafkaInput implements Consumer {
     try {
       do {
         this.pumpAgain = false;
-        while (!this.paused && !this.closed && this.inFlight < Math.max(1, this.binding.consumer.concurrency)) {
+        const limit = unsettledLimit(this.binding.consumer);
+        while (!this.paused && !this.closed && this.inFlight < limit) {
           const state = this.nextReady();
           if (state === undefined) break;
-          this.dispatch(state, state.queue.shift()!);
+          // A partition's records go out together, once there is room for all of them, so that
+          // a batch push takes them in one request rather than one by one as room frees up.
+          const take = Math.min(state.queue.length, Math.max(1, this.binding.consumer.batchSize) - state.inFlight);
+          if (take > limit - this.inFlight) break;
+          this.nextPartition = (this.nextPartition + 1) % this.partitions.size;
+          for (let i = 0; i < take && !this.paused && !this.closed; i++) this.dispatch(state, state.queue.shift()!);
         }
       } while (this.pumpAgain);
     } finally {
@@ -273,20 +280,26 @@ export class KafkaInput implements Consumer {
     }
   }
 
+  /** The next partition with records to hand out, round-robin from `nextPartition` (which the caller moves on). */
   private nextReady(): PartitionState | undefined {
     const states = [...this.partitions.values()];
     for (let i = 0; i < states.length; i++) {
-      const state = states[(this.nextPartition + i) % states.length]!;
-      if (!state.inFlight && state.queue.length > 0) {
-        this.nextPartition = (this.nextPartition + i + 1) % states.length;
+      const index = (this.nextPartition + i) % states.length;
+      const state = states[index]!;
+      if (this.canTake(state)) {
+        this.nextPartition = index;
         return state;
       }
     }
     return undefined;
   }
 
+  private canTake(state: PartitionState): boolean {
+    return state.inFlight < Math.max(1, this.binding.consumer.batchSize) && state.queue.length > 0;
+  }
+
   private dispatch(state: PartitionState, queued: QueuedRecord): void {
-    state.inFlight = true;
+    state.inFlight++;
     this.inFlight++;
     if (state.fetchPaused && state.queue.length < this.context.tuning.maxQueuedPerPartition / 2 && !this.paused) {
       state.fetchPaused = false;
@@ -297,7 +310,7 @@ export class KafkaInput implements Consumer {
     const release = (): boolean => {
       if (settled) return false;
       settled = true;
-      state.inFlight = false;
+      state.inFlight--;
       this.inFlight--;
       return true;
     };

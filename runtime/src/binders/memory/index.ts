@@ -15,7 +15,7 @@
  *
  * Several sidecars in one process (the demo) share one instance, as apps share one broker.
  */
-import type { BinderConfig, BindingConfig } from '../../config/model.ts';
+import { unsettledLimit, type BinderConfig, type BindingConfig } from '../../config/model.ts';
 import { rabbit as naming } from '../../../../topology/naming.ts';
 import {
   BinderUnavailableError,
@@ -114,7 +114,7 @@ class Member implements Consumer {
   ) {}
 
   canTake(): boolean {
-    return !this.paused && !this.closed && this.inflight.size < this.binding.consumer.concurrency;
+    return !this.paused && !this.closed && this.inflight.size < unsettledLimit(this.binding.consumer);
   }
 
   deliver(message: StoredMessage): void {

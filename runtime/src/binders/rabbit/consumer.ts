@@ -1,15 +1,14 @@
 /**
  * One input binding consuming RabbitMQ queues on a channel of its own, so that its prefetch is
- * its concurrency and a channel error stays local to the binding. The binder (index.ts) owns
+ * what it may hold unsettled (concurrency x batchSize) and a channel error stays local to the binding. The binder (index.ts) owns
  * the connection; this consumer starts again on every new connection it is given, and on a
  * channel that died under a live connection (its queue deleted, say) after a back-off. A
  * topology the broker refuses (TopologyRefusedError) is not retried on a timer.
  *
  * Pausing a group input cancels its consumers: the durable group queue keeps what arrives, and
  * other members of the group take it meanwhile. An anonymous input's queue is auto-delete and
- * would go with its last consumer, so pausing it keeps consuming and holds the (at most
- * `concurrency`, the prefetch) deliveries until it resumes: the queue lives as long as the
- * consumer and its connection, and what is sent meanwhile waits in it (SPEC section 2).
+ * would go with its last consumer, so pausing it keeps consuming and holds the (at most the
+ * prefetch) deliveries until it resumes: the queue lives as long as the consumer and its connection, and what is sent meanwhile waits in it (SPEC section 2).
  */
 import { createHash } from 'node:crypto';
 import type { Channel, ChannelModel, ConsumeMessage } from 'amqplib';
@@ -17,7 +16,7 @@ import type { Clock } from '../../../../time/clock.ts';
 import { retryDelay, type RetryPolicy } from '../../../../time/retry.ts';
 import { RABBIT_DLX, rabbit } from '../../../../topology/naming.ts';
 import { rabbitTopology, type RabbitTopology } from '../../../../topology/rabbit/desired.ts';
-import type { BindingConfig } from '../../config/model.ts';
+import { unsettledLimit, type BindingConfig } from '../../config/model.ts';
 import { TopologyRefusedError, type BinderDeps, type Consumer, type Delivery, type DeliveryHandler } from '../binder.ts';
 import { deadLetterProperties, inboundMessage, type PublishProperties } from './messages.ts';
 import { MessageNotEncodableError } from './publisher.ts';
@@ -104,7 +103,8 @@ export class RabbitConsumer implements Consumer {
       if (!this.closed && this.binder.currentConnection === connection) this.retryLater('channel closed');
     });
     try {
-      await channel.prefetch(this.binding.consumer.concurrency);
+      // AMQP's prefetch count is 16 bits wide.
+      await channel.prefetch(Math.min(unsettledLimit(this.binding.consumer), 0xffff));
       if (!this.paused || this.anonymous) await this.consume(connection, life);
       if (this.refused) this.binder.deps.onTopologyRefused?.(this.binding.name, undefined);
       this.refused = false;
