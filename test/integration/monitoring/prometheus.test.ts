@@ -117,7 +117,7 @@ beforeAll(async () => {
     '--metrics-port', String(metricsPort), '--health-port', String(await freePort()), '--max-retry-delay', '1s',
   ]);
   processes.push(operator);
-  await waitForCondition(namespace, 'streambindings', 'orders', 'True', 'Provisioned', 30_000);
+  await waitForCondition(namespace, 'streambindings', 'orders', 'True', 'Provisioned', 90_000);
   operatorMetrics = await waitFor(`samples of every operator metric (output so far: ${operator.output()})`, async () => {
     const metrics = await text(`http://127.0.0.1:${metricsPort}/metrics`);
     return OPERATOR_METRICS.every((name) => hasSamples(metrics, name)) ? metrics : undefined;
