@@ -73,6 +73,9 @@ export type SidecarApp = FastifyInstance & { readonly sidecar: Sidecar };
 /** How long closing waits for answers already being written (to clients on loopback). */
 const CLOSE_DRAIN_MS = 2_000;
 
+/** How long a client may go on writing a body refused while it arrived, after the answer. */
+export const REFUSED_BODY_LINGER_MS = 2_000;
+
 /** Bodies above this are refused while being read, whatever a binding allows. */
 const HARD_BODY_LIMIT = 64 * 1024 * 1024;
 
@@ -209,6 +212,7 @@ function quietRequests(): LogController {
 function installErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((error: FastifyError, request, reply) => {
     const apiError = toApiError(error, request.routeOptions.bodyLimit);
+    if (!request.raw.complete) lingerAfterAnswer(request.raw);
     if (apiError.statusCode >= 500 && apiError.statusCode !== 503 && apiError.statusCode !== 504) {
       request.log.error({ err: error, url: request.url }, 'request failed');
     }
@@ -220,6 +224,28 @@ function installErrorHandling(app: FastifyInstance): void {
     const body = JSON.stringify(errorBody(toApiError(new ExpectationFailedError(`Expect: ${String(request.headers.expect).slice(0, 64)} is not supported`), undefined)));
     response.writeHead(417, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body), connection: 'close' }).end(body);
   });
+}
+
+/**
+ * An answer given while the request's body is still arriving (a body over the limit) closes
+ * the connection: the rest of the body could not be told from a next request. Node closes
+ * such a socket as soon as the answer is written (`destroySoon`), and closing with unread
+ * bytes makes TCP reset the connection, so a client still writing its body got EPIPE or
+ * ECONNRESET, often before it read the answer. Instead the socket half-closes after the
+ * answer and drops the rest of the body, until the client ends or REFUSED_BODY_LINGER_MS
+ * passed; the request timeout still holds, so a client cannot keep the connection longer.
+ */
+function lingerAfterAnswer(request: IncomingMessage): void {
+  const socket = request.socket;
+  if (socket.destroyed) return;
+  request.resume();
+  socket.destroySoon = function linger(this: Socket): void {
+    const cut = setTimeout(() => this.destroy(), REFUSED_BODY_LINGER_MS);
+    cut.unref();
+    this.once('close', () => clearTimeout(cut));
+    this.once('end', () => this.destroy());
+    this.end();
+  };
 }
 
 function sendError(reply: FastifyReply, error: ApiError): FastifyReply {
