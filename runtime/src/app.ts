@@ -23,6 +23,7 @@ import {
   type ApiError,
 } from './routes/errors.ts';
 import { registerBindingRoutes } from './routes/bindings.ts';
+import { opsSchemaCompilers, schemaCompilers } from './routes/compilers.ts';
 import { registerListenRoutes } from './routes/listen.ts';
 import { registerOpenApi, registerOpenApiRoute } from './routes/openapi.ts';
 import { registerOpsRoutes } from './routes/ops.ts';
@@ -86,6 +87,7 @@ export function buildApp(deps: AppDeps): SidecarApp {
   const largest = Math.max(0, ...Object.values(deps.config.bindings).map((b) => b.maxMessageBytes));
   const app = Fastify({
     ...serverOptions(timeouts.apiHeadersTimeoutMs, timeouts.apiRequestTimeoutMs, timeouts.apiKeepAliveTimeoutMs),
+    schemaController: { compilersFactory: schemaCompilers },
     loggerInstance: logger,
     logController: quietRequests(),
     // While closing, requests still reach the routes, which refuse sends with the API's own
@@ -130,6 +132,7 @@ export function buildOpsApp(deps: { sidecar: Sidecar; logger?: Logger; timeouts?
   const timeouts = { ...HTTP_TIMEOUTS, ...deps.timeouts };
   const app = Fastify({
     ...serverOptions(timeouts.opsHeadersTimeoutMs, timeouts.opsRequestTimeoutMs, timeouts.opsKeepAliveTimeoutMs, OPS_MAX_HEADER_BYTES),
+    schemaController: { compilersFactory: opsSchemaCompilers },
     loggerInstance: deps.logger ?? pino({ level: 'silent' }),
     logController: quietRequests(),
     bodyLimit: 1024,
