@@ -54,6 +54,21 @@ export interface TopologyUsage {
   consumers: number;
 }
 
+/** What `BrokerSession.check` found. */
+export interface TopologyCheck {
+  /** Names of the objects of the topology that do not exist. */
+  missing: string[];
+  /**
+   * Messages its consumer group has yet to consume: on RabbitMQ those ready in the group's
+   * queues (a queue deleted by hand counts as empty), on Kafka the end offsets less the
+   * group's committed offsets, summed over partitions. Absent without a group, when not asked
+   * for, or when reading it failed (then `lagError` says why: lag is an observation, and a
+   * failed read of it does not fail the check).
+   */
+  lag?: number;
+  lagError?: BrokerError;
+}
+
 export interface BrokerSession {
   readonly type: 'rabbit' | 'kafka';
   /** Product and version, e.g. "RabbitMQ 3.10.8". */
@@ -64,22 +79,18 @@ export interface BrokerSession {
   /** Creates whatever of `desired` is missing; grows Kafka partitions. A write. */
   declare(desired: DesiredTopology): Promise<void>;
   /**
-   * Names of the objects of `desired` that do not exist. Reads only; an object seen to exist
-   * in the current check round is not read again in it (see newCheckRound).
+   * One read of `desired` on the broker, as each resync makes: the objects that do not exist
+   * and, with `lag`, what its group has yet to consume. A queue is read once for both (its
+   * existence and its depth); an object seen to exist in the current check round is not read
+   * again for existence (see newCheckRound). Reads only.
    */
-  missing(desired: DesiredTopology): Promise<string[]>;
+  check(desired: DesiredTopology, options: { lag: boolean }): Promise<TopologyCheck>;
   /**
-   * Starts a check round (each resync does): objects `missing` found before are read again.
+   * Starts a check round (each resync does): objects `check` found before are read again.
    * Within a round, an exchange or topic that many bindings share is read once.
    */
   newCheckRound?(): void;
   usage(desired: DesiredTopology): Promise<TopologyUsage>;
-  /**
-   * Messages the topology's consumer group has yet to consume: on RabbitMQ those ready in the
-   * group's queues, on Kafka the end offsets less the group's committed offsets, summed over
-   * partitions. Undefined without a group. Reads only.
-   */
-  lag(desired: DesiredTopology): Promise<number | undefined>;
   /** Deletes the objects of `desired`; absent ones count as deleted. */
   delete(desired: DesiredTopology): Promise<void>;
   close(): Promise<void>;

@@ -23,6 +23,7 @@ import {
   type ApiError,
 } from './routes/errors.ts';
 import { registerBindingRoutes } from './routes/bindings.ts';
+import { opsSchemaCompilers, schemaCompilers } from './routes/compilers.ts';
 import { registerListenRoutes } from './routes/listen.ts';
 import { registerOpenApi, registerOpenApiRoute } from './routes/openapi.ts';
 import { registerOpsRoutes } from './routes/ops.ts';
@@ -73,6 +74,9 @@ export type SidecarApp = FastifyInstance & { readonly sidecar: Sidecar };
 /** How long closing waits for answers already being written (to clients on loopback). */
 const CLOSE_DRAIN_MS = 2_000;
 
+/** How long a client may go on writing a body refused while it arrived, after the answer. */
+export const REFUSED_BODY_LINGER_MS = 2_000;
+
 /** Bodies above this are refused while being read, whatever a binding allows. */
 const HARD_BODY_LIMIT = 64 * 1024 * 1024;
 
@@ -83,6 +87,7 @@ export function buildApp(deps: AppDeps): SidecarApp {
   const largest = Math.max(0, ...Object.values(deps.config.bindings).map((b) => b.maxMessageBytes));
   const app = Fastify({
     ...serverOptions(timeouts.apiHeadersTimeoutMs, timeouts.apiRequestTimeoutMs, timeouts.apiKeepAliveTimeoutMs),
+    schemaController: { compilersFactory: schemaCompilers },
     loggerInstance: logger,
     logController: quietRequests(),
     // While closing, requests still reach the routes, which refuse sends with the API's own
@@ -127,6 +132,7 @@ export function buildOpsApp(deps: { sidecar: Sidecar; logger?: Logger; timeouts?
   const timeouts = { ...HTTP_TIMEOUTS, ...deps.timeouts };
   const app = Fastify({
     ...serverOptions(timeouts.opsHeadersTimeoutMs, timeouts.opsRequestTimeoutMs, timeouts.opsKeepAliveTimeoutMs, OPS_MAX_HEADER_BYTES),
+    schemaController: { compilersFactory: opsSchemaCompilers },
     loggerInstance: deps.logger ?? pino({ level: 'silent' }),
     logController: quietRequests(),
     bodyLimit: 1024,
@@ -209,6 +215,7 @@ function quietRequests(): LogController {
 function installErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((error: FastifyError, request, reply) => {
     const apiError = toApiError(error, request.routeOptions.bodyLimit);
+    if (!request.raw.complete) lingerAfterAnswer(request.raw);
     if (apiError.statusCode >= 500 && apiError.statusCode !== 503 && apiError.statusCode !== 504) {
       request.log.error({ err: error, url: request.url }, 'request failed');
     }
@@ -220,6 +227,28 @@ function installErrorHandling(app: FastifyInstance): void {
     const body = JSON.stringify(errorBody(toApiError(new ExpectationFailedError(`Expect: ${String(request.headers.expect).slice(0, 64)} is not supported`), undefined)));
     response.writeHead(417, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body), connection: 'close' }).end(body);
   });
+}
+
+/**
+ * An answer given while the request's body is still arriving (a body over the limit) closes
+ * the connection: the rest of the body could not be told from a next request. Node closes
+ * such a socket as soon as the answer is written (`destroySoon`), and closing with unread
+ * bytes makes TCP reset the connection, so a client still writing its body got EPIPE or
+ * ECONNRESET, often before it read the answer. Instead the socket half-closes after the
+ * answer and drops the rest of the body, until the client ends or REFUSED_BODY_LINGER_MS
+ * passed; the request timeout still holds, so a client cannot keep the connection longer.
+ */
+function lingerAfterAnswer(request: IncomingMessage): void {
+  const socket = request.socket;
+  if (socket.destroyed) return;
+  request.resume();
+  socket.destroySoon = function linger(this: Socket): void {
+    const cut = setTimeout(() => this.destroy(), REFUSED_BODY_LINGER_MS);
+    cut.unref();
+    this.once('close', () => clearTimeout(cut));
+    this.once('end', () => this.destroy());
+    this.end();
+  };
 }
 
 function sendError(reply: FastifyReply, error: ApiError): FastifyReply {

@@ -1,7 +1,7 @@
 /** The operator's Kafka session (kafkajs admin): topics with partitions, grown never shrunk. */
 import { Kafka, logLevel, type Admin, type SASLOptions } from 'kafkajs';
 import { ownTopics, type DesiredTopology } from '../desired.ts';
-import { BrokerCalls, BrokerError, type BrokerSession, type BrokerSettings, type TopologyUsage } from '../session.ts';
+import { BrokerCalls, BrokerError, type BrokerSession, type BrokerSettings, type TopologyCheck, type TopologyUsage } from '../session.ts';
 import { groupBacklog } from './backlog.ts';
 import type { KafkaTopic } from './desired.ts';
 import { ensureTopics } from './topics.ts';
@@ -84,7 +84,16 @@ class KafkaSession implements BrokerSession {
     }
   }
 
-  async missing(desired: DesiredTopology): Promise<string[]> {
+  async check(desired: DesiredTopology, options: { lag: boolean }): Promise<TopologyCheck> {
+    // Topics and offsets are separate reads on Kafka; they run at once.
+    const [missing, lag] = await Promise.all([
+      this.missingTopics(desired),
+      options.lag ? this.lag(desired).then((value) => (value === undefined ? {} : { lag: value }), (error: unknown) => ({ lagError: error as BrokerError })) : {},
+    ]);
+    return { missing, ...lag };
+  }
+
+  private async missingTopics(desired: DesiredTopology): Promise<string[]> {
     const topics = topicsOf(desired);
     try {
       const existing = await this.partitionCounts(topics);
@@ -116,7 +125,7 @@ class KafkaSession implements BrokerSession {
     }
   }
 
-  async lag(desired: DesiredTopology): Promise<number | undefined> {
+  private async lag(desired: DesiredTopology): Promise<number | undefined> {
     const { consumerGroup: group, topic } = kafkaOf(desired).kafka;
     if (group === undefined) return undefined;
     try {

@@ -6,7 +6,7 @@
 import amqp from 'amqplib';
 import type { Channel, ChannelModel } from 'amqplib';
 import type { DesiredTopology } from '../desired.ts';
-import { BrokerCalls, BrokerError, type BrokerSession, type BrokerSettings, type TopologyUsage } from '../session.ts';
+import { BrokerCalls, BrokerError, type BrokerSession, type BrokerSettings, type TopologyCheck, type TopologyUsage } from '../session.ts';
 import { declareRabbitTopology } from './declare.ts';
 import type { RabbitTopology } from './desired.ts';
 import { describeConflict, isPreconditionFailed, topologyConflict } from './refusal.ts';
@@ -82,25 +82,33 @@ class RabbitSession implements BrokerSession {
   async declare(desired: DesiredTopology): Promise<void> {
     const topology = rabbitOf(desired);
     await this.withChannel('declare', (channel) => declareRabbitTopology(channel, topology, () => this.calls.count('rabbit', 'write')));
+    // Declared is seen to exist: a check in the same round reads only what it must (the lag).
+    for (const exchange of topology.exchanges) this.present.add(`exchange ${exchange.name}`);
+    for (const queue of topology.queues) this.present.add(`queue ${queue.name}`);
   }
 
-  async missing(desired: DesiredTopology): Promise<string[]> {
+  async check(desired: DesiredTopology, options: { lag: boolean }): Promise<TopologyCheck> {
     const topology = rabbitOf(desired);
     const missing: string[] = [];
+    const lagged = new Set(options.lag ? topology.consumeQueues : []);
+    let ready = 0;
     // AMQP has no way to list a vhost's objects, so each is read passively; those already
-    // seen in this round (the exchange of a destination with many groups) are not read again.
+    // seen in this round (the exchange of a destination with many groups) are not read again,
+    // except a queue whose depth is the lag. checkQueue's message count is RabbitMQ's
+    // messages_ready: delivered but unacknowledged ones are with a consumer already.
     const checks = [
-      ...topology.exchanges.map((e) => ({ id: `exchange ${e.name}`, check: (c: Channel) => c.checkExchange(e.name) })),
-      ...topology.queues.map((q) => ({ id: `queue ${q.name}`, check: (c: Channel) => c.checkQueue(q.name) })),
-    ].filter(({ id }) => !this.present.has(id));
-    await this.passiveChecks(checks.map(({ id, check }) => ({
+      ...topology.exchanges.map((e) => ({ id: `exchange ${e.name}`, depth: false, read: (c: Channel) => c.checkExchange(e.name).then(() => 0) })),
+      ...topology.queues.map((q) => ({ id: `queue ${q.name}`, depth: lagged.has(q.name), read: (c: Channel) => c.checkQueue(q.name).then((info) => info.messageCount) })),
+    ].filter(({ id, depth }) => depth || !this.present.has(id));
+    await this.passiveChecks(checks.map(({ id, depth, read }) => ({
       check: async (channel: Channel) => {
-        await check(channel);
+        const messages = await read(channel);
+        if (depth) ready += messages;
         this.present.add(id);
       },
       absent: () => missing.push(id),
     })));
-    return missing;
+    return { missing, ...(lagged.size > 0 && { lag: ready }) };
   }
 
   newCheckRound(): void {
@@ -120,24 +128,6 @@ class RabbitSession implements BrokerSession {
       })),
     );
     return usage;
-  }
-
-  async lag(desired: DesiredTopology): Promise<number | undefined> {
-    const { consumeQueues } = rabbitOf(desired);
-    if (consumeQueues.length === 0) return undefined;
-    let ready = 0;
-    // checkQueue's message count is RabbitMQ's messages_ready: delivered but unacknowledged
-    // ones are with a consumer already. A queue deleted by hand counts as empty until the
-    // drift repair declares it again.
-    await this.passiveChecks(
-      consumeQueues.map((queue) => ({
-        check: async (channel: Channel) => {
-          ready += (await channel.checkQueue(queue)).messageCount;
-        },
-        absent: () => undefined,
-      })),
-    );
-    return ready;
   }
 
   /**

@@ -12,8 +12,8 @@ import type { Binder, RetiredTopology, StreamBinding, StreamBindingStatus } from
 import type { EventRecorder } from '../k8s/events.ts';
 import type { ResourceClient } from '../k8s/resources.ts';
 import type { SecretSource } from '../k8s/secrets.ts';
-import { BrokerError, type BrokerSession } from '../../../topology/session.ts';
-import { isEmptyTopology, objectIds, withoutObjects, type DesiredTopology } from '../../../topology/desired.ts';
+import { BrokerError, type TopologyCheck } from '../../../topology/session.ts';
+import { isEmptyTopology, objectIds, withoutObjects } from '../../../topology/desired.ts';
 import type { BrokerPool } from '../../../topology/pool.ts';
 import type { ConditionUpdate, ConditionUpdates } from './conditions.ts';
 import type { KindReconciler, Outcome, ReconcileResult } from './controller.ts';
@@ -88,13 +88,17 @@ export class StreamBindingReconciler implements KindReconciler<StreamBinding> {
 
     const desired = bindingTopology(binding.spec, binder.spec.type);
     let consumerLag: number | undefined;
+    const wantsLag = binding.spec.direction === 'input' && binding.spec.group !== undefined;
     try {
       const session = await this.deps.pool.session(binderKey(binder), await brokerSettings(binder, this.deps.secrets));
       const uid = `${namespace}/${binding.metadata.name}`;
       const fingerprint = `${binding.metadata.uid}|${binding.metadata.generation}|${binder.metadata.uid}|${binder.metadata.generation}`;
+      let check: TopologyCheck | undefined;
       try {
         if (this.declared.get(uid) === fingerprint) {
-          const missing = await session.missing(desired);
+          // One pass for drift and lag: on RabbitMQ a group's queue is read once for both.
+          check = await session.check(desired, { lag: wantsLag });
+          const { missing } = check;
           if (missing.length > 0) {
             await session.declare(desired);
             this.deps.logger.info({ namespace, streamBinding: binding.metadata.name, missing }, 'drift repaired');
@@ -109,7 +113,11 @@ export class StreamBindingReconciler implements KindReconciler<StreamBinding> {
         this.declared.delete(uid);
         throw error;
       }
-      consumerLag = await this.consumerLag(binding, session, desired);
+      if (wantsLag) {
+        // After a declare, only the lag is left to read (what was declared is known to exist).
+        check ??= await session.check(desired, { lag: true }).catch((error: unknown): TopologyCheck => ({ missing: [], lagError: asBrokerFailure(error) }));
+        consumerLag = this.consumerLag(binding, check);
+      }
     } catch (error) {
       const failure = asBrokerFailure(error);
       const binderProblem = failure.reason !== 'ProvisioningFailed' && failure.reason !== 'IncompatibleTopology';
@@ -184,20 +192,17 @@ export class StreamBindingReconciler implements KindReconciler<StreamBinding> {
 
   /**
    * The lag `status.consumerLag` shows for an input with a group, read on every reconcile (so
-   * once per resync period); undefined for other bindings, which removes the field. A failed
-   * read keeps the lag shown: lag is an observation, and Ready already says when the broker
-   * is unreachable.
+   * once per resync period; other bindings show none, which removes the field). A failed read
+   * keeps the lag shown: lag is an observation, and Ready already says when the broker is
+   * unreachable.
    */
-  private async consumerLag(binding: StreamBinding, session: BrokerSession, desired: DesiredTopology): Promise<number | undefined> {
-    if (binding.spec.direction !== 'input' || binding.spec.group === undefined) return undefined;
+  private consumerLag(binding: StreamBinding, check: TopologyCheck): number | undefined {
     const shown = binding.status?.consumerLag;
-    try {
-      const reading = await session.lag(desired);
-      return reading === undefined ? shown : shownLag(shown, reading);
-    } catch (error) {
-      this.deps.logger.warn({ namespace: binding.metadata.namespace, streamBinding: binding.metadata.name, err: asBrokerFailure(error).message }, 'consumer lag not read');
+    if (check.lagError !== undefined) {
+      this.deps.logger.warn({ namespace: binding.metadata.namespace, streamBinding: binding.metadata.name, err: check.lagError.message }, 'consumer lag not read');
       return shown;
     }
+    return check.lag === undefined ? shown : shownLag(shown, check.lag);
   }
 
   /** Applies the deletionPolicy to the binding's topology on Binder `binderName`. */

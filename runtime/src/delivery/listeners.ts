@@ -9,6 +9,7 @@ import type { BindingConfig } from '../config/model.ts';
 import type { Delivery, InboundMessage } from '../binders/binder.ts';
 import type { Clock } from '../../../time/clock.ts';
 import { appHeaders } from '../cloudevents/index.ts';
+import { jsonSyntaxError } from '../sidecar/json-check.ts';
 import { acknowledge, attemptsLeft, giveUp, undeliverable, type OutcomeObserver } from './settle.ts';
 
 export type AckMode = 'auto' | 'manual';
@@ -214,19 +215,13 @@ export function eventData(message: InboundMessage): string {
  * The event's `payload` as JSON text: the JSON value for JSON, a string for text, base64
  * otherwise. A valid JSON body goes in as it was sent rather than parsed and printed again:
  * printing is recursive, and a body nested thousands of levels deep would overflow the stack
- * (parsing is not). Line breaks, which may only be whitespace between its tokens, become
+ * (the check is not). Line breaks, which may only be whitespace between its tokens, become
  * spaces, since an SSE data line cannot hold them.
  */
 export function payloadJson(message: Pick<InboundMessage, 'payload' | 'contentType'>): string {
   const text = message.payload.toString(isJsonContentType(message.contentType) || isTextContentType(message.contentType) ? 'utf8' : 'base64');
-  if (isJsonContentType(message.contentType)) {
-    try {
-      JSON.parse(text);
-      return text.replace(/[\r\n]/g, ' ');
-    } catch {
-      // Not JSON after all (a producer that says otherwise): shown as the text it is.
-    }
-  }
+  // A body that is not JSON after all (a producer that says otherwise) is shown as the text it is.
+  if (isJsonContentType(message.contentType) && jsonSyntaxError(message.payload) === undefined) return text.replace(/[\r\n]/g, ' ');
   return JSON.stringify(text);
 }
 

@@ -28,6 +28,7 @@ import { BinderSlots } from './binder-slots.ts';
 import { Bindings, type BindingView, type OutputHandle, type StateRequest } from './bindings.ts';
 import type { SidecarContext } from './context.ts';
 import { BindingStoppedError, InvalidPayloadError, PayloadTooLargeError, UnknownDeliveryError, WrongDirectionError } from './errors.ts';
+import { jsonSyntaxError } from './json-check.ts';
 import { checkMessageLimits } from './limits.ts';
 import { Reloader } from './reload.ts';
 
@@ -208,11 +209,8 @@ export class Sidecar {
     checkMessageLimits(request.id, contentType, request.headers);
     const json = isJsonContentType(contentType);
     if (json) {
-      try {
-        JSON.parse(request.body.toString('utf8'));
-      } catch (error) {
-        throw new InvalidPayloadError(contentType, (error as Error).message);
-      }
+      const problem = jsonSyntaxError(request.body);
+      if (problem !== undefined) throw new InvalidPayloadError(contentType, problem);
     }
     const { producer } = binding;
     let key: string | undefined;

@@ -4,8 +4,11 @@
  * sends take any content type; limits the brokers impose are refused before anything is
  * published; slow clients are cut off at the documented timeouts.
  */
+import { connect } from 'node:net';
+import { Readable } from 'node:stream';
+import { Pool } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
-import { HTTP_TIMEOUTS } from '../../../runtime/src/app.ts';
+import { HTTP_TIMEOUTS, REFUSED_BODY_LINGER_MS } from '../../../runtime/src/app.ts';
 import type { RunningSidecar } from '../../../runtime/src/server.ts';
 import { rawRequest, type RawResponse } from '../../support/raw-http.ts';
 import { SseReader, post, send, sidecarFrom, unique, waitFor } from '../runtime/support.ts';
@@ -123,6 +126,82 @@ describe('limits the brokers impose, refused before publishing (the same on ever
       [`x-msg-${'n'.repeat(255)}`]: 'v',
     });
     expect(response.status, JSON.stringify(response.body)).toBe(202);
+  });
+});
+
+describe('bodies over the limit', () => {
+  // The body limit is the largest binding's (1 MiB here): each of these is refused while the
+  // client still writes it, declared (Content-Length) or not (chunked).
+  it.each([
+    ['declared', (body: Buffer): Buffer | Readable => body],
+    ['chunked', (body: Buffer): Buffer | Readable => Readable.from((function* () { for (let at = 0; at < body.length; at += 64 * 1024) yield body.subarray(at, at + 64 * 1024); })())],
+  ])('a %s body: the client reads the 413, every time', async (_name, shape) => {
+    const running = await memorySidecar();
+    const pool = new Pool(running.apiUrl, { connections: 8 });
+    cleanups.push(() => pool.close());
+    const answers = await Promise.all(Array.from({ length: 20 }, async (_, i) => {
+      try {
+        const response = await pool.request({ method: 'POST', path: '/v1/send/out', headers: { 'content-type': 'application/octet-stream' }, body: shape(Buffer.alloc(16 * 1024 * 1024 + i, 0x61)) });
+        return `${response.statusCode} ${(JSON.parse(await response.body.text()) as { code: string }).code}`;
+      } catch (error) {
+        return `failed: ${(error as { code?: string }).code ?? (error as Error).message}`;
+      }
+    }));
+    expect(answers).toEqual(answers.map(() => '413 BINDERY_ERR_PAYLOAD_TOO_LARGE'));
+    expect((await send(running, 'out', '{}')).status).toBe(202);
+  });
+
+  /** A raw client that declares `declared` bytes of body and writes `chunk` bytes every `everyMs` until done or cut off. */
+  async function oversizedUpload(declared: number, chunk: number, everyMs: number): Promise<{ answer: string; errors: string[]; answeredAt: number; ended: boolean; closedAt: number }> {
+    const running = await memorySidecar();
+    const { hostname, port } = new URL(running.apiUrl);
+    // Half-open, as a client busy writing that has not yet read the answer: it writes on after the server's FIN.
+    const socket = connect({ host: hostname, port: Number(port), allowHalfOpen: true });
+    const errors: string[] = [];
+    socket.on('error', (error: Error & { code?: string }) => errors.push(error.code ?? error.message));
+    let answer = '';
+    let answeredAt = 0;
+    let ended = false;
+    socket.on('data', (data: Buffer) => {
+      answer += data.toString();
+      answeredAt ||= Date.now();
+    });
+    socket.on('end', () => (ended = true));
+    const closed = new Promise<number>((resolve) => socket.on('close', () => resolve(Date.now())));
+    socket.write(`POST /v1/send/out HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\nContent-Length: ${declared}\r\n\r\n`);
+    let written = 0;
+    const writer = setInterval(() => {
+      if (!socket.writable) return clearInterval(writer);
+      if (written >= declared) {
+        clearInterval(writer);
+        return socket.end();
+      }
+      const size = Math.min(chunk, declared - written);
+      written += size;
+      socket.write(Buffer.alloc(size, 0x61));
+    }, everyMs);
+    cleanups.push(async () => {
+      clearInterval(writer);
+      socket.destroy();
+    });
+    const closedAt = await closed;
+    return { answer, errors, answeredAt, ended, closedAt };
+  }
+
+  it('a client that goes on writing its body after the 413 writes it all, reads the answer and sees the connection end', async () => {
+    // 4 MiB in 64 KiB steps over ~0.6 s: the answer comes at the start, the body keeps coming.
+    const upload = await oversizedUpload(4 * 1024 * 1024, 64 * 1024, 10);
+    expect(upload.errors).toEqual([]);
+    expect(upload.answer).toMatch(/^HTTP\/1.1 413 [^]*[Cc]onnection: close[^]*BINDERY_ERR_PAYLOAD_TOO_LARGE/);
+    expect(upload.ended).toBe(true);
+  });
+
+  it(`a client that keeps writing after the 413 is cut off ${REFUSED_BODY_LINGER_MS} ms after it`, async () => {
+    // 50 MiB at 50 KiB/s would take 1 000 s.
+    const upload = await oversizedUpload(50 * 1024 * 1024, 1024, 20);
+    expect(upload.answer).toMatch(/^HTTP\/1.1 413 [^]*BINDERY_ERR_PAYLOAD_TOO_LARGE/);
+    expect(upload.closedAt - upload.answeredAt).toBeGreaterThanOrEqual(REFUSED_BODY_LINGER_MS - 100);
+    expect(upload.closedAt - upload.answeredAt).toBeLessThan(REFUSED_BODY_LINGER_MS + 1_000);
   });
 });
 

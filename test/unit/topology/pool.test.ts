@@ -13,9 +13,8 @@ function fakeSession(): BrokerSession & { goDown(): void } {
     closed: false,
     onDown: (listener: () => void) => listeners.push(listener),
     declare: async () => {},
-    missing: async () => [],
+    check: async () => ({ missing: [] }),
     usage: async () => ({ messages: 0, consumers: 0 }),
-    lag: async () => undefined,
     delete: async () => {},
     close: async () => {
       session.closed = true;

@@ -12,7 +12,7 @@ import type { EventRecorder } from '../../../../operator/src/k8s/events.ts';
 import type { ResourceClient } from '../../../../operator/src/k8s/resources.ts';
 import { objectIds, type DesiredTopology } from '../../../../topology/desired.ts';
 import { BrokerPool } from '../../../../topology/pool.ts';
-import { BrokerError, type BrokerFailure, type BrokerSession, type TopologyUsage } from '../../../../topology/session.ts';
+import { BrokerError, type BrokerFailure, type BrokerSession, type TopologyCheck, type TopologyUsage } from '../../../../topology/session.ts';
 
 const namespace = 'shop';
 const POLL_MS = 1_000;
@@ -26,6 +26,7 @@ class FakeBroker implements BrokerSession {
   readonly usageOf = new Map<string, TopologyUsage>();
   declares = 0;
   deletes = 0;
+  checks = 0;
   /** The next declare fails with this reason. */
   refuse?: BrokerFailure;
   /** What `lag` reads, or the failure it throws. */
@@ -39,8 +40,11 @@ class FakeBroker implements BrokerSession {
     for (const id of objectIds(desired)) this.objects.add(id);
   }
 
-  async missing(desired: DesiredTopology): Promise<string[]> {
-    return objectIds(desired).filter((id) => !this.objects.has(id));
+  async check(desired: DesiredTopology, options: { lag: boolean }): Promise<TopologyCheck> {
+    this.checks += 1;
+    const missing = objectIds(desired).filter((id) => !this.objects.has(id));
+    if (!options.lag || desired.type !== 'rabbit' || desired.rabbit.consumeQueues.length === 0) return { missing };
+    return this.lagReading instanceof BrokerError ? { missing, lagError: this.lagReading } : { missing, lag: this.lagReading };
   }
 
   async usage(desired: DesiredTopology): Promise<TopologyUsage> {
@@ -51,12 +55,6 @@ class FakeBroker implements BrokerSession {
       usage.consumers += own?.consumers ?? 0;
     }
     return usage;
-  }
-
-  async lag(desired: DesiredTopology): Promise<number | undefined> {
-    if (desired.type !== 'rabbit' || desired.rabbit.consumeQueues.length === 0) return undefined;
-    if (this.lagReading instanceof BrokerError) throw this.lagReading;
-    return this.lagReading;
   }
 
   async delete(desired: DesiredTopology): Promise<void> {
@@ -178,8 +176,13 @@ describe('StreamBindingReconciler.reconcile', () => {
     const { reconciler, broker, events } = setup([binder('rabbit-a')]);
     const binding = streamBinding('in', groupInput);
     await reconciler.reconcile(binding);
-    await reconciler.reconcile(binding);
+    const checks = broker('rabbit-a').checks;
+    broker('rabbit-a').lagReading = 40;
+    const resynced = await reconciler.reconcile(binding);
     expect(broker('rabbit-a').declares).toBe(1);
+    // Drift and lag come from one check.
+    expect(broker('rabbit-a').checks - checks).toBe(1);
+    expect(resynced.status?.consumerLag).toBe(40);
     broker('rabbit-a').objects.delete('queue:orders.audit');
     await reconciler.reconcile(binding);
     expect(broker('rabbit-a').declares).toBe(2);
