@@ -91,3 +91,31 @@ export async function takeDown(component: Component): Promise<boolean> {
     return true;
   });
 }
+
+/** Refuses a broker this environment does not own: faults are injected only into our own processes. */
+function own(component: Component): Component {
+  const external = component.external();
+  if (external) throw new Error(`${component.name} is given through ${external}: this environment cannot stop, start or kill it`);
+  return component;
+}
+
+/** Stops the component's process gracefully; its data stays on disk. */
+export async function stopComponent(component: Component): Promise<void> {
+  await withLock(component.name, () => own(component).stop());
+}
+
+/** Starts the component again on the same data, unless it is up; resolves once it answers. */
+export async function startComponent(component: Component): Promise<void> {
+  await withLock(component.name, async () => {
+    if (!(await own(component).isUp())) await component.start(() => {});
+  });
+}
+
+/** `kill -9` of the component's process: what it had not written yet is lost, as in a crash. */
+export async function killComponent(component: Component): Promise<void> {
+  await withLock(component.name, async () => {
+    const broker = own(component);
+    if (!broker.kill) throw new Error(`${component.name} cannot be killed`);
+    await broker.kill();
+  });
+}

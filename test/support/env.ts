@@ -1,13 +1,12 @@
 /**
  * The test environment as tests see it. Addresses come from the vitest global setup
  * (test/env/global-setup.ts); the stop/start helpers drive the real broker processes for
- * recovery tests.
+ * recovery tests (never one given from outside: see test/env/lifecycle.ts).
  */
 import { inject } from 'vitest';
-import type { Component } from '../env/component.ts';
 import type { TestEnvironment } from '../env/contract.ts';
 import { kafka } from '../env/kafka.ts';
-import { withLock } from '../env/process.ts';
+import { killComponent, startComponent, stopComponent } from '../env/lifecycle.ts';
 import { rabbit } from '../env/rabbit.ts';
 
 export type { TestEnvironment } from '../env/contract.ts';
@@ -18,49 +17,23 @@ export function testEnv(): TestEnvironment {
   return env;
 }
 
-/** The brokers that recovery tests may stop and start: only our own, never one given from outside. */
-function own(component: Component): Component {
-  if (inject('binderyExternal')?.[component.name as 'rabbit' | 'kafka']) {
-    throw new Error(`${component.name} is given through ${component.external()}: this environment cannot stop or start it`);
-  }
-  return component;
-}
-
-async function stop(component: Component): Promise<void> {
-  await withLock(component.name, () => own(component).stop());
-}
-
-async function start(component: Component): Promise<void> {
-  await withLock(component.name, async () => {
-    if (!(await own(component).isUp())) await component.start(() => {});
-  });
-}
-
-async function kill(component: Component): Promise<void> {
-  await withLock(component.name, async () => {
-    const broker = own(component);
-    if (!broker.kill) throw new Error(`${component.name} cannot be killed`);
-    await broker.kill();
-  });
-}
-
 /** `kill -9` of the RabbitMQ broker: what it had not written yet is lost, as in a crash. */
-export const killRabbit = (): Promise<void> => kill(rabbit);
+export const killRabbit = (): Promise<void> => killComponent(rabbit);
 
 /** `kill -9` of the Kafka broker. */
-export const killKafka = (): Promise<void> => kill(kafka);
+export const killKafka = (): Promise<void> => killComponent(kafka);
 
 /** Stops the RabbitMQ broker process: open connections drop. Durable data stays on disk. */
-export const stopRabbit = (): Promise<void> => stop(rabbit);
+export const stopRabbit = (): Promise<void> => stopComponent(rabbit);
 
 /** Starts the RabbitMQ broker again on the same data; resolves once AMQP and management answer. */
-export const startRabbit = (): Promise<void> => start(rabbit);
+export const startRabbit = (): Promise<void> => startComponent(rabbit);
 
 /** Stops the Kafka process: clients lose their connections. Topics and committed offsets stay on disk. */
-export const stopKafka = (): Promise<void> => stop(kafka);
+export const stopKafka = (): Promise<void> => stopComponent(kafka);
 
 /** Starts Kafka again on the same storage; resolves once it acknowledges a write. */
-export const startKafka = (): Promise<void> => start(kafka);
+export const startKafka = (): Promise<void> => startComponent(kafka);
 
 /**
  * GET on RabbitMQ's management API, e.g. `managementApi('/queues/%2F/orders.audit')` (the
