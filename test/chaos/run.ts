@@ -30,6 +30,8 @@ export interface RunOptions {
 /** The sidecar of a scenario: its process, which a fault may stop and start again on the same ports and config. */
 export class Sidecar {
   run!: RuntimeProcess;
+  /** From the last (re)start to `/readyz` 200. */
+  readyMs = 0;
 
   private constructor(private readonly args: string[], readonly configFile: string, readonly apiUrl: string, private readonly opsPort: number) {}
 
@@ -44,8 +46,10 @@ export class Sidecar {
 
   /** Starts the process (again); resolves once its binders are connected and its inputs consume. */
   async restart(): Promise<void> {
+    const started = Date.now();
     this.run = runtimeProcess(this.args, { BINDERY_LOG_LEVEL: process.env.BINDERY_LOG_LEVEL ?? 'warn' });
     await processAnswers(this.run, this.opsPort, 'readyz', 120_000);
+    this.readyMs = Date.now() - started;
     await waitFor('the inputs to consume', async () => (await this.bindings()).filter((b) => b.direction === 'input').every((b) => b.consuming === true), 60_000);
   }
 

@@ -49,7 +49,9 @@ export const SCENARIOS: Scenario[] = [
       progress(`the sidecar exited ${code} ${Date.now() - stopping} ms after SIGTERM`);
       if (code !== 0) throw new Error(`the sidecar exited ${code} on SIGTERM: ${sidecar.run.output().slice(-2_000)}`);
       await delay(downMs);
+      const starting = Date.now();
       await sidecar.restart();
+      progress(`the new sidecar was ready ${sidecar.readyMs} ms and consumed ${Date.now() - starting} ms after its start`);
     },
   })),
   ...(['rabbit', 'kafka'] as const).map((binder): Scenario => ({
