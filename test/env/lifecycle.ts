@@ -2,7 +2,7 @@ import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Component, Progress } from './component.ts';
 import { envDir } from './paths.ts';
-import { isAlive, withLock } from './process.ts';
+import { isAlive, readPid, signalGroup, withLock } from './process.ts';
 
 export type Outcome = 'external' | 'reused' | 'started';
 
@@ -89,5 +89,51 @@ export async function takeDown(component: Component): Promise<boolean> {
     await component.stop();
     writeOwnership(component.name, undefined);
     return true;
+  });
+}
+
+/** Refuses a broker this environment does not own: faults are injected only into our own processes. */
+function own(component: Component): Component {
+  const external = component.external();
+  if (external) throw new Error(`${component.name} is given through ${external}: this environment cannot stop, start or kill it`);
+  return component;
+}
+
+/** Stops the component's process gracefully; its data stays on disk. */
+export async function stopComponent(component: Component): Promise<void> {
+  await withLock(component.name, () => own(component).stop());
+}
+
+/** Starts the component again on the same data, unless it is up; resolves once it answers. */
+export async function startComponent(component: Component): Promise<void> {
+  await withLock(component.name, async () => {
+    if (!(await own(component).isUp())) await component.start(() => {});
+  });
+}
+
+/**
+ * Freezes the component's processes (SIGSTOP) for `ms`, then lets them go on (SIGCONT):
+ * connections stay open and requests wait unanswered, as behind a long GC pause or a full disk.
+ */
+export async function freezeComponent(component: Component, ms: number): Promise<void> {
+  await withLock(component.name, async () => {
+    own(component);
+    const pid = readPid(component.name);
+    if (pid === undefined) throw new Error(`${component.name} is not running in this environment`);
+    signalGroup(pid, 'SIGSTOP');
+    try {
+      await new Promise((resolve) => setTimeout(resolve, ms));
+    } finally {
+      signalGroup(pid, 'SIGCONT');
+    }
+  });
+}
+
+/** `kill -9` of the component's process: what it had not written yet is lost, as in a crash. */
+export async function killComponent(component: Component): Promise<void> {
+  await withLock(component.name, async () => {
+    const broker = own(component);
+    if (!broker.kill) throw new Error(`${component.name} cannot be killed`);
+    await broker.kill();
   });
 }

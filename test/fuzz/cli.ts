@@ -6,11 +6,7 @@
  * lost messages and RSS, and how to replay each failure. Exits 1 on any failure or an RSS growth over 20 %.
  */
 import { parseArgs } from 'node:util';
-import { kafka } from '../env/kafka.ts';
-import { bringUp, release } from '../env/lifecycle.ts';
-import { rabbit, rabbitAddress } from '../env/rabbit.ts';
-import { kafkaBrokers } from '../env/kafka.ts';
-import type { Component } from '../env/component.ts';
+import { withBrokers } from '../env/brokers.ts';
 import { freshSeed } from './random.ts';
 import { printReports } from './report.ts';
 import { runFuzz, type FuzzReport } from './run.ts';
@@ -33,21 +29,10 @@ const only = values.only?.split(',').map(Number);
 console.log(`fuzz: seed ${seed}, ${only ? `cases ${only.join(', ')}` : `${requests} requests`} per binder on ${binders.join(', ')}`);
 console.log(`replay: npm run fuzz -- --seed ${seed} --requests ${requests} --binder ${binders.join(',')}`);
 
-const needed: Component[] = [...(binders.includes('rabbit') ? [rabbit] : []), ...(binders.includes('kafka') ? [kafka] : [])];
-for (const component of needed) await bringUp(component, (line) => console.log(`[env] ${line}`), 'test-run');
-const address = rabbitAddress();
-const env = {
-  rabbitUrl: address.url,
-  rabbitManagement: { url: address.managementUrl, user: address.managementUser, password: address.managementPassword },
-  kafkaBrokers: kafkaBrokers(),
-};
-
 const reports: FuzzReport[] = [];
-try {
+await withBrokers(binders, async (env) => {
   for (const binder of binders) {
     reports.push(await runFuzz(env, { seeds: [seed], requests, binder, concurrency: Number(values.concurrency), ...(only && { only }), progress: (line) => console.log(line) }));
   }
-} finally {
-  for (const component of needed) await release(component);
-}
+});
 process.exitCode = printReports(reports);

@@ -7,6 +7,7 @@
  */
 import { createServer, type Server } from 'node:http';
 import { Kafka, logLevel } from 'kafkajs';
+import type { BrokerEnvironment } from '../env/brokers.ts';
 import { HTTP_TIMEOUTS } from '../../runtime/src/app.ts';
 import { ConfigFiles, processAnswers, rssMiB, runtimeProcess, type RuntimeProcess } from '../support/runtime-process.ts';
 import { waitFor } from '../support/wait.ts';
@@ -15,11 +16,7 @@ import { fuzzCase, STALLED_EVERY } from './cases.ts';
 import type { Failure, Verdict } from './judge.ts';
 import { BINDINGS, bindingsYaml, closeTarget, connectTarget, type BinderType, type FuzzTarget } from './target.ts';
 
-export interface FuzzEnvironment {
-  rabbitUrl: string;
-  rabbitManagement: { url: string; user: string; password: string };
-  kafkaBrokers: string[];
-}
+export type FuzzEnvironment = BrokerEnvironment;
 
 export interface FuzzOptions {
   /** Each seed's cases run in turn, on the same sidecar. */
@@ -246,7 +243,7 @@ async function settle(drained: { seen: Set<string> }, target: FuzzTarget): Promi
  * 3, the push sidecar's concurrency 8): partitions added after `pulled` joined reach that
  * consumer only at its next metadata refresh (30 s), later than the run waits.
  */
-async function createDrainedTopic(env: FuzzEnvironment, topic: string): Promise<void> {
+export async function createDrainedTopic(env: FuzzEnvironment, topic: string): Promise<void> {
   const admin = new Kafka({ clientId: 'bindery-fuzz', brokers: env.kafkaBrokers, logLevel: logLevel.NOTHING }).admin();
   await admin.connect();
   try {
@@ -257,7 +254,7 @@ async function createDrainedTopic(env: FuzzEnvironment, topic: string): Promise<
 }
 
 /** Removes what the run declared on its broker. */
-async function cleanUp(env: FuzzEnvironment, binder: BinderType, prefix: string): Promise<void> {
+export async function cleanUp(env: FuzzEnvironment, binder: BinderType, prefix: string): Promise<void> {
   if (binder === 'rabbit') {
     const { url, user, password } = env.rabbitManagement;
     const auth = `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}`;

@@ -1,15 +1,14 @@
 /**
  * The test environment as tests see it. Addresses come from the vitest global setup
  * (test/env/global-setup.ts); the stop/start helpers drive the real broker processes for
- * recovery tests.
+ * recovery tests (never one given from outside: see test/env/lifecycle.ts).
  */
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { inject } from 'vitest';
-import type { Component } from '../env/component.ts';
 import type { TestEnvironment } from '../env/contract.ts';
 import { kafka } from '../env/kafka.ts';
-import { readPid, signalGroup, withLock } from '../env/process.ts';
+import { freezeComponent, killComponent, startComponent, stopComponent } from '../env/lifecycle.ts';
 import { rabbit } from '../env/rabbit.ts';
 import { waitFor } from './wait.ts';
 
@@ -21,67 +20,26 @@ export function testEnv(): TestEnvironment {
   return env;
 }
 
-/** The brokers that recovery tests may stop and start: only our own, never one given from outside. */
-function own(component: Component): Component {
-  if (inject('binderyExternal')?.[component.name as 'rabbit' | 'kafka']) {
-    throw new Error(`${component.name} is given through ${component.external()}: this environment cannot stop or start it`);
-  }
-  return component;
-}
-
-async function stop(component: Component): Promise<void> {
-  await withLock(component.name, () => own(component).stop());
-}
-
-async function start(component: Component): Promise<void> {
-  await withLock(component.name, async () => {
-    if (!(await own(component).isUp())) await component.start(() => {});
-  });
-}
-
-async function kill(component: Component): Promise<void> {
-  await withLock(component.name, async () => {
-    const broker = own(component);
-    if (!broker.kill) throw new Error(`${component.name} cannot be killed`);
-    await broker.kill();
-  });
-}
-
 /** `kill -9` of the RabbitMQ broker: what it had not written yet is lost, as in a crash. */
-export const killRabbit = (): Promise<void> => kill(rabbit);
+export const killRabbit = (): Promise<void> => killComponent(rabbit);
 
 /** `kill -9` of the Kafka broker. */
-export const killKafka = (): Promise<void> => kill(kafka);
+export const killKafka = (): Promise<void> => killComponent(kafka);
 
-/**
- * Freezes the Kafka process (SIGSTOP) for `ms`, then lets it go on (SIGCONT): connections stay
- * open and requests wait unanswered, as behind a broker stalled by a long GC pause or a full disk.
- */
-export async function freezeKafka(ms: number): Promise<void> {
-  await withLock(kafka.name, async () => {
-    own(kafka);
-    const pid = readPid(kafka.name);
-    if (pid === undefined) throw new Error('kafka is not running in this environment');
-    signalGroup(pid, 'SIGSTOP');
-    try {
-      await new Promise((resolve) => setTimeout(resolve, ms));
-    } finally {
-      signalGroup(pid, 'SIGCONT');
-    }
-  });
-}
+/** Freezes the Kafka process (SIGSTOP) for `ms`, then lets it go on (SIGCONT). */
+export const freezeKafka = (ms: number): Promise<void> => freezeComponent(kafka, ms);
 
 /** Stops the RabbitMQ broker process: open connections drop. Durable data stays on disk. */
-export const stopRabbit = (): Promise<void> => stop(rabbit);
+export const stopRabbit = (): Promise<void> => stopComponent(rabbit);
 
 /** Starts the RabbitMQ broker again on the same data; resolves once AMQP and management answer. */
-export const startRabbit = (): Promise<void> => start(rabbit);
+export const startRabbit = (): Promise<void> => startComponent(rabbit);
 
 /** Stops the Kafka process: clients lose their connections. Topics and committed offsets stay on disk. */
-export const stopKafka = (): Promise<void> => stop(kafka);
+export const stopKafka = (): Promise<void> => stopComponent(kafka);
 
 /** Starts Kafka again on the same storage; resolves once it acknowledges a write. */
-export const startKafka = (): Promise<void> => start(kafka);
+export const startKafka = (): Promise<void> => startComponent(kafka);
 
 /**
  * GET on RabbitMQ's management API, e.g. `managementApi('/queues/%2F/orders.audit')` (the
