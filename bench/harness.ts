@@ -364,7 +364,7 @@ async function pushReceiver(): Promise<{ port: number; readonly count: number; r
 }
 
 /** Runs `total` operations with at most `inFlight` at once. */
-async function repeat(total: number, inFlight: number, operation: () => Promise<void>): Promise<void> {
+export async function repeat(total: number, inFlight: number, operation: () => Promise<void>): Promise<void> {
   let started = 0;
   const worker = async (): Promise<void> => {
     while (started < total) {
@@ -389,7 +389,7 @@ export async function timeInTurn(total: number, operations: (() => Promise<void>
   return samples;
 }
 
-async function timed(work: () => Promise<void>): Promise<{ seconds: number }> {
+export async function timed(work: () => Promise<void>): Promise<{ seconds: number }> {
   const start = process.hrtime.bigint();
   await work();
   return { seconds: Number(process.hrtime.bigint() - start) / 1e9 };

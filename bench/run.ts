@@ -28,6 +28,8 @@ async function main(argv: string[]): Promise<number> {
   const name = argv[0];
   // The operator's bench measures reconciles, not message paths: it has its own runner.
   if (name === 'operator') return (await import('./operator/index.ts')).main();
+  // kafka-clients compares the two JavaScript Kafka clients directly, without a sidecar.
+  if (name === 'kafka-clients') return (await import('./kafka-clients/index.ts')).main();
   // Tracing compares two sidecars, not a sidecar with the direct client.
   if (name === 'tracing') return (await import('./tracing/index.ts')).main(argv[1]);
   const create = name === undefined ? undefined : brokers[name];

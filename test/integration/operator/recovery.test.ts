@@ -36,10 +36,10 @@ it('goes Ready=False with a reason while RabbitMQ is down, and Ready again by it
 
   await stopRabbit();
   try {
-    const binder = await waitForCondition(namespace, 'binders', 'rabbit', 'False', 'Unreachable', 30_000);
+    const binder = await waitForCondition(namespace, 'binders', 'rabbit', 'False', 'Unreachable', 90_000);
     expect(binder.message).toContain('unreachable');
     for (const name of ['in', 'out']) {
-      const ready = await waitForCondition(namespace, 'streambindings', name, 'False', 'BinderNotReady', 30_000);
+      const ready = await waitForCondition(namespace, 'streambindings', name, 'False', 'BinderNotReady', 90_000);
       expect(ready.message).toMatch(/unreachable|connection lost/i);
     }
   } finally {
