@@ -3,7 +3,7 @@ import { defineConfig } from 'vitest/config';
 /**
  * Files that stop, kill or freeze a shared broker, raise its memory alarm, hold the machine's
  * one kubelet node, or measure times and memory that a neighbour's load would distort: they
- * run one at a time, after the others (docs/adr/0048-integration-files-in-two-groups.md).
+ * run one at a time, after the others (docs/adr/0045-integration-files-in-two-groups.md).
  */
 const ALONE = [
   'test/integration/hostile/**/*.test.ts',

@@ -1,7 +1,7 @@
 /**
  * Batch push (`consumer.batchSize` > 1): the messages that arrived together go to the app in one
  * POST, `application/x-ndjson`, one message per line in the SSE event's shape, the same lines a
- * bulk send takes turned around (docs/adr/0041-batch-push-as-ndjson.md). The app answers for
+ * bulk send takes turned around (docs/adr/0040-batch-push-as-ndjson.md). The app answers for
  * each message: a `{"results": [{"statusCode": n}, ...]}` list in line order, or any 2xx
  * without one for all of them. Each message then settles as a single push would: acked, retried
  * with back-off (only the failed ones, in a smaller batch), or dead-lettered.

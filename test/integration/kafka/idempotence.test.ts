@@ -3,7 +3,7 @@
  * whose numbers it already wrote as a success without writing it. Different records must
  * never carry numbers Kafka has seen: after a request whose answer was lost, a retried record
  * goes where its first attempt went, and a producer whose send failed is replaced
- * (docs/adr/0047-a-new-kafka-producer-after-an-unknown-outcome.md). Either mistake
+ * (docs/adr/0044-a-new-kafka-producer-after-an-unknown-outcome.md). Either mistake
  * acknowledges a message Kafka never stored.
  */
 import { afterAll, expect, it } from 'vitest';

@@ -9,7 +9,7 @@
  * (consumer.ts).
  *
  * Recovery is kafkajs': consumers rejoin their group; a producer whose send failed or timed out
- * is replaced by a new one (producer-slot.ts, docs/adr/0047-a-new-kafka-producer-after-an-unknown-outcome.md).
+ * is replaced by a new one (producer-slot.ts, docs/adr/0044-a-new-kafka-producer-after-an-unknown-outcome.md).
  * The binder watches the cluster with a cheap probe to report `down` and `up`; while down,
  * sends fail at once with BinderUnavailableError (the runtime answers 503).
  */
