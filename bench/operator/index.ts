@@ -18,6 +18,8 @@ import type { StreamBinding, StreamBindingSpec } from '../../operator/src/api/ty
 import { DEFAULT_WORKERS } from '../../operator/src/controller/controller.ts';
 import { Operator } from '../../operator/src/operator.ts';
 import { testEnvironment } from '../../test/env/addresses.ts';
+import { kubernetes } from '../../test/env/kubernetes.ts';
+import { rabbit } from '../../test/env/rabbit.ts';
 
 const GROUP = { group: 'bindery.io', version: 'v1alpha1' };
 const CRDS = fileURLToPath(new URL('../../crds/', import.meta.url));
@@ -64,6 +66,12 @@ async function reconcilesByResult(operator: Operator): Promise<Record<string, nu
 }
 
 export async function main(): Promise<number> {
+  for (const component of [kubernetes, rabbit]) {
+    if (!(await component.isUp())) {
+      console.error(`bench operator: ${component.name} of the test environment is not up; start it with \`npm run env -- up\``);
+      return 2;
+    }
+  }
   const env = await testEnvironment();
   const kubeConfig = new KubeConfig();
   kubeConfig.loadFromFile(env.kubeconfig);
