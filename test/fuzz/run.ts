@@ -9,7 +9,7 @@ import { createServer, type Server } from 'node:http';
 import { Kafka, logLevel } from 'kafkajs';
 import type { BrokerEnvironment } from '../env/brokers.ts';
 import { HTTP_TIMEOUTS } from '../../runtime/src/app.ts';
-import { ConfigFiles, processAnswers, rssMiB, runtimeProcess, type RuntimeProcess } from '../support/runtime-process.ts';
+import { collectGarbage, ConfigFiles, processAnswers, rssMiB, runtimeProcess, type RuntimeProcess } from '../support/runtime-process.ts';
 import { waitFor } from '../support/wait.ts';
 import { freePort } from '../integration/runtime/support.ts';
 import { fuzzCase, STALLED_EVERY } from './cases.ts';
@@ -28,7 +28,10 @@ export interface FuzzOptions {
   only?: number[];
   /** Progress lines (a long run says how far it is). */
   progress?: (line: string) => void;
-  /** Measure RSS before and after (waits for the input to drain twice); on by default. */
+  /**
+   * Measure RSS before and after (waits for the input to drain twice; the sidecar runs with its
+   * inspector on 127.0.0.1 to collect garbage before each reading); on by default.
+   */
   measureRss?: boolean;
 }
 
@@ -41,6 +44,12 @@ export interface FuzzFailure {
   detail: string;
 }
 
+/** RSS in MiB as the process stands, and after a full garbage collection. */
+export interface Rss {
+  idle: number;
+  collected: number;
+}
+
 export interface FuzzReport {
   binder: BinderType;
   seeds: number[];
@@ -51,8 +60,9 @@ export interface FuzzReport {
   accepted: number;
   /** The first failures, with what a replay needs. */
   failures: FuzzFailure[];
-  rssBeforeMiB: number;
-  rssAfterMiB: number;
+  /** RSS in MiB before the run (after its warm-up) and after it; zero when not measured. */
+  rssBefore: Rss;
+  rssAfter: Rss;
   seconds: number;
 }
 
@@ -66,9 +76,9 @@ function binderYaml(binder: BinderType, env: FuzzEnvironment): string {
   return `{ type: kafka, kafka: { brokers: [${env.kafkaBrokers.join(', ')}] } }`;
 }
 
-async function startSidecar(files: ConfigFiles, yaml: string, extra: string[] = []): Promise<{ run: RuntimeProcess; port: number; opsPort: number }> {
+async function startSidecar(files: ConfigFiles, yaml: string, nodeArgs: string[] = []): Promise<{ run: RuntimeProcess; port: number; opsPort: number }> {
   const [port, opsPort] = [await freePort(), await freePort()];
-  const run = runtimeProcess(['--config', await files.write(yaml), '--port', String(port), '--ops-port', String(opsPort), '--no-watch', ...extra], { BINDERY_LOG_LEVEL: 'warn' });
+  const run = runtimeProcess(['--config', await files.write(yaml), '--port', String(port), '--ops-port', String(opsPort), '--no-watch'], { BINDERY_LOG_LEVEL: 'warn' }, nodeArgs);
   await processAnswers(run, opsPort, 'readyz', 60_000);
   return { run, port, opsPort };
 }
@@ -129,7 +139,7 @@ export async function runFuzz(env: FuzzEnvironment, options: FuzzOptions): Promi
   const files = new ConfigFiles();
   const started = Date.now();
   if (binder === 'kafka') await createDrainedTopic(env, prefix);
-  const api = await startSidecar(files, `binders: { b: ${binderYaml(binder, env)} }\n${bindingsYaml(prefix)}`);
+  const api = await startSidecar(files, `binders: { b: ${binderYaml(binder, env)} }\n${bindingsYaml(prefix)}`, measure ? ['--inspect=127.0.0.1:0'] : []);
   const cleanups: Array<() => Promise<unknown>> = [() => files.removeAll(), () => cleanUp(env, binder, prefix)];
   let crashed: string | undefined;
   const watched = [api.run];
@@ -189,11 +199,11 @@ app: { port: ${app.port} }`);
 
     await runRange(0, warmup);
     if (measure) await settle(drained, target);
-    const rssBeforeMiB = rssMiB(api.run.child.pid!);
+    const rssBefore = measure ? await restingRss(api.run) : { idle: 0, collected: 0 };
     await runRange(warmup, cases.length);
     await Promise.all(aside);
     await settle(drained, target);
-    const rssAfterMiB = rssMiB(api.run.child.pid!);
+    const rssAfter = measure ? await restingRss(api.run) : { idle: 0, collected: 0 };
 
     const lost = [...target.drained.accepted].filter((id) => !drained.seen.has(id));
     counts.lost = lost.length;
@@ -210,7 +220,7 @@ app: { port: ${app.port} }`);
       failures.unshift({ seed: seeds[0]!, index: -1, kind: 'process', failure: 'crash', summary: 'the sidecar process', detail: crashed });
     }
     if (app) progress(`${binder}: the push sidecar delivered ${app.received()} pushes`);
-    return { binder, seeds, requests: cases.length, byKind, counts, accepted: target.drained.accepted.size, failures, rssBeforeMiB, rssAfterMiB, seconds: (Date.now() - started) / 1000 };
+    return { binder, seeds, requests: cases.length, byKind, counts, accepted: target.drained.accepted.size, failures, rssBefore, rssAfter, seconds: (Date.now() - started) / 1000 };
   } finally {
     api.run.child.kill('SIGTERM');
     await api.run.exit;
@@ -234,8 +244,44 @@ async function settle(drained: { seen: Set<string> }, target: FuzzTarget): Promi
     }
     return Date.now() - quietSince > 5_000;
   }, { timeoutMs: 120_000, everyMs: 500 });
+  await Promise.all([BINDINGS.scratchIn, BINDINGS.manual].map((binding) => emptyGroup(target, binding)));
   await new Promise((resolve) => setTimeout(resolve, 3_000));
   await fetch(`${target.ops}/healthz`).catch(() => undefined);
+}
+
+/**
+ * The sidecar's RSS at rest, read twice: as it stands once the run's messages are drained (V8
+ * keeps the pages of garbage it has not collected yet, so this is wherever its last collection
+ * left it), and 2 s after a full collection, which is what the process holds.
+ */
+async function restingRss(run: RuntimeProcess): Promise<Rss> {
+  const idle = rssMiB(run.child.pid!);
+  await collectGarbage(run.output());
+  await new Promise((resolve) => setTimeout(resolve, 2_000));
+  return { idle, collected: rssMiB(run.child.pid!) };
+}
+
+/**
+ * Reads a group the run does not drain (cases stop and pause it, or hold its messages) until
+ * nothing comes for 3 s. On the memory binder those messages are the sidecar's own memory:
+ * kept, as a durable group's must be, they would count as growth that is not a leak.
+ */
+async function emptyGroup(target: FuzzTarget, binding: string): Promise<void> {
+  await target.client.request({ method: 'POST', path: `/v1/bindings/${binding}/state`, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ state: 'started' }) }).then((r) => r.body.dump());
+  const abort = new AbortController();
+  let quiet = setTimeout(() => abort.abort(), 3_000);
+  try {
+    const response = await target.client.request({ method: 'GET', path: `/v1/listen/${binding}`, signal: abort.signal });
+    for await (const chunk of response.body) {
+      if (!String(chunk).includes('data: ')) continue;
+      clearTimeout(quiet);
+      quiet = setTimeout(() => abort.abort(), 3_000);
+    }
+  } catch (error) {
+    if (!abort.signal.aborted) throw error;
+  } finally {
+    clearTimeout(quiet);
+  }
 }
 
 /**

@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { WebSocket } from 'undici';
 import { waitFor } from './wait.ts';
 
 const root = join(import.meta.dirname, '../..');
@@ -23,8 +24,8 @@ export interface RuntimeProcess {
   exited: () => boolean;
 }
 
-export function runtimeProcess(args: string[], env: Record<string, string> = {}): RuntimeProcess {
-  const child = spawn(process.execPath, ['bin/bindery', 'runtime', ...args], { cwd: root, env: { ...process.env, ...env } });
+export function runtimeProcess(args: string[], env: Record<string, string> = {}, nodeArgs: string[] = []): RuntimeProcess {
+  const child = spawn(process.execPath, [...nodeArgs, 'bin/bindery', 'runtime', ...args], { cwd: root, env: { ...process.env, ...env } });
   let output = '';
   let exited = false;
   const keep = (c: Buffer): void => {
@@ -93,6 +94,27 @@ export async function exitWithin(run: RuntimeProcess, ms: number): Promise<numbe
 }
 
 /** The resident set of a process, in MiB (Linux). */
+/**
+ * A full garbage collection in a process started with `--inspect=127.0.0.1:0`, through the
+ * inspector protocol (as a heap snapshot starts with one); `output` is what the process printed.
+ */
+export async function collectGarbage(output: string): Promise<void> {
+  const url = /Debugger listening on (ws:\/\/\S+)/.exec(output)?.[1];
+  if (url === undefined) throw new Error('the process has no inspector (start it with --inspect=127.0.0.1:0)');
+  const socket = new WebSocket(url);
+  try {
+    await new Promise<void>((resolve, reject) => {
+      socket.addEventListener('open', () => socket.send(JSON.stringify({ id: 1, method: 'HeapProfiler.collectGarbage' })));
+      socket.addEventListener('message', (event) => {
+        if ((JSON.parse(String(event.data)) as { id?: number }).id === 1) resolve();
+      });
+      socket.addEventListener('error', () => reject(new Error(`the inspector at ${url} failed`)));
+    });
+  } finally {
+    socket.close();
+  }
+}
+
 export function rssMiB(pid: number): number {
   const kb = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
   return kb === undefined ? Number.NaN : Number(kb) / 1024;
