@@ -24,7 +24,7 @@ export function registerListenRoutes(parent: FastifyInstance, sidecar: Sidecar):
       const raw = reply.raw;
       const listener = {
         mode: request.query.ack ?? 'auto',
-        write(event: string, done: (error?: Error | null) => void) {
+        write(event: Buffer, done: (error?: Error | null) => void) {
           if (raw.destroyed || raw.writableEnded) return done(new Error('listener disconnected'));
           raw.write(event, (error) => done(error));
         },

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { Delivery } from '../../../../runtime/src/binders/binder.ts';
 import { defaultConsumer, defaultProducer, type BindingConfig } from '../../../../runtime/src/config/model.ts';
 import pino from 'pino';
-import { ListenerHub, formatEvent, isJsonContentType, payloadJson, type Listener } from '../../../../runtime/src/delivery/listeners.ts';
+import { ListenerHub, eventData, formatEvent, isJsonContentType, payloadJson, type Listener } from '../../../../runtime/src/delivery/listeners.ts';
 import { PushDispatcher, type PushResult } from '../../../../runtime/src/delivery/push.ts';
 import type { DeliveryOutcome } from '../../../../runtime/src/delivery/settle.ts';
 import { FakeClock, settle } from '../../../support/fake-clock.ts';
@@ -145,7 +145,7 @@ function fakeListener(mode: 'auto' | 'manual', fail = false): Listener & { event
     mode,
     events,
     write(event, done) {
-      events.push(event);
+      events.push(event.toString());
       setImmediate(() => done(fail ? new Error('socket closed') : null));
     },
   };
@@ -261,15 +261,31 @@ describe('SSE events', () => {
 
   it('formats one message event with id and data', () => {
     const event = formatEvent({ id: 'm-1', payload: Buffer.from('{"n":1}'), contentType: 'application/json', headers: { k: 'v' }, partition: 2, attempt: 1 });
-    expect(event).toBe(
+    expect(event.toString()).toBe(
       'id: m-1\nevent: message\ndata: {"id":"m-1","payload":{"n":1},"contentType":"application/json","headers":{"k":"v"},"partition":2,"attempt":1}\n\n',
     );
+  });
+
+  it.each([
+    ['application/json', Buffer.from('{\r\n  "a": [1, 2],\r\n  "b": "é"\n}\n')],
+    ['application/json; charset=utf-8', Buffer.from('\n\n"text"\r')],
+    ['application/json', Buffer.from([0x7b, 0x22, 0x61, 0x22, 0x3a, 0x22, 0xff, 0xfe, 0x22, 0x7d])],
+    ['application/json', Buffer.from('{"a":\n')],
+    ['text/plain', Buffer.from('line one\r\nline two')],
+    ['application/octet-stream', Buffer.from([0, 10, 13, 255])],
+  ])('writes a %s body as the bytes of the event text, which is valid JSON on one line', (contentType, payload) => {
+    const message = { id: 'm\n2', payload, contentType, headers: { k: 'v' }, attempt: 3 };
+    const event = formatEvent(message);
+    expect(event.equals(Buffer.from(`id: m2\nevent: message\ndata: ${eventData(message)}\n\n`))).toBe(true);
+    const lines = event.toString().split('\n');
+    expect(lines).toHaveLength(5);
+    expect(JSON.parse(lines[2]!.slice('data: '.length))).toMatchObject({ id: 'm\n2', contentType, attempt: 3 });
   });
 
   it('carries a JSON body nested far deeper than any recursive printer goes, as sent, on one data line', () => {
     const depth = 200_000;
     const body = `{"nest":${'['.repeat(depth)}${']'.repeat(depth)}}`;
-    const event = formatEvent({ id: 'deep', payload: Buffer.from(body), contentType: 'application/json', headers: {}, attempt: 1 });
+    const event = formatEvent({ id: 'deep', payload: Buffer.from(body), contentType: 'application/json', headers: {}, attempt: 1 }).toString();
     const data = event.split('\n').find((line) => line.startsWith('data: '))!;
     expect(event.split('\n')).toHaveLength(5);
     expect(data).toContain(`"payload":${body},`);
