@@ -3,7 +3,7 @@ import type { FuzzReport } from './run.ts';
 
 /**
  * RSS after a run may exceed RSS before it by this much at most, both read after a full garbage
- * collection: uncollected garbage is not memory the sidecar holds (ADR 0046).
+ * collection: uncollected garbage is not memory the sidecar holds (ADR 0054).
  */
 export const RSS_GROWTH_LIMIT = 0.2;
 
