@@ -1,5 +1,4 @@
 /** Kubernetes client wiring: one KubeConfig, the typed APIs the operator calls, error helpers. */
-import { Agent } from 'node:https';
 import {
   CoordinationV1Api,
   CoreV1Api,
@@ -25,28 +24,27 @@ export function loadKubeConfig(file?: string): KubeConfig {
 }
 
 /**
- * client-node 1.4 builds a new https.Agent for every request: a TLS handshake and a parse of
- * the client key per API call, which dominated the operator's CPU under load. One keep-alive
- * agent per set of TLS options is reused instead. Proxied clusters keep the library's agents.
+ * client-node 2 builds a new undici Agent (a dispatcher) for every request, so each API call
+ * opens a TLS connection: a handshake and a parse of the client key and CA per call. That was
+ * most of the operator's CPU under load (a status write per binding, each on a new connection).
+ * One keep-alive dispatcher per set of TLS options is reused instead; proxied clusters keep the
+ * library's own. The library's `createDispatcher` is private, hence the cast.
  */
 export function reuseConnections(kubeConfig: KubeConfig): KubeConfig {
   const target = kubeConfig as unknown as {
-    createAgent: (cluster: { server?: string; proxyUrl?: string } | null, options: Record<string, unknown>) => unknown;
+    createDispatcher: (cluster: { server?: string; proxyUrl?: string } | null, options: Record<string, unknown>) => unknown;
     bindery?: true;
   };
   if (target.bindery) return kubeConfig;
-  const original = target.createAgent.bind(kubeConfig);
-  const agents = new Map<string, Agent>();
-  target.createAgent = (cluster, options) => {
+  if (typeof target.createDispatcher !== 'function') throw new Error('@kubernetes/client-node has no createDispatcher: reuseConnections needs updating');
+  const original = target.createDispatcher.bind(kubeConfig);
+  const dispatchers = new Map<string, unknown>();
+  target.createDispatcher = (cluster, options) => {
     if (!cluster?.server?.startsWith('https:') || cluster.proxyUrl) return original(cluster, options);
     // Plain string fields make the key: JSON of the key and certificate Buffers costs more than the handshake saved.
     const key = [cluster.server, ...['ca', 'cert', 'key', 'pfx', 'passphrase', 'servername', 'rejectUnauthorized'].map((k) => String(options[k] ?? ''))].join('\n');
-    let agent = agents.get(key);
-    if (!agent) {
-      agent = new Agent({ ...options, keepAlive: true });
-      agents.set(key, agent);
-    }
-    return agent;
+    if (!dispatchers.has(key)) dispatchers.set(key, original(cluster, options));
+    return dispatchers.get(key);
   };
   target.bindery = true;
   return kubeConfig;
