@@ -80,6 +80,7 @@ export class Operator {
 
     this.pool = new BrokerPool({
       connect: options.connect,
+      logger,
       calls: new BrokerCalls(this.metrics.brokerCalls),
       onDown: (binderKey) => {
         logger.warn({ binder: binderKey }, 'broker connection lost');
