@@ -1,5 +1,7 @@
 /** Kubernetes client wiring: one KubeConfig, the typed APIs the operator calls, error helpers. */
+import type { AgentOptions } from 'node:https';
 import {
+  type Cluster,
   CoordinationV1Api,
   CoreV1Api,
   CustomObjectsApi,
@@ -7,6 +9,7 @@ import {
   PatchStrategy,
   setHeaderOptions,
 } from '@kubernetes/client-node';
+import { Agent as UndiciAgent } from 'undici';
 
 export interface KubeClients {
   kubeConfig: KubeConfig;
@@ -27,12 +30,14 @@ export function loadKubeConfig(file?: string): KubeConfig {
  * client-node 2 builds a new undici Agent (a dispatcher) for every request, so each API call
  * opens a TLS connection: a handshake and a parse of the client key and CA per call. That was
  * most of the operator's CPU under load (a status write per binding, each on a new connection).
- * One keep-alive dispatcher per set of TLS options is reused instead; proxied clusters keep the
- * library's own. The library's `createDispatcher` is private, hence the cast.
+ * One dispatcher per set of TLS options is reused instead, speaking HTTP/2 as client-go does:
+ * the reconcile workers' requests and the watches share one connection rather than opening one
+ * per request in flight. Proxied clusters keep the library's own dispatchers. The library's
+ * `createDispatcher` is private, hence the cast.
  */
 export function reuseConnections(kubeConfig: KubeConfig): KubeConfig {
   const target = kubeConfig as unknown as {
-    createDispatcher: (cluster: { server?: string; proxyUrl?: string } | null, options: Record<string, unknown>) => unknown;
+    createDispatcher: (cluster: Cluster | null, options: AgentOptions) => unknown;
     bindery?: true;
   };
   if (target.bindery) return kubeConfig;
@@ -40,11 +45,17 @@ export function reuseConnections(kubeConfig: KubeConfig): KubeConfig {
   const original = target.createDispatcher.bind(kubeConfig);
   const dispatchers = new Map<string, unknown>();
   target.createDispatcher = (cluster, options) => {
-    if (!cluster?.server?.startsWith('https:') || cluster.proxyUrl) return original(cluster, options);
+    const wanted = kubeConfig.createDispatcherOptions(cluster, options);
+    if (wanted.type !== 'agent') return original(cluster, options);
     // Plain string fields make the key: JSON of the key and certificate Buffers costs more than the handshake saved.
-    const key = [cluster.server, ...['ca', 'cert', 'key', 'pfx', 'passphrase', 'servername', 'rejectUnauthorized'].map((k) => String(options[k] ?? ''))].join('\n');
-    if (!dispatchers.has(key)) dispatchers.set(key, original(cluster, options));
-    return dispatchers.get(key);
+    const fields = options as Record<string, unknown>;
+    const key = [cluster?.server, ...['ca', 'cert', 'key', 'pfx', 'passphrase', 'servername', 'rejectUnauthorized'].map((k) => String(fields[k] ?? ''))].join('\n');
+    let dispatcher = dispatchers.get(key);
+    if (!dispatcher) {
+      dispatcher = new UndiciAgent({ connect: wanted.connect, allowH2: true });
+      dispatchers.set(key, dispatcher);
+    }
+    return dispatcher;
   };
   target.bindery = true;
   return kubeConfig;
