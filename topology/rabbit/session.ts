@@ -71,6 +71,11 @@ class RabbitSession implements BrokerSession {
   private readonly downListeners: Array<() => void> = [];
   /** Objects seen to exist in the current check round (objectId, bindingId). */
   private readonly present = new Set<string>();
+  /**
+   * Depths RabbitMQ answered a declaration with, each for the one check that follows it (the
+   * lag a new binding shows), so that check reads nothing more.
+   */
+  private readonly declaredDepths = new Map<string, number>();
   /** The bulk read of the vhost that serves this round's checks; undefined when not read yet. */
   private snapshot: { at: number; read: Promise<RabbitSnapshot | undefined> } | undefined;
   private bulkRetryAt = 0;
@@ -101,7 +106,8 @@ class RabbitSession implements BrokerSession {
 
   async declare(desired: DesiredTopology): Promise<void> {
     const topology = rabbitOf(desired);
-    await this.withChannel('declare', (channel) => declareRabbitTopology(channel, topology, () => this.calls.count('rabbit', 'write')));
+    await this.withChannel('declare', (channel) => declareRabbitTopology(
+      channel, topology, () => this.calls.count('rabbit', 'write'), (queue, ready) => this.declaredDepths.set(queue, ready)));
     // Declared is seen to exist: a check in the same round reads only what it must (the lag).
     for (const exchange of topology.exchanges) this.present.add(objectId('exchange', exchange.name));
     for (const queue of topology.queues) this.present.add(objectId('queue', queue.name));
@@ -117,6 +123,15 @@ class RabbitSession implements BrokerSession {
     // AMQP cannot read a binding; one the snapshot lacks (and this round did not declare) is missing.
     const missing = (drift?.absent ?? []).filter((id) => id.startsWith('binding ') && !this.present.has(id));
     let ready = drift?.ready ?? 0;
+    // A queue declared just now: its depth came with the declaration.
+    const declaredDepth = new Set<string>();
+    for (const queue of lagged) {
+      const depth = this.declaredDepths.get(queue);
+      if (depth === undefined || held(objectId('queue', queue))) continue;
+      this.declaredDepths.delete(queue);
+      declaredDepth.add(queue);
+      ready += depth;
+    }
     // What the snapshot lacks may have been declared since it was read (or there is no
     // snapshot): such objects are read passively, and those already seen in this round (the
     // exchange of a destination with many groups) are not read again, except a queue whose
@@ -126,7 +141,7 @@ class RabbitSession implements BrokerSession {
       ...topology.exchanges.map((e) => ({ id: objectId('exchange', e.name), depth: false, read: (c: Channel) => c.checkExchange(e.name).then(() => 0) })),
       ...topology.queues.map((q) => ({
         id: objectId('queue', q.name),
-        depth: lagged.has(q.name) && !(held(objectId('queue', q.name)) && !drift!.depthUnknown.includes(q.name)),
+        depth: lagged.has(q.name) && !declaredDepth.has(q.name) && !(held(objectId('queue', q.name)) && !drift!.depthUnknown.includes(q.name)),
         read: (c: Channel) => c.checkQueue(q.name).then((info) => info.messageCount),
       })),
     ].filter(({ id, depth }) => depth || (!this.present.has(id) && !held(id)));
@@ -143,6 +158,7 @@ class RabbitSession implements BrokerSession {
 
   newCheckRound(): void {
     this.present.clear();
+    this.declaredDepths.clear();
     this.snapshot = undefined;
   }
 

@@ -63,9 +63,13 @@ it('reads a shared exchange once per round, and everything again in the next rou
   expect(calls.reads - before).toBe(3 + 2 + 1);
 });
 
-it('reads a group queue once for both its existence and the lag, and only for the lag once declared', async () => {
+it('reads a group queue once for both its existence and the lag, not at all right after its declaration, and only for the lag after that', async () => {
   const group = bindingTopology({ direction: 'input', destination, group: 'lagged' }, 'rabbit');
   await session!.declare(group);
+  // The declaration answered with the queue's depth: the check that follows reads nothing.
+  const afterDeclare = calls.reads;
+  expect(await session!.check(group, { lag: true })).toEqual({ missing: [], lag: 0 });
+  expect(calls.reads).toBe(afterDeclare);
   const connection = await amqp.connect(testEnv().rabbitUrl);
   try {
     const channel = await connection.createConfirmChannel();
@@ -128,12 +132,14 @@ describe('bulk reads over the management API', () => {
     expect(bulkCalls.reads - before).toBe(3 + 1);
   });
 
-  it('reads the lag from the queue totals, and a queue declared since the snapshot passively', async () => {
+  it('reads the lag from the queue totals, and that of a queue declared since the snapshot passively', async () => {
     await withChannel(async (channel) => {
       await channel.deleteQueue(`${bulkDestination}.b`);
     });
     await bulk!.declare(a);
     await bulk!.declare(b);
+    // Right after the declaration, its answer is the depth.
+    expect(await bulk!.check(a, { lag: true })).toEqual({ missing: [], lag: 0 });
     await withChannel(async (channel) => {
       const confirms = channel as amqp.ConfirmChannel;
       for (let i = 0; i < 4; i++) confirms.publish(bulkDestination, 'any', Buffer.from(`m${i}`));
