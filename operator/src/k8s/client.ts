@@ -30,11 +30,15 @@ export function loadKubeConfig(file?: string): KubeConfig {
  * client-node 2 builds a new undici Agent (a dispatcher) for every request, so each API call
  * opens a TLS connection: a handshake and a parse of the client key and CA per call. That was
  * most of the operator's CPU under load (a status write per binding, each on a new connection).
- * One dispatcher per set of TLS options is reused instead, speaking HTTP/2 as client-go does:
- * the reconcile workers' requests and the watches share one connection rather than opening one
- * per request in flight. Proxied clusters keep the library's own dispatchers. The library's
- * `createDispatcher` is private, hence the cast.
+ * One dispatcher per set of TLS options is reused instead, keeping idle connections for as long
+ * as client-node's TCP keep-alive delay rather than undici's 4 s, so that the workers' requests
+ * between bursts find one open. HTTP/2 (one connection for everything, as client-go) was
+ * measured slower: the watches' streams share its flow control with every status write
+ * (docs/adr/0047-one-reconcile-and-no-request-per-unchanged-binding.md). Proxied clusters keep
+ * the library's own dispatchers. The library's `createDispatcher` is private, hence the cast.
  */
+const IDLE_CONNECTION_MS = 30_000;
+
 export function reuseConnections(kubeConfig: KubeConfig): KubeConfig {
   const target = kubeConfig as unknown as {
     createDispatcher: (cluster: Cluster | null, options: AgentOptions) => unknown;
@@ -52,7 +56,7 @@ export function reuseConnections(kubeConfig: KubeConfig): KubeConfig {
     const key = [cluster?.server, ...['ca', 'cert', 'key', 'pfx', 'passphrase', 'servername', 'rejectUnauthorized'].map((k) => String(fields[k] ?? ''))].join('\n');
     let dispatcher = dispatchers.get(key);
     if (!dispatcher) {
-      dispatcher = new UndiciAgent({ connect: wanted.connect, allowH2: true });
+      dispatcher = new UndiciAgent({ connect: wanted.connect, keepAliveTimeout: IDLE_CONNECTION_MS });
       dispatchers.set(key, dispatcher);
     }
     return dispatcher;
