@@ -8,10 +8,10 @@ import { createHash } from 'node:crypto';
 import { systemClock, type Clock } from '../time/clock.ts';
 import { connectKafka } from './kafka/session.ts';
 import { connectRabbit } from './rabbit/session.ts';
-import { BrokerCalls, BrokerError, type BrokerSession, type BrokerSettings, type SessionFactory } from './session.ts';
+import { BrokerCalls, BrokerError, type BrokerSession, type BrokerSettings, type SessionFactory, type SessionLogger } from './session.ts';
 
-export const connectBroker: SessionFactory = (settings, calls) =>
-  settings.type === 'rabbit' ? connectRabbit(settings, calls) : connectKafka(settings, calls);
+export const connectBroker: SessionFactory = (settings, calls, logger) =>
+  settings.type === 'rabbit' ? connectRabbit(settings, calls, logger) : connectKafka(settings, calls);
 
 interface Entry {
   fingerprint: string;
@@ -27,6 +27,8 @@ export interface BrokerPoolOptions {
   /** How long a failed connect is answered from memory (ms). */
   failureMemoryMs?: number;
   clock?: Pick<Clock, 'now'>;
+  /** Given to each session, for what it says once (a bulk read falling back). */
+  logger?: SessionLogger;
   /** Told when the session of a Binder (`namespace/name`) is lost. */
   onDown?: (binderKey: string) => void;
 }
@@ -60,7 +62,7 @@ export class BrokerPool {
     }
     const fresh: Entry = { fingerprint };
     this.entries.set(binderKey, fresh);
-    fresh.session = this.connect(settings, this.calls).then(
+    fresh.session = this.connect(settings, this.calls, this.sessionLogger(binderKey)).then(
       (session) => {
         fresh.connected = session;
         session.onDown(() => {
@@ -76,6 +78,16 @@ export class BrokerPool {
       },
     );
     return fresh.session;
+  }
+
+  /** The pool's logger with the Binder named on each line. */
+  private sessionLogger(binderKey: string): SessionLogger | undefined {
+    const logger = this.options.logger;
+    if (!logger) return undefined;
+    return {
+      info: (fields, message) => logger.info({ binder: binderKey, ...fields }, message),
+      warn: (fields, message) => logger.warn({ binder: binderKey, ...fields }, message),
+    };
   }
 
   /** A new check round on every session (BrokerSession.newCheckRound): the resync reads everything once more. */

@@ -16,6 +16,8 @@ export type BrokerSettings =
       tls: boolean;
       username?: string;
       password?: string;
+      /** The management API's port on `host`, for bulk reads; without it checks read passively. */
+      managementPort?: number;
     }
   | {
       type: 'kafka';
@@ -58,6 +60,11 @@ export interface TopologyUsage {
 export interface TopologyCheck {
   /** Names of the objects of the topology that do not exist. */
   missing: string[];
+  /**
+   * Objects that exist with other settings than the topology's, one sentence each (known from
+   * a bulk read only): declaring them again is refused, which reports the conflict.
+   */
+  differs?: string[];
   /**
    * Messages its consumer group has yet to consume: on RabbitMQ those ready in the group's
    * queues (a queue deleted by hand counts as empty), on Kafka the end offsets less the
@@ -115,4 +122,10 @@ export class BrokerCalls {
   }
 }
 
-export type SessionFactory = (settings: BrokerSettings, calls: BrokerCalls) => Promise<BrokerSession>;
+/** Where a session says what an operator should know once (pino's signature). */
+export interface SessionLogger {
+  info(fields: object, message: string): void;
+  warn(fields: object, message: string): void;
+}
+
+export type SessionFactory = (settings: BrokerSettings, calls: BrokerCalls, logger?: SessionLogger) => Promise<BrokerSession>;

@@ -5,10 +5,17 @@
  * unchanged resync. Goals (issue 14): p99 <= 2 s, total <= 60 s, one reconcile per change; an
  * unchanged resync in <= 1 s with 0 broker writes and 0 status writes.
  *
- * BENCH_BINDINGS (default 1000), BENCH_APPLY_CONCURRENCY (20), BENCH_WORKERS (the operator's default).
+ * BENCH_BINDINGS (default 1000), BENCH_APPLY_CONCURRENCY (20), BENCH_WORKERS (the operator's default);
+ * BENCH_CPU_PROF=<dir> writes a V8 CPU profile of each phase there (operator-apply.cpuprofile,
+ * operator-resync.cpuprofile): the operator runs in this process, so a whole-process profile
+ * would mix both phases with the bench's own work.
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import diagnostics from 'node:diagnostics_channel';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
+import { join } from 'node:path';
 import os from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { CoreV1Api, CustomObjectsApi, KubeConfig, makeInformer, type KubernetesObject } from '@kubernetes/client-node';
@@ -65,6 +72,41 @@ async function reconcilesByResult(operator: Operator): Promise<Record<string, nu
   return byResult;
 }
 
+/**
+ * API server requests and new connections made by this process (the operator runs in it), from
+ * undici's diagnostics channels: a status PUT the API server answers unchanged bumps no
+ * resourceVersion, yet is a request, and each new connection is a TLS handshake.
+ */
+function apiRequests(): { writes: number; all: number; connections: number } {
+  const counts = { writes: 0, all: 0, connections: 0 };
+  diagnostics.subscribe('undici:request:create', (message) => {
+    const { method } = (message as { request: { method: string } }).request;
+    counts.all += 1;
+    if (method !== 'GET') counts.writes += 1;
+  });
+  diagnostics.subscribe('undici:client:connected', () => {
+    counts.connections += 1;
+  });
+  return counts;
+}
+
+/** Profiles the phases between start and stop when BENCH_CPU_PROF names a directory. */
+async function phaseProfiler(): Promise<{ start(): Promise<void>; stop(phase: string): Promise<void> }> {
+  const dir = process.env.BENCH_CPU_PROF;
+  if (!dir) return { start: async () => {}, stop: async () => {} };
+  mkdirSync(dir, { recursive: true });
+  const session = new Session();
+  session.connect();
+  await session.post('Profiler.enable');
+  return {
+    start: () => session.post('Profiler.start'),
+    stop: async (phase) => {
+      const { profile } = await session.post('Profiler.stop');
+      writeFileSync(join(dir, `operator-${phase}.cpuprofile`), JSON.stringify(profile));
+    },
+  };
+}
+
 export async function main(): Promise<number> {
   for (const component of [kubernetes, rabbit]) {
     if (!(await component.isUp())) {
@@ -86,10 +128,11 @@ export async function main(): Promise<number> {
   await core.createNamespacedSecret({ namespace, body: { metadata: { name: 'rabbit' }, stringData: { username: decodeURIComponent(rabbitUrl.username), password: decodeURIComponent(rabbitUrl.password) } } });
   await custom.createNamespacedCustomObject({
     ...GROUP, namespace, plural: 'binders',
-    body: { apiVersion: 'bindery.io/v1alpha1', kind: 'Binder', metadata: { name: 'rabbit' }, spec: { type: 'rabbit', default: true, rabbit: { host: rabbitUrl.hostname, port: Number(rabbitUrl.port || 5672), credentialsSecret: { name: 'rabbit' } } } },
+    body: { apiVersion: 'bindery.io/v1alpha1', kind: 'Binder', metadata: { name: 'rabbit' }, spec: { type: 'rabbit', default: true, rabbit: { host: rabbitUrl.hostname, port: Number(rabbitUrl.port || 5672), managementPort: Number(new URL(env.rabbitManagementUrl).port || 15672), credentialsSecret: { name: 'rabbit' } } } },
   });
 
   // Resync by hand below, so the measured one is the only one.
+  const api = apiRequests();
   const operator = new Operator({ kubeConfig, logger: pino({ level: 'silent' }), namespace, resyncPeriodMs: 3_600_000, workers });
   await operator.start();
 
@@ -109,6 +152,8 @@ export async function main(): Promise<number> {
   try {
     console.log(`bench operator: ${count} StreamBindings on ${env.kubernetesVersion} and RabbitMQ at ${rabbitUrl.host}, ${applyConcurrency} applies in flight, ${workers} reconcile workers`);
     const items = specs(marker);
+    const profiler = await phaseProfiler();
+    await profiler.start();
     const started = Date.now();
     let next = 0;
     await Promise.all(Array.from({ length: applyConcurrency }, async () => {
@@ -121,6 +166,7 @@ export async function main(): Promise<number> {
     const appliedMs = Date.now() - started;
     await waitUntil('every StreamBinding Ready', () => readyAt.size >= count, 180_000);
     const totalMs = Math.max(...readyAt.values()) - started;
+    await profiler.stop('apply');
     const latencies = items.map(({ name }) => Math.max(0, readyAt.get(name)! - appliedAt.get(name)!)).sort((a, b) => a - b);
 
     // One unchanged resync: every binding reconciled again, nothing changed.
@@ -132,14 +178,19 @@ export async function main(): Promise<number> {
     const versions = async () => new Map(((await custom.listNamespacedCustomObject({ ...GROUP, namespace, plural: 'streambindings' })) as { items: StreamBinding[] }).items
       .map((binding) => [binding.metadata.name, binding.metadata.resourceVersion]));
     const versionsBefore = await versions();
-    const before = { writes: operator.pool.calls.writes, reads: operator.pool.calls.reads, reconciles: await reconcileCount(operator) };
+    const before = { writes: operator.pool.calls.writes, reads: operator.pool.calls.reads, reconciles: await reconcileCount(operator), api: { ...api } };
     const applyOutcomes = Object.entries(await reconcilesByResult(operator)).map(([result, n]) => `${n} ${result}`).join(', ');
+    await profiler.start();
+    const resyncCpu = process.cpuUsage();
     const resyncStarted = Date.now();
     operator.resync();
     await waitUntil('the resync to finish', async () => (await reconcileCount(operator)) >= before.reconciles + count, 120_000);
     const resyncMs = Date.now() - resyncStarted;
+    const resyncCpuMs = (({ user, system }) => (user + system) / 1000)(process.cpuUsage(resyncCpu));
+    await profiler.stop('resync');
     const writes = operator.pool.calls.writes - before.writes;
     const reads = operator.pool.calls.reads - before.reads;
+    const apiDuring = { writes: api.writes - before.api.writes, all: api.all - before.api.all, connections: api.connections - before.api.connections };
     const statusWrites = [...(await versions())].filter(([name, version]) => versionsBefore.get(name) !== version).length;
 
     const resyncReconciles = (await reconcileCount(operator)) - before.reconciles;
@@ -153,9 +204,11 @@ export async function main(): Promise<number> {
     console.log(`apply->Ready p50 ${p50} ms, p99 ${p99} ms (goal p99 <= 2000 ms: ${verdict(p99 <= 2000)})`);
     console.log(`total, first apply to last Ready: ${(totalMs / 1000).toFixed(1)} s (goal <= 60 s: ${verdict(totalMs <= 60_000)})`);
     console.log(`operator process CPU: ${((cpu.user + cpu.system) / 1e6).toFixed(1)} s over ${((Date.now() - started) / 1000).toFixed(1)} s`);
-    console.log(`unchanged resync of ${count} bindings (${resyncReconciles} reconciles) in ${(resyncMs / 1000).toFixed(1)} s (goal <= 1 s: ${verdict(resyncMs <= 1000)}): ` +
-      `${writes} broker writes (goal 0: ${verdict(writes === 0)}), ${reads} broker reads (passive existence checks, each object once per resync, and consumer lag), ` +
-      `${statusWrites} status writes (goal 0: ${verdict(statusWrites === 0)})`);
+    console.log(`unchanged resync of ${count} bindings (${resyncReconciles} reconciles) in ${(resyncMs / 1000).toFixed(1)} s, ${(resyncCpuMs / 1000).toFixed(1)} s of operator CPU (goal <= 1 s: ${verdict(resyncMs <= 1000)}): ` +
+      `${writes} broker writes (goal 0: ${verdict(writes === 0)}), ${reads} broker reads (bulk lists of the vhost, passive reads of what they lack, and consumer lag), ` +
+      `${statusWrites} status writes (goal 0: ${verdict(statusWrites === 0)}); ` +
+      `${apiDuring.writes} API server write requests (goal 0: ${verdict(apiDuring.writes === 0)}), ${apiDuring.all} API requests in all, ${apiDuring.connections} new API connections`);
+    console.log(`API requests during the applies: ${before.api.all} on ${before.api.connections} new connections (the bench's own creates included)`);
     return 0;
   } finally {
     await watch.stop();

@@ -80,6 +80,7 @@ export class Operator {
 
     this.pool = new BrokerPool({
       connect: options.connect,
+      logger,
       calls: new BrokerCalls(this.metrics.brokerCalls),
       onDown: (binderKey) => {
         logger.warn({ binder: binderKey }, 'broker connection lost');
@@ -193,11 +194,13 @@ export class Operator {
   private startLeading(): void {
     this.leading = true;
     this.metrics.leader.set(1);
+    // The first resync before the workers: its keys then join those the informers' adds queued,
+    // instead of queueing each key again behind its own first reconcile.
+    this.resync();
     this.binderController.start();
     this.bindingController.start();
     const deps = { queue: this.configQueue, metrics: this.metrics, logger: this.options.logger };
     this.configWorkers = [processQueue('configmap', (ns) => this.configWriter.reconcile(ns), deps)];
-    this.resync();
     const period = this.options.resyncPeriodMs ?? 30_000;
     this.resyncTimer = setInterval(() => this.resync(), period);
     this.resyncTimer.unref();
@@ -217,15 +220,25 @@ export class Operator {
       for (const other of this.binders.list(namespace)) this.binderController.enqueue(namespace, other.metadata.name);
       this.binderController.enqueue(namespace, name);
       this.configQueue.addAfter(namespace, CONFIG_BATCH_MS);
+      this.wakeBindingsOf(namespace, name);
+      return;
     }
-    this.wakeBindingsOf(namespace, name);
+    // Only Ready changed: placement is the same, so only bindings that said otherwise of their
+    // Binder's readiness have anything to redo. A binding without conditions has not been
+    // reconciled yet and is in the queue already; waking it again made a second reconcile of
+    // each binding applied while its Binder first connected.
+    const ready = conditionStatus(binder.status?.conditions, 'Ready');
+    this.wakeBindingsOf(namespace, name, (binding) => {
+      const said = conditionStatus(binding.status?.conditions, 'BinderReady');
+      return said !== undefined && said !== ready;
+    });
   }
 
-  /** Enqueues the StreamBindings placed on a Binder, or that could be (those naming none). */
-  private wakeBindingsOf(namespace: string, binderName: string): void {
+  /** Enqueues the StreamBindings placed on a Binder, or that could be (those naming none), that `stale` picks. */
+  private wakeBindingsOf(namespace: string, binderName: string, stale: (binding: StreamBinding) => boolean = () => true): void {
     for (const binding of this.bindings.list(namespace)) {
       const uses = resolveBinderName(binding, this.binders) === binderName || binding.status?.binder === binderName || !binding.spec.binder;
-      if (uses) this.bindingController.enqueue(namespace, binding.metadata.name);
+      if (uses && stale(binding)) this.bindingController.enqueue(namespace, binding.metadata.name);
     }
   }
 }

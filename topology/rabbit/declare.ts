@@ -7,20 +7,29 @@
 import type { Channel } from 'amqplib';
 import type { RabbitTopology } from './desired.ts';
 
-/** `onWrite` is called before each broker call (the operator counts them). */
-export async function declareRabbitTopology(channel: Channel, topology: RabbitTopology, onWrite: () => void = () => undefined): Promise<void> {
+/**
+ * `onWrite` is called before each broker call (the operator counts them); `onQueue` with each
+ * queue's messages ready, which RabbitMQ answers every queue declaration with.
+ */
+export async function declareRabbitTopology(
+  channel: Channel,
+  topology: RabbitTopology,
+  onWrite: () => void = () => undefined,
+  onQueue: (name: string, messagesReady: number) => void = () => undefined,
+): Promise<void> {
   for (const exchange of topology.exchanges) {
     onWrite();
     await channel.assertExchange(exchange.name, exchange.type, { durable: exchange.durable, autoDelete: exchange.autoDelete });
   }
   for (const queue of topology.queues) {
     onWrite();
-    await channel.assertQueue(queue.name, {
+    const declared = await channel.assertQueue(queue.name, {
       durable: queue.durable,
       exclusive: queue.exclusive,
       autoDelete: queue.autoDelete,
       arguments: queue.arguments,
     });
+    onQueue(queue.name, declared.messageCount);
   }
   for (const binding of topology.bindings) {
     onWrite();

@@ -85,6 +85,13 @@ export const RabbitBinderSpec = Type.Object(
     port: Type.Integer({ description: 'AMQP port.', default: 5672, minimum: 1, maximum: 65535 }),
     vhost: Type.String({ description: 'Virtual host.', default: '/', minLength: 1, maxLength: 253 }),
     tls: Type.Boolean({ description: 'Connect with TLS (amqps).', default: false }),
+    managementPort: Type.Optional(
+      Type.Integer({
+        description: 'Port of the management API on the same host, which each resync reads in bulk (default 15672, or 15671 with tls). Where it does not answer, the operator checks each object over AMQP instead and logs so once.',
+        minimum: 1,
+        maximum: 65535,
+      }),
+    ),
     credentialsSecret: Type.Optional(SecretKeyRef('RabbitMQ user name and password')),
   },
   { description: 'Connection to a RabbitMQ broker; only with type rabbit.' },

@@ -33,7 +33,10 @@ export async function brokerSettings(binder: Binder, secrets: SecretSource, opti
   }
   if (spec.type === 'rabbit') {
     const rabbit = spec.rabbit!;
-    return { type: 'rabbit', host: brokerHost(rabbit.host, metadata.namespace), port: rabbit.port ?? 5672, vhost: rabbit.vhost ?? '/', tls: rabbit.tls ?? false, username, password };
+    const tls = rabbit.tls ?? false;
+    // As the RabbitMQ topology operator: the management API beside AMQP, on its default port.
+    const managementPort = rabbit.managementPort ?? (tls ? 15671 : 15672);
+    return { type: 'rabbit', host: brokerHost(rabbit.host, metadata.namespace), port: rabbit.port ?? 5672, vhost: rabbit.vhost ?? '/', tls, username, password, managementPort };
   }
   const kafka = spec.kafka!;
   return {

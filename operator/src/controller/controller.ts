@@ -5,6 +5,7 @@
  * records an Event per condition transition, and turns the outcome into queue actions:
  * error -> retry with back-off, wait -> requeue after, terminal -> no retry.
  */
+import { isDeepStrictEqual } from 'node:util';
 import type { Logger } from 'pino';
 import { systemClock, type Clock } from '../../../time/clock.ts';
 import type { Condition } from '../api/types.ts';
@@ -150,7 +151,9 @@ export class Controller<T extends Resource> {
       transitions = applied.transitions;
       const next = { ...previous, ...result.status, observedGeneration: generation, conditions: applied.conditions };
       const clean = JSON.parse(JSON.stringify(next)) as StatusOf<T>;
-      changed = JSON.stringify(clean) !== JSON.stringify(previous);
+      // By value, not by text: the API server answers with its keys sorted, so the same status
+      // serialised in another key order is no change (it would be a PUT per binding per resync).
+      changed = !isDeepStrictEqual(clean, previous);
       return changed ? clean : undefined;
     });
     if (!written) return;

@@ -98,11 +98,13 @@ export class StreamBindingReconciler implements KindReconciler<StreamBinding> {
         if (this.declared.get(uid) === fingerprint) {
           // One pass for drift and lag: on RabbitMQ a group's queue is read once for both.
           check = await session.check(desired, { lag: wantsLag });
-          const { missing } = check;
-          if (missing.length > 0) {
+          // An object with other settings is declared again too: the broker's refusal then
+          // reports the conflict (IncompatibleTopology) as a first declaration would.
+          const drift = [...check.missing, ...(check.differs ?? [])];
+          if (drift.length > 0) {
             await session.declare(desired);
-            this.deps.logger.info({ namespace, streamBinding: binding.metadata.name, missing }, 'drift repaired');
-            this.deps.events.record(binding, 'Normal', 'DriftRepaired', `Declared again: ${missing.join(', ')}`);
+            this.deps.logger.info({ namespace, streamBinding: binding.metadata.name, missing: drift }, 'drift repaired');
+            this.deps.events.record(binding, 'Normal', 'DriftRepaired', `Declared again: ${drift.join(', ')}`);
           }
         } else {
           this.declared.delete(uid);

@@ -1,6 +1,7 @@
 /** Kubernetes client wiring: one KubeConfig, the typed APIs the operator calls, error helpers. */
-import { Agent } from 'node:https';
+import type { AgentOptions } from 'node:https';
 import {
+  type Cluster,
   CoordinationV1Api,
   CoreV1Api,
   CustomObjectsApi,
@@ -8,6 +9,7 @@ import {
   PatchStrategy,
   setHeaderOptions,
 } from '@kubernetes/client-node';
+import { Agent as UndiciAgent } from 'undici';
 
 export interface KubeClients {
   kubeConfig: KubeConfig;
@@ -25,28 +27,39 @@ export function loadKubeConfig(file?: string): KubeConfig {
 }
 
 /**
- * client-node 1.4 builds a new https.Agent for every request: a TLS handshake and a parse of
- * the client key per API call, which dominated the operator's CPU under load. One keep-alive
- * agent per set of TLS options is reused instead. Proxied clusters keep the library's agents.
+ * client-node 2 builds a new undici Agent (a dispatcher) for every request, so each API call
+ * opens a TLS connection: a handshake and a parse of the client key and CA per call. That was
+ * most of the operator's CPU under load (a status write per binding, each on a new connection).
+ * One dispatcher per set of TLS options is reused instead, keeping idle connections for as long
+ * as client-node's TCP keep-alive delay rather than undici's 4 s, so that the workers' requests
+ * between bursts find one open. HTTP/2 (one connection for everything, as client-go) was
+ * measured slower: the watches' streams share its flow control with every status write
+ * (docs/adr/0047-one-reconcile-and-no-request-per-unchanged-binding.md). Proxied clusters keep
+ * the library's own dispatchers. The library's `createDispatcher` is private, hence the cast.
  */
+const IDLE_CONNECTION_MS = 30_000;
+
 export function reuseConnections(kubeConfig: KubeConfig): KubeConfig {
   const target = kubeConfig as unknown as {
-    createAgent: (cluster: { server?: string; proxyUrl?: string } | null, options: Record<string, unknown>) => unknown;
+    createDispatcher: (cluster: Cluster | null, options: AgentOptions) => unknown;
     bindery?: true;
   };
   if (target.bindery) return kubeConfig;
-  const original = target.createAgent.bind(kubeConfig);
-  const agents = new Map<string, Agent>();
-  target.createAgent = (cluster, options) => {
-    if (!cluster?.server?.startsWith('https:') || cluster.proxyUrl) return original(cluster, options);
+  if (typeof target.createDispatcher !== 'function') throw new Error('@kubernetes/client-node has no createDispatcher: reuseConnections needs updating');
+  const original = target.createDispatcher.bind(kubeConfig);
+  const dispatchers = new Map<string, unknown>();
+  target.createDispatcher = (cluster, options) => {
+    const wanted = kubeConfig.createDispatcherOptions(cluster, options);
+    if (wanted.type !== 'agent') return original(cluster, options);
     // Plain string fields make the key: JSON of the key and certificate Buffers costs more than the handshake saved.
-    const key = [cluster.server, ...['ca', 'cert', 'key', 'pfx', 'passphrase', 'servername', 'rejectUnauthorized'].map((k) => String(options[k] ?? ''))].join('\n');
-    let agent = agents.get(key);
-    if (!agent) {
-      agent = new Agent({ ...options, keepAlive: true });
-      agents.set(key, agent);
+    const fields = options as Record<string, unknown>;
+    const key = [cluster?.server, ...['ca', 'cert', 'key', 'pfx', 'passphrase', 'servername', 'rejectUnauthorized'].map((k) => String(fields[k] ?? ''))].join('\n');
+    let dispatcher = dispatchers.get(key);
+    if (!dispatcher) {
+      dispatcher = new UndiciAgent({ connect: wanted.connect, keepAliveTimeout: IDLE_CONNECTION_MS });
+      dispatchers.set(key, dispatcher);
     }
-    return agent;
+    return dispatcher;
   };
   target.bindery = true;
   return kubeConfig;

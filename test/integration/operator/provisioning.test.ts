@@ -122,6 +122,20 @@ describe('RabbitMQ', () => {
     }, 10_000);
   });
 
+  it('a queue re-created by hand with other arguments is noticed at the next resync, and reported as IncompatibleTopology', async () => {
+    const { namespace } = await setUp('rearg');
+    const destination = `rearg-${marker}`;
+    await createRabbitBinder(namespace, 'rabbit', { default: true });
+    await createBinding(namespace, 'in', { direction: 'input', destination, group: 'g' });
+    await waitForCondition(namespace, 'streambindings', 'in', 'True');
+    await withRabbitChannel(async (channel) => {
+      await channel.deleteQueue(`${destination}.g`);
+      await channel.assertQueue(`${destination}.g`, { durable: true, arguments: { 'x-dead-letter-exchange': 'DLX' } });
+    });
+    const refused = await waitForCondition(namespace, 'streambindings', 'in', 'False', 'IncompatibleTopology');
+    expect(refused.message).toContain(`queue '${destination}.g': it exists with x-dead-letter-exchange = DLX, this binding declares x-dead-letter-exchange = none`);
+  });
+
   it('a queue that exists with other arguments makes the binding Ready=False IncompatibleTopology, naming the argument and both values, without retrying', async () => {
     const { namespace, operator } = await setUp('conflict');
     const destination = `conflict-${marker}`;

@@ -53,9 +53,10 @@ export async function deleteNamespace(name: string): Promise<void> {
   await kube().core.deleteNamespace({ name }).catch(() => {});
 }
 
-export function rabbitAddress(): { host: string; port: number } {
+/** AMQP and management ports of the test broker (both shifted by the environment's offset). */
+export function rabbitAddress(): { host: string; port: number; managementPort: number } {
   const url = new URL(testEnv().rabbitUrl);
-  return { host: url.hostname, port: Number(url.port || 5672) };
+  return { host: url.hostname, port: Number(url.port || 5672), managementPort: Number(new URL(testEnv().rabbitManagementUrl).port || 15672) };
 }
 
 export async function createRabbitBinder(namespace: string, name: string, options: { default?: boolean; password?: string } = {}): Promise<void> {
