@@ -91,6 +91,14 @@ export class Metrics {
   }
 }
 
+/** A binding's labels, made once per binding configuration (a reload makes new ones) rather than per message. */
+const labelsOf = new WeakMap<BindingConfig, Labels>();
+
 function labels(binding: BindingConfig): Labels {
-  return { binding: binding.name, destination: binding.destination, binder: binding.binder };
+  let made = labelsOf.get(binding);
+  if (made === undefined) {
+    made = { binding: binding.name, destination: binding.destination, binder: binding.binder };
+    labelsOf.set(binding, made);
+  }
+  return made;
 }

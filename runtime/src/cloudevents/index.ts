@@ -40,7 +40,8 @@ export interface SendParts {
 export function eventFromRequest(httpHeaders: IncomingHttpHeaders, payload: Buffer, contentType: string | undefined): SendParts {
   if (contentType !== undefined && mediaType(contentType) === STRUCTURED_CONTENT_TYPE) return fromStructured(payload);
   const attributes: Record<string, string> = {};
-  for (const [name, value] of Object.entries(httpHeaders)) {
+  for (const name in httpHeaders) {
+    const value = httpHeaders[name];
     if (!name.startsWith(HTTP_PREFIX) || value === undefined) continue;
     attributes[name.slice(HTTP_PREFIX.length)] = percentDecoded(Array.isArray(value) ? value.join(', ') : value);
   }

@@ -234,7 +234,10 @@ export class Sidecar {
     const started = clock.now();
     const span = traceSend(this.ctx.tracer, current, handle.slot.config.type, { id: message.id, headers: message.headers, size: message.payload.length });
     const sending = producer.send(span.headers === message.headers ? message : { ...message, headers: span.headers });
-    void sending.then((receipt) => span.end({ partition: receipt.partition ?? message.partition }), (error: Error) => span.end({ error }));
+    // Without tracing there is no span to end, and no promise is spent on it.
+    if (this.ctx.tracer.enabled) {
+      void sending.then((receipt) => span.end({ partition: receipt.partition ?? message.partition }), (error: Error) => span.end({ error }));
+    }
     handle.inflight.add(sending);
     try {
       const receipt = await sending;

@@ -2,8 +2,10 @@
  * Sends through the rabbit binder: persistent, confirmed, with the AMQP properties a Spring
  * consumer reads; and each way a send fails surfaces as the contract's error.
  */
-import { describe, expect, it } from 'vitest';
+import amqp from 'amqplib';
+import { describe, expect, it, vi } from 'vitest';
 import { BinderUnavailableError, ConfirmTimeoutError, type Binder } from '../../../runtime/src/binders/binder.ts';
+import { amqpSocket, coalesceWrites } from '../../../runtime/src/binders/rabbit/socket-writes.ts';
 import { testEnv } from '../../support/env.ts';
 import { message, outputBinding, rabbitBinder, type RawRabbit, uniqueDestination, withConnectedRabbit } from './support.ts';
 
@@ -79,6 +81,31 @@ describe('rabbit binder publishing', () => {
       await expect(producer.send(message('late'))).rejects.toThrow(ConfirmTimeoutError);
     } finally {
       await impatient.close();
+    }
+  });
+
+  it('sends a burst of publishes made in one turn in one writev, each confirmed, in order', async () => {
+    // What the binder does to its publishing connection, on amqplib's own socket: a newer
+    // amqplib that hid its socket would fail here instead of quietly writing frame by frame.
+    const connection = await amqp.connect(testEnv().rabbitUrl);
+    try {
+      const socket = amqpSocket(connection);
+      expect(socket).toBeDefined();
+      coalesceWrites(socket!);
+      const channel = await connection.createConfirmChannel();
+      const { queue } = await channel.assertQueue('', { exclusive: true });
+      const writev = vi.spyOn(socket as unknown as { _writev: () => void }, '_writev');
+      const write = vi.spyOn(socket as unknown as { _write: () => void }, '_write');
+      const ids = Array.from({ length: 20 }, (_, i) => `burst-${i}`);
+      await Promise.all(ids.map((id) => new Promise<void>((resolve, reject) => {
+        channel.publish('', queue, Buffer.from(id), { messageId: id, persistent: true }, (error: unknown) => (error ? reject(error as Error) : resolve()));
+      })));
+      expect([writev.mock.calls.length, write.mock.calls.length]).toEqual([1, 0]);
+      const got: string[] = [];
+      for (let message = await channel.get(queue); message !== false; message = await channel.get(queue)) got.push(message.content.toString());
+      expect(got).toEqual(ids);
+    } finally {
+      await connection.close();
     }
   });
 

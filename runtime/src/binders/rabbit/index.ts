@@ -38,6 +38,7 @@ import {
 import { RabbitConsumer, type ConsumerHost } from './consumer.ts';
 import { publishProperties, route, type PublishProperties } from './messages.ts';
 import { RabbitPublisher } from './publisher.ts';
+import { amqpSocket, coalesceWrites } from './socket-writes.ts';
 import { withHeartbeat } from './url.ts';
 
 export interface RabbitBinderOptions {
@@ -169,18 +170,21 @@ class RabbitBinder implements Binder, ConsumerHost {
     await Promise.all(connections.map((c) => c?.close().catch(() => undefined)));
   }
 
-  /** Publishes on the confirm channel and resolves once the broker confirmed. */
-  async publish(exchange: string, routingKey: string, content: Buffer, properties: PublishProperties): Promise<void> {
+  /**
+   * Publishes on the confirm channel and resolves once the broker confirmed. Not async, as
+   * the publisher's publish: a send is one promise from here to the confirm.
+   */
+  publish(exchange: string, routingKey: string, content: Buffer, properties: PublishProperties): Promise<void> {
     const publishing = this.publishing;
     if (publishing === undefined || this.state !== 'up') {
-      throw new BinderUnavailableError(`RabbitMQ binder "${this.name}" is ${this.state}`);
+      return Promise.reject(new BinderUnavailableError(`RabbitMQ binder "${this.name}" is ${this.state}`));
     }
     // A blocked connection would hold the message until the confirm timeout; refusing at
     // once lets the client retry (503) while consumers, which free the alarm, keep going.
     if (this.blockedReason !== undefined) {
-      throw new BinderUnavailableError(`RabbitMQ blocks publishers for now (binder "${this.name}"): ${this.blockedReason}`);
+      return Promise.reject(new BinderUnavailableError(`RabbitMQ blocks publishers for now (binder "${this.name}"): ${this.blockedReason}`));
     }
-    await this.publisher.publish(publishing, exchange, routingKey, content, properties);
+    return this.publisher.publish(publishing, exchange, routingKey, content, properties);
   }
 
   /**
@@ -274,6 +278,11 @@ class RabbitBinder implements Binder, ConsumerHost {
       this.log('warn', { connection: role, err: this.describe('connection error', error) }, 'RabbitMQ connection error');
     });
     connection.on('close', () => this.connectionLost(connection));
+    // The publishing connection carries a burst of publishes per event-loop turn: one writev for them.
+    if (role === 'publish') {
+      const socket = amqpSocket(connection);
+      if (socket !== undefined) coalesceWrites(socket);
+    }
     return connection;
   }
 
@@ -389,12 +398,12 @@ class RabbitProducer implements Producer {
     return this.binding.name;
   }
 
-  async send(message: OutboundMessage): Promise<SendReceipt> {
+  send(message: OutboundMessage): Promise<SendReceipt> {
     const partitioned = this.binding.producer.partitionCount > 1;
     const partition = partitioned ? message.partition ?? 0 : undefined;
     const { exchange, routingKey } = route(this.binding.destination, partition);
-    await this.binder.publish(exchange, routingKey, message.payload, publishProperties({ ...message, partition }));
-    return partition === undefined ? {} : { partition };
+    const receipt: SendReceipt = partition === undefined ? {} : { partition };
+    return this.binder.publish(exchange, routingKey, message.payload, publishProperties({ ...message, partition })).then(() => receipt);
   }
 
   async close(): Promise<void> {
