@@ -73,7 +73,8 @@ export const DEFAULT_SIZES: BenchSizes = {
   latencyMessages: 2000,
   throughputMessages: 5000,
   inFlight: 64,
-  pushMessages: 3000,
+  /** Enough that a consumer's start (a fetch's wait on Kafka) is a small part of each drain. */
+  pushMessages: 10_000,
   payloadBytes: 256,
   batchSize: 64,
   batchesInFlight: 4,
@@ -213,7 +214,8 @@ export async function runBench(broker: BrokerBench, sizes: BenchSizes = DEFAULT_
     });
     const unacked = unsettledLimit({ concurrency: sizes.batchesInFlight, batchSize: sizes.batchSize });
     const batchedConsumer = await broker.consumeBatched(pushDestination, rawBatchGroup, sizes.batchSize, unacked, (n) => app.batched.add(n));
-    await repeat(sizes.pushMessages, sizes.inFlight, () => filler.send(payload));
+    const fill = Array.from({ length: sizes.batchSize }, () => payload);
+    await repeat(Math.ceil(sizes.pushMessages / sizes.batchSize), sizes.batchesInFlight, () => filler.sendBatch(fill));
     await filler.close();
     /** When each input of the sidecar drained, for slicing its CPU profile (bench/profile). */
     const windows: Record<string, [bigint, bigint]> = {};
