@@ -19,7 +19,7 @@ import { sleep, type Clock } from '../../../time/clock.ts';
 import { deliveryRetryPolicy } from './backoff.ts';
 import { acknowledge, attemptsLeft, giveUp, type OutcomeObserver } from './settle.ts';
 import { eventData } from './listeners.ts';
-import { appPool, classifyStatus, pushFailed, type PushResult } from './push.ts';
+import { appPool, classifyStatus, post, pushFailed, type PushResult } from './push.ts';
 
 export const BATCH_CONTENT_TYPE = 'application/x-ndjson';
 
@@ -219,13 +219,9 @@ export function httpBatchTransport(
   const { pool, origin, path } = appPool(binding, app);
   const transport: BatchTransport = async (messages) => {
     try {
-      const response = await pool.request({
-        method: 'POST', path, body: batchBody(messages),
-        headers: { 'content-type': BATCH_CONTENT_TYPE, 'x-bindery-batch-size': String(messages.length) },
-      });
-      const contentType = response.headers['content-type'];
-      const body = await response.body.text();
-      return batchResults(response.statusCode, Array.isArray(contentType) ? contentType[0] : contentType, body, messages.length);
+      const headers = { 'content-type': BATCH_CONTENT_TYPE, 'x-bindery-batch-size': String(messages.length) };
+      const answer = await post(pool, path, batchBody(messages), headers, true);
+      return batchResults(answer.statusCode, answer.contentType, answer.body, messages.length);
     } catch (error) {
       const failed = pushFailed(origin + path, error);
       return messages.map(() => failed);
