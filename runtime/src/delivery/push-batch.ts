@@ -121,7 +121,8 @@ export class BatchPushDispatcher {
     const { consumer } = this.binding;
     for (let pending = entries; ;) {
       const started = this.clock.now();
-      const results = await this.transport(pending.map(({ delivery, attempt }) => ({ ...delivery, attempt })));
+      // A copy only for a retry, whose attempt is not the delivery's own: not one per message and attempt.
+      const results = await this.transport(pending.map(({ delivery, attempt }) => (attempt === delivery.attempt ? delivery : { ...delivery, attempt })));
       const seconds = (this.clock.now() - started) / 1000;
       const again: Entry[] = [];
       for (const [index, entry] of pending.entries()) {
