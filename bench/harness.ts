@@ -139,9 +139,10 @@ export async function runBench(broker: BrokerBench, sizes: BenchSizes = DEFAULT_
     batchGroup: pushBatchGroup, batchSize: sizes.batchSize, batchesInFlight: sizes.batchesInFlight,
   });
   try {
-    // The push binding waits, stopped, until its queue has been filled.
-    await sidecar.post('/v1/bindings/input/state', { state: 'stopped' });
-    await sidecar.post('/v1/bindings/batchInput/state', { state: 'stopped' });
+    // The push bindings wait, paused (their consumers attached, a Kafka group joined), until
+    // their queue has been filled, as the direct consumers wait.
+    await sidecar.post('/v1/bindings/input/state', { state: 'paused' });
+    await sidecar.post('/v1/bindings/batchInput/state', { state: 'paused' });
     const direct = await broker.producer(sendDestination, [sinkGroup]);
     const binder = await inProcessProducer(broker, sendDestination, sinkGroup);
     const viaSidecar = (): Promise<void> => sidecar.send('output', payload);
@@ -229,7 +230,7 @@ export async function runBench(broker: BrokerBench, sizes: BenchSizes = DEFAULT_
     const drainSidecar = async (binding: string, arrivals: Arrivals): Promise<{ rate: number; cpuSeconds: number }> => {
       const cpuBefore = processCpuSeconds(sidecar.pid);
       const startedAt = process.hrtime.bigint();
-      const rate = await drain(arrivals, () => sidecar.post(`/v1/bindings/${binding}/state`, { state: 'started' }));
+      const rate = await drain(arrivals, () => sidecar.post(`/v1/bindings/${binding}/state`, { state: 'resumed' }));
       windows[binding] = [startedAt, process.hrtime.bigint()];
       return { rate, cpuSeconds: processCpuSeconds(sidecar.pid) - cpuBefore };
     };
