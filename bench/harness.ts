@@ -201,7 +201,7 @@ export async function runBench(broker: BrokerBench, sizes: BenchSizes = DEFAULT_
 
     progress(`push delivery of ${sizes.pushMessages} queued messages`);
     const filler = await broker.producer(pushDestination, [pushGroup, rawGroup, forwardGroup, rawBatchGroup, pushBatchGroup]);
-    // Every consumer is ready before the queue fills, as the sidecar's stopped inputs are (a
+    // Every consumer is ready before the queue fills, as the sidecar's paused inputs are (a
     // Kafka group joined, a RabbitMQ channel open), and each drain is timed from its start to
     // the last message's arrival: what it takes to join a group counts for none of them.
     const rawConsumer = await broker.consume(pushDestination, rawGroup, sizes.inFlight, () => app.single.add(1));
