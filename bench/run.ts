@@ -30,6 +30,8 @@ async function main(argv: string[]): Promise<number> {
   if (name === 'operator') return (await import('./operator/index.ts')).main();
   // kafka-clients compares the two JavaScript Kafka clients directly, without a sidecar.
   if (name === 'kafka-clients') return (await import('./kafka-clients/index.ts')).main();
+  // profile reads what BENCH_CPU_PROF=<dir> wrote: top frames and flame graph input per input's drain.
+  if (name === 'profile') return (await import('./profile/index.ts')).main(argv[1]);
   // Tracing compares two sidecars, not a sidecar with the direct client.
   if (name === 'tracing') return (await import('./tracing/index.ts')).main(argv[1]);
   const create = name === undefined ? undefined : brokers[name];

@@ -4,14 +4,14 @@
  * eachMessage, as many partitions at once as the sidecar has deliveries in flight), creating
  * the same topics as the sidecar through the shared pure function.
  */
-import { Kafka, logLevel, type Admin } from 'kafkajs';
+import { Kafka, logLevel, type Admin, type Consumer as KafkaConsumer } from 'kafkajs';
 import { defaultConsumer, defaultProducer } from '../../runtime/src/config/model.ts';
 import { kafkaTopology, type KafkaTopic } from '../../topology/kafka/desired.ts';
-import type { BrokerBench, DirectProducer } from '../harness.ts';
+import { kafkaBrokers } from '../../test/env/kafka.ts';
+import type { BrokerBench, DirectConsumer, DirectProducer } from '../harness.ts';
 
-const DEFAULT_BROKERS = '127.0.0.1:9092';
-
-export async function createKafkaBench(brokerList = process.env.KAFKA_BROKERS ?? DEFAULT_BROKERS): Promise<BrokerBench> {
+// The test environment's Kafka (KAFKA_BROKERS, or this checkout's node on its BINDERY_ENV_PORT_OFFSET port).
+export async function createKafkaBench(brokerList = kafkaBrokers().join(',')): Promise<BrokerBench> {
   const brokers = brokerList.split(',').map((b) => b.trim()).filter(Boolean);
   const kafka = new Kafka({ clientId: 'bindery-bench-direct', brokers, logLevel: logLevel.NOTHING });
   const admin = kafka.admin();
@@ -57,31 +57,23 @@ export async function createKafkaBench(brokerList = process.env.KAFKA_BROKERS ??
     },
 
     async consume(destination, group, concurrency, onMessage) {
-      const consumer = kafka.consumer({ groupId: group, maxWaitTimeInMs: 500, heartbeatInterval: 1000 });
-      await consumer.connect();
-      await consumer.subscribe({ topics: [destination], fromBeginning: true });
-      await consumer.run({
+      return joinedPaused(kafka, destination, group, (consumer) => consumer.run({
         partitionsConsumedConcurrently: concurrency,
         eachMessage: async () => {
-          onMessage();
+          await onMessage();
         },
-      });
-      return { close: () => consumer.disconnect() };
+      }));
     },
 
-    async consumeBatched(destination, group, _batchSize, onMessages) {
+    async consumeBatched(destination, group, _batchSize, _unacked, onMessages) {
       // kafkajs' own batches (a fetch's records of a partition), handled and committed as one.
-      const consumer = kafka.consumer({ groupId: group, maxWaitTimeInMs: 500, heartbeatInterval: 1000 });
-      await consumer.connect();
-      await consumer.subscribe({ topics: [destination], fromBeginning: true });
-      await consumer.run({
+      return joinedPaused(kafka, destination, group, (consumer) => consumer.run({
         eachBatch: async ({ batch, resolveOffset }) => {
           onMessages(batch.messages.length);
           const last = batch.messages.at(-1);
           if (last !== undefined) resolveOffset(last.offset);
         },
-      });
-      return { close: () => consumer.disconnect() };
+      }));
     },
 
     async cleanup(destinations, groups) {
@@ -89,6 +81,21 @@ export async function createKafkaBench(brokerList = process.env.KAFKA_BROKERS ??
     },
 
     close: () => admin.disconnect(),
+  };
+}
+
+/** A consumer that has joined its group with its topic paused (before anything is in it), resumed by start. */
+async function joinedPaused(kafka: Kafka, topic: string, group: string, run: (consumer: KafkaConsumer) => Promise<void>): Promise<DirectConsumer> {
+  const consumer = kafka.consumer({ groupId: group, maxWaitTimeInMs: 500, heartbeatInterval: 1000 });
+  const joined = new Promise<void>((resolve) => consumer.on(consumer.events.GROUP_JOIN, () => resolve()));
+  await consumer.connect();
+  await consumer.subscribe({ topics: [topic], fromBeginning: true });
+  await run(consumer);
+  consumer.pause([{ topic }]);
+  await joined;
+  return {
+    start: async () => consumer.resume([{ topic }]),
+    close: () => consumer.disconnect(),
   };
 }
 

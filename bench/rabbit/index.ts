@@ -3,16 +3,16 @@
  * (persistent messages, publisher confirms awaited per message, prefetch and ack per
  * message), declaring the same topology as the sidecar through the shared pure function.
  */
-import amqp from 'amqplib';
+import amqp, { type Channel, type ConsumeMessage } from 'amqplib';
 import { defaultConsumer, defaultProducer } from '../../runtime/src/config/model.ts';
 import { redact } from '../../runtime/src/redact.ts';
 import { rabbit } from '../../topology/naming.ts';
 import { rabbitTopology, type RabbitTopology } from '../../topology/rabbit/desired.ts';
-import type { BrokerBench, DirectProducer } from '../harness.ts';
+import { rabbitAddress } from '../../test/env/rabbit.ts';
+import type { BrokerBench, DirectConsumer, DirectProducer } from '../harness.ts';
 
-const DEFAULT_URL = 'amqp://guest:guest@127.0.0.1:5672';
-
-export async function createRabbitBench(url = process.env.RABBIT_URL ?? DEFAULT_URL): Promise<BrokerBench> {
+// The test environment's RabbitMQ (RABBIT_URL, or this checkout's node on its BINDERY_ENV_PORT_OFFSET port).
+export async function createRabbitBench(url = rabbitAddress().url): Promise<BrokerBench> {
   const connection = await amqp.connect(url).catch((error: unknown) => {
     throw new Error(`RabbitMQ is not reachable at ${redact(url)} (${(error as Error).message}): ` +
       'start it with `npm run env -- up`, or point RABBIT_URL at one');
@@ -57,36 +57,24 @@ export async function createRabbitBench(url = process.env.RABBIT_URL ?? DEFAULT_
     async consume(destination, group, concurrency, onMessage) {
       const channel = await connection.createChannel();
       await channel.prefetch(concurrency);
-      const { consumerTag } = await channel.consume(rabbit.groupQueue(destination, group), (message) => {
-        if (message === null) return;
-        onMessage();
-        channel.ack(message);
+      return startable(channel, rabbit.groupQueue(destination, group), (message) => {
+        const handled = onMessage();
+        if (handled === undefined) channel.ack(message);
+        // The bench closes the channel once it counted enough; later answers have nothing to ack.
+        else void handled.then(() => channel.ack(message)).catch(() => undefined);
       });
-      return {
-        close: async () => {
-          await channel.cancel(consumerTag);
-          await channel.close();
-        },
-      };
     },
 
-    async consumeBatched(destination, group, batchSize, onMessages) {
-      // Prefetch two batches, so that one fills while the other is handled; one multiple-ack per batch.
+    async consumeBatched(destination, group, batchSize, unacked, onMessages) {
+      // The sidecar's prefetch for the same binding; one multiple-ack per batch.
       const channel = await connection.createChannel();
-      await channel.prefetch(2 * batchSize);
+      await channel.prefetch(unacked);
       let taken = 0;
-      const { consumerTag } = await channel.consume(rabbit.groupQueue(destination, group), (message) => {
-        if (message === null) return;
+      return startable(channel, rabbit.groupQueue(destination, group), (message) => {
         taken += 1;
         onMessages(1);
         if (taken % batchSize === 0) channel.ack(message, true);
       });
-      return {
-        close: async () => {
-          await channel.cancel(consumerTag);
-          await channel.close();
-        },
-      };
     },
 
     async cleanup(destinations, groups) {
@@ -101,5 +89,21 @@ export async function createRabbitBench(url = process.env.RABBIT_URL ?? DEFAULT_
     },
 
     close: () => connection.close(),
+  };
+}
+
+/** A consumer on `queue` that consumes once started, on a channel opened (and its prefetch set) beforehand. */
+function startable(channel: Channel, queue: string, onMessage: (message: ConsumeMessage) => void): DirectConsumer {
+  let tag: string | undefined;
+  return {
+    async start() {
+      tag = (await channel.consume(queue, (message) => {
+        if (message !== null) onMessage(message);
+      })).consumerTag;
+    },
+    async close() {
+      if (tag !== undefined) await channel.cancel(tag);
+      await channel.close();
+    },
   };
 }

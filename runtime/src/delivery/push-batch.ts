@@ -19,7 +19,7 @@ import { sleep, type Clock } from '../../../time/clock.ts';
 import { deliveryRetryPolicy } from './backoff.ts';
 import { acknowledge, attemptsLeft, giveUp, type OutcomeObserver } from './settle.ts';
 import { eventData } from './listeners.ts';
-import { appPool, classifyStatus, pushFailed, type PushResult } from './push.ts';
+import { appPool, classifyStatus, post, pushFailed, type PushResult } from './push.ts';
 
 export const BATCH_CONTENT_TYPE = 'application/x-ndjson';
 
@@ -121,7 +121,8 @@ export class BatchPushDispatcher {
     const { consumer } = this.binding;
     for (let pending = entries; ;) {
       const started = this.clock.now();
-      const results = await this.transport(pending.map(({ delivery, attempt }) => ({ ...delivery, attempt })));
+      // A copy only for a retry, whose attempt is not the delivery's own: not one per message and attempt.
+      const results = await this.transport(pending.map(({ delivery, attempt }) => (attempt === delivery.attempt ? delivery : { ...delivery, attempt })));
       const seconds = (this.clock.now() - started) / 1000;
       const again: Entry[] = [];
       for (const [index, entry] of pending.entries()) {
@@ -219,13 +220,9 @@ export function httpBatchTransport(
   const { pool, origin, path } = appPool(binding, app);
   const transport: BatchTransport = async (messages) => {
     try {
-      const response = await pool.request({
-        method: 'POST', path, body: batchBody(messages),
-        headers: { 'content-type': BATCH_CONTENT_TYPE, 'x-bindery-batch-size': String(messages.length) },
-      });
-      const contentType = response.headers['content-type'];
-      const body = await response.body.text();
-      return batchResults(response.statusCode, Array.isArray(contentType) ? contentType[0] : contentType, body, messages.length);
+      const headers = { 'content-type': BATCH_CONTENT_TYPE, 'x-bindery-batch-size': String(messages.length) };
+      const answer = await post(pool, path, batchBody(messages), headers, true);
+      return batchResults(answer.statusCode, answer.contentType, answer.body, messages.length);
     } catch (error) {
       const failed = pushFailed(origin + path, error);
       return messages.map(() => failed);

@@ -106,15 +106,59 @@ export function httpTransport(
   const { pool, origin, path } = appPool(binding, app);
   const transport: PushTransport = async (message, attempt) => {
     try {
-      const response = await pool.request({ method: 'POST', path, body: message.payload, headers: pushHeaders(message, attempt) });
-      // The body is of no use, but must be read for the connection to be reused.
-      await response.body.dump();
-      return classifyStatus(response.statusCode);
+      const answer = await post(pool, path, message.payload, pushHeaders(message, attempt), false);
+      return classifyStatus(answer.statusCode);
     } catch (error) {
       return pushFailed(origin + path, error);
     }
   };
   return { transport, close: () => pool.close() };
+}
+
+/** What the app answered a push: its status, and for a batch its content type and body. */
+export interface AppAnswer {
+  statusCode: number;
+  contentType: string | undefined;
+  body: string;
+}
+
+/**
+ * One POST on `pool` through undici's dispatch with a handler of its own rather than
+ * `request()`, which makes a response stream, parses every answer header and layers promises
+ * per push: those showed on push's profile, and a push needs the status alone (a batch also
+ * its content type and body). The pool's timeouts bound it as they bound `request()`.
+ */
+export function post(pool: Pool, path: string, body: Buffer | string, headers: Record<string, string>, withBody: boolean): Promise<AppAnswer> {
+  return new Promise((resolve, reject) => {
+    const answer: AppAnswer = { statusCode: 0, contentType: undefined, body: '' };
+    const chunks: Buffer[] = [];
+    pool.dispatch({ method: 'POST', path, body, headers }, {
+      onConnect: () => undefined,
+      onHeaders: (statusCode, rawHeaders) => {
+        answer.statusCode = statusCode;
+        if (withBody) answer.contentType = headerValue(rawHeaders, 'content-type');
+        return true;
+      },
+      onData: (chunk) => {
+        // The body of a single push's answer is of no use; it is read (and dropped) so that the connection is reused.
+        if (withBody) chunks.push(chunk);
+        return true;
+      },
+      onComplete: () => {
+        if (withBody) answer.body = Buffer.concat(chunks).toString('utf8');
+        resolve(answer);
+      },
+      onError: reject,
+    });
+  });
+}
+
+/** The first value of header `name` (lower case) in undici's raw `[name, value, ...]` list. */
+function headerValue(rawHeaders: Buffer[], name: string): string | undefined {
+  for (let i = 0; i + 1 < rawHeaders.length; i += 2) {
+    if (rawHeaders[i]!.length === name.length && rawHeaders[i]!.toString('latin1').toLowerCase() === name) return rawHeaders[i + 1]!.toString('latin1');
+  }
+  return undefined;
 }
 
 /** A push that got no answer (refused, reset, timed out): worth retrying. */

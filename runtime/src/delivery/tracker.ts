@@ -24,14 +24,19 @@ export class DeliveryTracker {
       this.unsettled++;
       this.lastDeliveryAt = this.clock.now();
       let done = false;
-      const settled = <T>(action: () => Promise<T>) => async (): Promise<T> => {
+      const release = (): void => {
+        if (!done) {
+          done = true;
+          this.unsettled--;
+        }
+      };
+      // Counted settled once the binder's settle finished, failed or not; no async layer of its own per message.
+      const settled = (action: () => Promise<void>) => (): Promise<void> => {
         try {
-          return await action();
-        } finally {
-          if (!done) {
-            done = true;
-            this.unsettled--;
-          }
+          return action().finally(release);
+        } catch (error) {
+          release();
+          return Promise.reject(error as Error);
         }
       };
       const tracked: Delivery = {

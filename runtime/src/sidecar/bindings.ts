@@ -150,8 +150,10 @@ export class Bindings {
     const target = handle.push ? handle.push.dispatcher.handle : handle.hub.handle;
     // Pushes wait for the app to listen: in a pod the sidecar starts first, and pushes the app
     // refused while it boots would use up their attempts (docs/adr/0024-push-inputs-wait-for-the-app.md).
-    const appListening = app && waitForApp(app, this.ctx.clock, () => this.ctx.isClosed() || handle.state === 'stopped',
+    let appListening = app && waitForApp(app, this.ctx.clock, () => this.ctx.isClosed() || handle.state === 'stopped',
       () => this.ctx.logger.info({ binding: binding.name, port: app.port }, 'waiting for the app to listen before pushing'));
+    // Once the app listens, deliveries go straight on instead of through a promise each.
+    if (appListening) void appListening.then((listening) => { if (listening) appListening = undefined; });
     const tracker = new DeliveryTracker(this.ctx.clock);
     const handler = tracker.wrap((delivery: Delivery): void => {
       this.ctx.metrics.messageReceived(handle.binding);

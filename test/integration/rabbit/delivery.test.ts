@@ -126,6 +126,26 @@ describe('rabbit binder deliveries', () => {
     await consumer.close();
   });
 
+  it('acks settled in one turn around a delivery still out leave exactly that one unacked', async () => {
+    const destination = groupDestination('dlv-multi-ack');
+    const producer = await binder.createProducer(outputBinding(destination, { requiredGroups: ['g'] }));
+    const ids = Array.from({ length: 8 }, (_, i) => `m-${i}`);
+    for (const id of ids) await producer.send(message(id));
+    const held = collector(() => undefined);
+    const consumer = await binder.createConsumer(inputBinding(destination, 'g', { concurrency: 8 }), held.handler);
+    await waitFor('eight deliveries', () => held.received.length === 8);
+
+    // Acked in one turn: m-0..m-2 before the one left out (one multiple ack), m-4..m-7 after it.
+    const slow = held.received.find((d) => d.id === 'm-3')!;
+    await Promise.all(held.received.filter((d) => d !== slow).map((d) => d.ack()));
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    // Closing hands back what is unsettled on the broker: only m-3 may come back.
+    await consumer.close();
+    await waitFor('the unacked one back in the queue', async () => (await queueDepth(`${destination}.g`)) === 1);
+    const back = await raw.channel.get(`${destination}.g`, { noAck: true });
+    expect(back && back.properties.messageId).toBe('m-3');
+  });
+
   it('pause stops new deliveries; resume brings them; close hands unsettled ones back', async () => {
     const destination = groupDestination('dlv-pause');
     const received = collector();

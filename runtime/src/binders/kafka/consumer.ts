@@ -35,6 +35,11 @@ export interface KafkaConsumerTuning {
   joinTimeout: number;
   /** Pause before an input restarts its consumer after a crash kafkajs does not recover from. */
   restartDelay: number;
+  /**
+   * Least time between two offset commits of an input: what settles meanwhile goes in the next
+   * one (docs/adr/0051-kafka-commits-at-most-every-100-ms.md).
+   */
+  commitInterval: number;
 }
 
 /** What a consumer needs from its binder. */
@@ -85,6 +90,8 @@ export class KafkaInput implements Consumer {
   private pumpAgain = false;
   private committing: Promise<void> | undefined;
   private commitAgain = false;
+  private commitWaiting = false;
+  private lastCommitAt = Number.NEGATIVE_INFINITY;
   private joined: (() => void) | undefined;
   /** `latest` inputs: where to start on partitions without a committed position. */
   private startPositions = new Map<number, string>();
@@ -317,7 +324,6 @@ export class KafkaInput implements Consumer {
     const done = (): void => {
       if (!state.revoked && !this.closed) {
         state.progress.settle(queued.offset);
-        this.reportLag(state);
         this.scheduleCommit();
       }
       this.pump();
@@ -372,11 +378,23 @@ export class KafkaInput implements Consumer {
   }
 
   private scheduleCommit(): void {
+    // A commit that has not read the positions yet takes this settle along.
+    if (this.commitWaiting) return;
     if (this.committing !== undefined) {
       this.commitAgain = true;
       return;
     }
-    this.committing = this.commit().finally(() => {
+    // Positions are read commitInterval after the last commit (at the end of this turn at the
+    // earliest), so that what settles meanwhile, a record at a time or a batch push's answer,
+    // makes one commit rather than a request per record, which showed on push's profile.
+    this.commitWaiting = true;
+    const { clock, tuning } = this.context;
+    const wait = Math.max(0, this.lastCommitAt + tuning.commitInterval - clock.now());
+    this.committing = new Promise<void>((resolve) => (wait === 0 ? setImmediate(resolve) : clock.setTimeout(resolve, wait))).then(() => {
+      this.commitWaiting = false;
+      this.lastCommitAt = clock.now();
+      return this.commit();
+    }).finally(() => {
       this.committing = undefined;
       if (this.commitAgain && !this.closed) {
         this.commitAgain = false;
@@ -389,7 +407,10 @@ export class KafkaInput implements Consumer {
     const offsets: { topic: string; partition: number; offset: string }[] = [];
     for (const state of this.partitions.values()) {
       const position = state.progress.pendingCommit();
-      if (position !== undefined) offsets.push({ topic: this.topic, partition: state.partition, offset: String(position) });
+      if (position === undefined) continue;
+      offsets.push({ topic: this.topic, partition: state.partition, offset: String(position) });
+      // The lag moves with the position: reported per commit round, not per settled record.
+      this.reportLag(state);
     }
     if (offsets.length === 0) return;
     try {

@@ -74,6 +74,7 @@ export const DEFAULT_CONSUMER_TUNING: KafkaConsumerTuning = {
   maxQueuedPerPartition: 500,
   joinTimeout: 60_000,
   restartDelay: 1_000,
+  commitInterval: 100,
 };
 
 export function createKafkaBinder(config: BinderConfig, deps: BinderDeps, options: KafkaBinderOptions = {}): Binder {

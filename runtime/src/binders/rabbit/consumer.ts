@@ -20,6 +20,7 @@ import { unsettledLimit, type BindingConfig } from '../../config/model.ts';
 import { TopologyRefusedError, type BinderDeps, type Consumer, type Delivery, type DeliveryHandler } from '../binder.ts';
 import { deadLetterProperties, inboundMessage, type PublishProperties } from './messages.ts';
 import { MessageNotEncodableError } from './publisher.ts';
+import { AckBatcher } from './acks.ts';
 
 /** What a consumer needs of its binder. */
 export interface ConsumerHost {
@@ -38,6 +39,7 @@ export interface ConsumerHost {
 interface ChannelLife {
   channel: Channel;
   open: boolean;
+  acks: AckBatcher;
 }
 
 export class RabbitConsumer implements Consumer {
@@ -87,7 +89,7 @@ export class RabbitConsumer implements Consumer {
     this.detach();
     previous?.channel.close().catch(() => undefined);
     const channel = await connection.createChannel();
-    const life: ChannelLife = { channel, open: true };
+    const life: ChannelLife = { channel, open: true, acks: new AckBatcher(channel) };
     this.life = life;
     channel.on('error', (error: unknown) => {
       this.binder.log('warn', { binding: this.binding.name, err: this.binder.unavailable('consumer channel error', error).message },
@@ -157,9 +159,12 @@ export class RabbitConsumer implements Consumer {
     return this.life?.open === true;
   }
 
-  /** Forgets the current channel: its unsettled deliveries become no-ops. */
+  /** Forgets the current channel (sending what it acked this turn): its unsettled deliveries become no-ops. */
   detach(): void {
-    if (this.life !== undefined) this.life.open = false;
+    if (this.life !== undefined) {
+      this.life.acks.close();
+      this.life.open = false;
+    }
     this.life = undefined;
     this.consumerTags = [];
     // Held deliveries were the dead channel's: the broker has them back (or lost them with an anonymous queue).
@@ -246,29 +251,30 @@ export class RabbitConsumer implements Consumer {
       }
       return;
     }
+    life.acks.track(message);
     const received = inboundMessage(message, queue, this.binding.destination, this.binding.contentType);
     const requeueKey = this.requeues.size > 0 ? requeueKeyOf(message) : undefined;
     const earlier = requeueKey === undefined ? undefined : this.requeues.get(requeueKey);
     const inbound = earlier === undefined ? received : { ...received, attempt: Math.max(received.attempt, earlier + 1) };
     let settled = false;
-    const settle = async (action: (channel: Channel) => Promise<void> | void): Promise<void> => {
+    const settle = async (action: (acks: AckBatcher) => Promise<void> | void): Promise<void> => {
       if (settled) return;
       settled = true;
       // A delivery of a channel that died is already back in the queue: nothing to settle.
       if (!life.open) return;
-      await action(life.channel);
+      await action(life.acks);
     };
     const delivery: Delivery = {
       ...inbound,
-      ack: () => settle((channel) => {
+      ack: () => settle((acks) => {
         if (requeueKey !== undefined) this.requeues.delete(requeueKey);
-        quietly(() => channel.ack(message));
+        acks.ack(message);
       }),
-      requeue: () => settle((channel) => {
+      requeue: () => settle((acks) => {
         this.countRequeue(requeueKeyOf(message), inbound.attempt);
-        quietly(() => channel.nack(message, false, true));
+        acks.nack(message, true);
       }),
-      deadLetter: (reason: string) => settle(async (channel) => {
+      deadLetter: (reason: string) => settle(async (acks) => {
         const forget = (): void => void (requeueKey !== undefined && this.requeues.delete(requeueKey));
         if (this.deadLetterEnabled) {
           try {
@@ -281,16 +287,16 @@ export class RabbitConsumer implements Consumer {
               this.binder.log('warn', { binding: this.binding.name, messageId: inbound.id, reason, err: error.message },
                 'dead letter too large to republish; rejected to the queue\'s dead-letter exchange');
               forget();
-              if (life.open) quietly(() => channel.nack(message, false, false));
+              if (life.open) acks.nack(message, false);
               return;
             }
             // Not stored in the DLQ: the original goes back to the queue rather than being lost.
-            if (life.open) quietly(() => channel.nack(message, false, true));
+            if (life.open) acks.nack(message, true);
             throw error;
           }
         }
         forget();
-        if (life.open) quietly(() => channel.ack(message));
+        if (life.open) acks.ack(message);
       }),
     };
     const dispatch = (): void => {
@@ -315,13 +321,4 @@ function requeueKeyOf(message: ConsumeMessage): string {
   const id: unknown = message.properties.messageId;
   if (typeof id === 'string' && id !== '') return `id:${id}`;
   return `sha1:${createHash('sha1').update(message.content).digest('base64')}`;
-}
-
-/** amqplib throws when a channel closed between the check and the call; the broker redelivers then. */
-function quietly(action: () => void): void {
-  try {
-    action();
-  } catch {
-    // The channel is gone, and with it the delivery: nothing left to settle.
-  }
 }
