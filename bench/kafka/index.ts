@@ -7,11 +7,11 @@
 import { Kafka, logLevel, type Admin } from 'kafkajs';
 import { defaultConsumer, defaultProducer } from '../../runtime/src/config/model.ts';
 import { kafkaTopology, type KafkaTopic } from '../../topology/kafka/desired.ts';
+import { kafkaBrokers } from '../../test/env/kafka.ts';
 import type { BrokerBench, DirectProducer } from '../harness.ts';
 
-const DEFAULT_BROKERS = '127.0.0.1:9092';
-
-export async function createKafkaBench(brokerList = process.env.KAFKA_BROKERS ?? DEFAULT_BROKERS): Promise<BrokerBench> {
+/** By default the test environment's Kafka (KAFKA_BROKERS, or BINDERY_ENV_PORT_OFFSET's port). */
+export async function createKafkaBench(brokerList = kafkaBrokers().join(',')): Promise<BrokerBench> {
   const brokers = brokerList.split(',').map((b) => b.trim()).filter(Boolean);
   const kafka = new Kafka({ clientId: 'bindery-bench-direct', brokers, logLevel: logLevel.NOTHING });
   const admin = kafka.admin();

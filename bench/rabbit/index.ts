@@ -8,11 +8,11 @@ import { defaultConsumer, defaultProducer } from '../../runtime/src/config/model
 import { redact } from '../../runtime/src/redact.ts';
 import { rabbit } from '../../topology/naming.ts';
 import { rabbitTopology, type RabbitTopology } from '../../topology/rabbit/desired.ts';
+import { rabbitAddress } from '../../test/env/rabbit.ts';
 import type { BrokerBench, DirectProducer } from '../harness.ts';
 
-const DEFAULT_URL = 'amqp://guest:guest@127.0.0.1:5672';
-
-export async function createRabbitBench(url = process.env.RABBIT_URL ?? DEFAULT_URL): Promise<BrokerBench> {
+/** By default the test environment's RabbitMQ (RABBIT_URL, or BINDERY_ENV_PORT_OFFSET's port). */
+export async function createRabbitBench(url = rabbitAddress().url): Promise<BrokerBench> {
   const connection = await amqp.connect(url).catch((error: unknown) => {
     throw new Error(`RabbitMQ is not reachable at ${redact(url)} (${(error as Error).message}): ` +
       'start it with `npm run env -- up`, or point RABBIT_URL at one');
