@@ -51,6 +51,8 @@ async function rerunOn(node: string, argv: string[]): Promise<number> {
     stdio: 'inherit',
     env: { ...process.env, BENCH_NODE: 'current' },
   });
+  // A stopped bench stops its run on the other Node too.
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => child.kill(signal));
   return new Promise((resolve, reject) => {
     child.on('error', reject);
     child.on('exit', (code) => resolve(code ?? 1));
