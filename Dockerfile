@@ -1,7 +1,9 @@
 # The one Bindery image: `bindery operator` (operator and webhook) and `bindery runtime` (the
 # sidecar) and `bindery demo` (the seed scenario's apps). It runs the JavaScript that
 # `npm run build` emits (docs/adr/0031-the-image-runs-compiled-javascript.md): a pod starts
-# without compiling TypeScript. A checkout runs the sources through tsx instead (bin/bindery).
+# without compiling TypeScript. `bindery` is the bundle of dist/bundle, whose code Node finds
+# already compiled in the image's compile cache (docs/adr/0053-the-sidecar-starts-from-a-bundle-and-a-compile-cache.md).
+# A checkout runs the sources through tsx instead (bin/bindery).
 #
 # NODE_IMAGE is the Node.js base: a supported LTS by default. Where no image registry can be
 # reached, pass one made locally (the test environment does: docs/adr/0023-the-e2e-runs-on-a-real-node.md).
@@ -29,7 +31,13 @@ COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --ignore-scripts && npm cache clean --force
 
 COPY --from=build /app/dist ./dist
-RUN chmod 755 /app/dist/bin/main.js && ln -s /app/dist/bin/main.js /usr/local/bin/bindery
+# Node's compile cache (Node 22.1 and later), filled here by loading every file of the bundle
+# once: a pod's root filesystem is read-only, and each start reads the compiled code from it.
+ENV NODE_COMPILE_CACHE=/app/compile-cache
+RUN chmod 755 /app/dist/bundle/bindery.js && ln -s /app/dist/bundle/bindery.js /usr/local/bin/bindery \
+  && bindery --help > /dev/null \
+  && cd /app/dist/bundle && node --input-type=module \
+    -e "import { readdirSync } from 'node:fs'; for (const f of readdirSync('.')) if (f !== 'bindery.js') await import('./' + f);"
 
 # A numeric user, so that runAsNonRoot can be verified by the kubelet (the image's `node` user).
 USER 1000:1000

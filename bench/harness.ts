@@ -15,7 +15,7 @@ import { createBinder } from '../runtime/src/binders/index.ts';
 import type { Producer } from '../runtime/src/binders/binder.ts';
 import { Pool } from 'undici';
 import { defaultConsumer, defaultProducer, DEFAULT_MAX_MESSAGE_BYTES, unsettledLimit, type BinderConfig } from '../runtime/src/config/model.ts';
-import { processCpuSeconds, processMemoryMb, sidecarCommand, startSidecar } from './sidecar-process.ts';
+import { processCpuSeconds, processMemoryMb, sidecarDescription, startSidecar } from './sidecar-process.ts';
 
 export { startSidecar, type SidecarProcess } from './sidecar-process.ts';
 
@@ -332,7 +332,7 @@ export function report(broker: BrokerBench, sizes: BenchSizes, result: BenchResu
     `  ${sizes.latencyMessages} sequential sends each, ${THROUGHPUT_ROUNDS} x ${sizes.throughputMessages} sends at ${sizes.inFlight} in flight, ` +
       `${sizes.pushMessages} pushed, ${sizes.payloadBytes}-byte JSON payloads, loopback`,
     `  machine: ${os.cpus().length} CPUs, load average ${result.loadAverage.toFixed(1)} at the end of the run; ` +
-      `Node ${process.version} (bench and sidecar), sidecar ${sidecarCommand().description}`,
+      `Node ${process.version} (bench and sidecar), sidecar ${sidecarDescription()}`,
     '',
     line(header),
     ...rows.map(line),

@@ -12,24 +12,32 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Pool } from 'undici';
 import { stringify } from 'yaml';
+import { SIDECAR_NODE_OPTIONS } from '../sidecar-config/env.ts';
 import type { BrokerBench } from './harness.ts';
 
 /**
- * How the bench starts `bindery runtime`: as the image runs it, compiled by `npm run build`
- * (run here first, so the figures are of the sources as they are), or with BENCH_SIDECAR=tsx
+ * How the bench starts `bindery runtime`: as the image runs it, built by `npm run build` (run
+ * here first, so that the figures are of the sources as they are), or with BENCH_SIDECAR=tsx
  * from the sources through tsx, as a checkout runs it.
  */
 let command: { entry: string; description: string } | undefined;
-export function sidecarCommand(): { entry: string; description: string } {
+export async function sidecarCommand(): Promise<{ entry: string; description: string }> {
   if (command !== undefined) return command;
   if (process.env.BENCH_SIDECAR === 'tsx') {
     command = { entry: fileURLToPath(new URL('../bin/bindery', import.meta.url)), description: 'from the TypeScript sources through tsx' };
   } else {
     const root = fileURLToPath(new URL('..', import.meta.url));
     execFileSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(root, 'tsconfig.build.json')], { stdio: 'inherit' });
-    command = { entry: join(root, 'dist', 'bin', 'main.js'), description: 'compiled (npm run build), as the image runs it' };
+    const { bundle } = await import('../bin/bundle.ts');
+    command = { entry: await bundle(), description: 'built (npm run build) and bundled, as the image runs it' };
   }
   return command;
+}
+
+/** How the sidecars of this run were started (once one was). */
+export function sidecarDescription(): string {
+  if (command === undefined) return 'not started';
+  return `${command.description}, NODE_OPTIONS "${process.env.BENCH_SIDECAR_NODE_OPTIONS ?? SIDECAR_NODE_OPTIONS}"`;
 }
 
 export interface SidecarProcess {
@@ -80,11 +88,17 @@ export async function startSidecar(
   }));
   // BENCH_CPU_PROF=<dir>: the sidecar writes a V8 CPU profile there when it stops.
   const profile = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
-  const entry = sidecarCommand().entry;
+  const { entry } = await sidecarCommand();
   const spawnedAt = process.hrtime.bigint();
   const child = spawn(process.execPath, [...profile, entry, 'runtime', '--config', configFile], {
     stdio: ['ignore', 'ignore', 'pipe'],
-    env: { ...process.env, BINDERY_LOG_LEVEL: process.env.BINDERY_LOG_LEVEL ?? 'warn', ...env },
+    env: {
+      ...process.env,
+      BINDERY_LOG_LEVEL: process.env.BINDERY_LOG_LEVEL ?? 'warn',
+      // As the webhook starts it; BENCH_SIDECAR_NODE_OPTIONS replaces those options (docs/adr/0052).
+      NODE_OPTIONS: [process.env.NODE_OPTIONS, process.env.BENCH_SIDECAR_NODE_OPTIONS ?? SIDECAR_NODE_OPTIONS].filter(Boolean).join(' '),
+      ...env,
+    },
   });
   let stderr = '';
   child.stderr?.on('data', (chunk: Buffer) => { stderr = (stderr + chunk.toString()).slice(-4000); });

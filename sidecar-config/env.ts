@@ -17,6 +17,13 @@ export const SIDECAR_ENV = Object.freeze({
   shutdownTimeout: 'BINDERY_SHUTDOWN_TIMEOUT',
 });
 
+/**
+ * NODE_OPTIONS of the injected sidecar: semi-spaces of 1 MB instead of the up to 32 MB Node 24
+ * grows them to under load, which were most of the sidecar's RSS; measured at the same CPU
+ * (docs/adr/0052-the-sidecar-runs-with-a-small-young-generation.md).
+ */
+export const SIDECAR_NODE_OPTIONS = '--max-semi-space-size=1';
+
 export type CredentialPart = 'USERNAME' | 'PASSWORD';
 
 /**

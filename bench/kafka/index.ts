@@ -10,7 +10,7 @@ import { kafkaTopology, type KafkaTopic } from '../../topology/kafka/desired.ts'
 import { kafkaBrokers } from '../../test/env/kafka.ts';
 import type { BrokerBench, DirectConsumer, DirectProducer } from '../harness.ts';
 
-// The test environment's Kafka (KAFKA_BROKERS, or this checkout's node on its BINDERY_ENV_PORT_OFFSET port).
+/** By default the test environment's Kafka (KAFKA_BROKERS, or this checkout's node on its BINDERY_ENV_PORT_OFFSET port). */
 export async function createKafkaBench(brokerList = kafkaBrokers().join(',')): Promise<BrokerBench> {
   const brokers = brokerList.split(',').map((b) => b.trim()).filter(Boolean);
   const kafka = new Kafka({ clientId: 'bindery-bench-direct', brokers, logLevel: logLevel.NOTHING });

@@ -11,7 +11,7 @@ import { rabbitTopology, type RabbitTopology } from '../../topology/rabbit/desir
 import { rabbitAddress } from '../../test/env/rabbit.ts';
 import type { BrokerBench, DirectConsumer, DirectProducer } from '../harness.ts';
 
-// The test environment's RabbitMQ (RABBIT_URL, or this checkout's node on its BINDERY_ENV_PORT_OFFSET port).
+/** By default the test environment's RabbitMQ (RABBIT_URL, or this checkout's node on its BINDERY_ENV_PORT_OFFSET port). */
 export async function createRabbitBench(url = rabbitAddress().url): Promise<BrokerBench> {
   const connection = await amqp.connect(url).catch((error: unknown) => {
     throw new Error(`RabbitMQ is not reachable at ${redact(url)} (${(error as Error).message}): ` +

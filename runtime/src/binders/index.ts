@@ -9,16 +9,14 @@ import { createMemoryBinder } from './memory/index.ts';
 
 type BinderFactory = (config: BinderConfig, deps: BinderDeps) => Binder;
 
-const adapters: Record<Exclude<BinderConfig['type'], 'memory'>, { module: string; factory: string }> = {
-  rabbit: { module: './rabbit/index.ts', factory: 'createRabbitBinder' },
-  kafka: { module: './kafka/index.ts', factory: 'createKafkaBinder' },
+// Literal import()s, so that a bundler (docs/adr/0053) sees the adapters as well as Node does.
+const adapters: Record<Exclude<BinderConfig['type'], 'memory'>, () => Promise<BinderFactory>> = {
+  rabbit: async () => (await import('./rabbit/index.ts')).createRabbitBinder,
+  kafka: async () => (await import('./kafka/index.ts')).createKafkaBinder,
 };
 
 export async function createBinder(config: BinderConfig, deps: BinderDeps): Promise<Binder> {
   if (config.type === 'memory') return createMemoryBinder(config, deps);
-  const adapter = adapters[config.type];
-  const loaded = (await import(adapter.module)) as Record<string, BinderFactory | undefined>;
-  const factory = loaded[adapter.factory];
-  if (typeof factory !== 'function') throw new Error(`binder type ${config.type} is not available in this build`);
+  const factory = await adapters[config.type]();
   return factory(config, deps);
 }

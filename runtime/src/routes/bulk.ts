@@ -7,10 +7,9 @@
  * "partitionKey", "messageKey"}`, all but `payload` optional. The payload is written as the
  * content type reads: a JSON value for JSON, a string for `text/*`, base64 for anything else.
  */
-import { STATUS_CODES } from 'node:http';
 import { isJsonContentType, isTextContentType } from '../delivery/listeners.ts';
 import type { SendOutcome, SendRequest } from '../sidecar/sidecar.ts';
-import { InvalidRequestError, toApiError } from './errors.ts';
+import { InvalidRequestError, STATUS_CODES, toApiError } from './errors.ts';
 
 export const BULK_CONTENT_TYPE = 'application/x-ndjson';
 

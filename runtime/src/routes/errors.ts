@@ -4,7 +4,8 @@
  * changes meaning. The core throws domain errors (sidecar/errors.ts, binders/binder.ts); the
  * HTTP layer adds its own few (bad request, unknown route) and maps all of them here.
  */
-import { STATUS_CODES } from 'node:http';
+import type * as http from 'node:http';
+import { createRequire } from 'node:module';
 import { BinderUnavailableError, ConfirmTimeoutError, MessageTooLargeError } from '../binders/binder.ts';
 import { InvalidPartitionKeyError, MissingPartitionKeyError } from '../partition/index.ts';
 import {
@@ -17,6 +18,13 @@ import {
   UnknownDeliveryError,
   WrongDirectionError,
 } from '../sidecar/errors.ts';
+
+/**
+ * Node's reason phrases, required rather than imported: an ESM import of node:http makes Node
+ * 22+ read every export of it, among them the lazy WebSocket getters that load Node's own fetch
+ * (its undici and web streams), about 80 ms of CPU at every start on Node 24 (docs/adr/0053).
+ */
+export const { STATUS_CODES } = createRequire(import.meta.url)('node:http') as typeof http;
 
 /** A malformed control request: bad query, state or JSON body. */
 export class InvalidRequestError extends Error {

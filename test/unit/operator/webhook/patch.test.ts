@@ -51,6 +51,8 @@ describe('sidecar injection patch', () => {
     expect(sidecar.restartPolicy).toBe('Always');
     expect(sidecar.args).toEqual(['runtime', '--config', '/etc/bindery/bindery.yaml']);
     expect(envOf(sidecar, 'BINDERY_BINDINGS')?.value).toBe(bindings);
+    // The sidecar's young generation (docs/adr/0052); the app's containers get no NODE_OPTIONS.
+    expect(envOf(sidecar, 'NODE_OPTIONS')?.value).toBe('--max-semi-space-size=1');
     // The app's own containers, init containers and volumes are kept as they were.
     expect(after.spec?.containers).toEqual(before.spec?.containers);
     for (const c of before.spec?.initContainers ?? []) expect(after.spec?.initContainers).toContainEqual(c);
