@@ -9,7 +9,7 @@ import { createServer, type Server } from 'node:http';
 import { Kafka, logLevel } from 'kafkajs';
 import type { BrokerEnvironment } from '../env/brokers.ts';
 import { HTTP_TIMEOUTS } from '../../runtime/src/app.ts';
-import { collectGarbage, ConfigFiles, processAnswers, rssMiB, runtimeProcess, type RuntimeProcess } from '../support/runtime-process.ts';
+import { collectGarbage, ConfigFiles, inspectorUrl, processAnswers, rssMiB, runtimeProcess, type RuntimeProcess } from '../support/runtime-process.ts';
 import { waitFor } from '../support/wait.ts';
 import { freePort } from '../integration/runtime/support.ts';
 import { fuzzCase, STALLED_EVERY } from './cases.ts';
@@ -141,6 +141,8 @@ export async function runFuzz(env: FuzzEnvironment, options: FuzzOptions): Promi
   if (binder === 'kafka') await createDrainedTopic(env, prefix);
   const api = await startSidecar(files, `binders: { b: ${binderYaml(binder, env)} }\n${bindingsYaml(prefix)}`, measure ? ['--inspect=127.0.0.1:0'] : []);
   const cleanups: Array<() => Promise<unknown>> = [() => files.removeAll(), () => cleanUp(env, binder, prefix)];
+  // Read now: the output kept is the last of it, and a long run's logs push this line out.
+  const inspector = measure ? inspectorUrl(api.run) : '';
   let crashed: string | undefined;
   const watched = [api.run];
   try {
@@ -199,11 +201,11 @@ app: { port: ${app.port} }`);
 
     await runRange(0, warmup);
     if (measure) await settle(drained, target);
-    const rssBefore = measure ? await restingRss(api.run) : { idle: 0, collected: 0 };
+    const rssBefore = measure ? await restingRss(api.run, inspector) : { idle: 0, collected: 0 };
     await runRange(warmup, cases.length);
     await Promise.all(aside);
     await settle(drained, target);
-    const rssAfter = measure ? await restingRss(api.run) : { idle: 0, collected: 0 };
+    const rssAfter = measure ? await restingRss(api.run, inspector) : { idle: 0, collected: 0 };
 
     const lost = [...target.drained.accepted].filter((id) => !drained.seen.has(id));
     counts.lost = lost.length;
@@ -254,9 +256,9 @@ async function settle(drained: { seen: Set<string> }, target: FuzzTarget): Promi
  * keeps the pages of garbage it has not collected yet, so this is wherever its last collection
  * left it), and 2 s after a full collection, which is what the process holds.
  */
-async function restingRss(run: RuntimeProcess): Promise<Rss> {
+async function restingRss(run: RuntimeProcess, inspector: string): Promise<Rss> {
   const idle = rssMiB(run.child.pid!);
-  await collectGarbage(run.output());
+  await collectGarbage(inspector);
   await new Promise((resolve) => setTimeout(resolve, 2_000));
   return { idle, collected: rssMiB(run.child.pid!) };
 }

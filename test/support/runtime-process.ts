@@ -94,21 +94,23 @@ export async function exitWithin(run: RuntimeProcess, ms: number): Promise<numbe
 }
 
 /** The resident set of a process, in MiB (Linux). */
-/**
- * A full garbage collection in a process started with `--inspect=127.0.0.1:0`, through the
- * inspector protocol (as a heap snapshot starts with one); `output` is what the process printed.
- */
-export async function collectGarbage(output: string): Promise<void> {
-  const url = /Debugger listening on (ws:\/\/\S+)/.exec(output)?.[1];
+/** The inspector's address that a process started with `--inspect=127.0.0.1:0` printed first. */
+export function inspectorUrl(run: RuntimeProcess): string {
+  const url = /Debugger listening on (ws:\/\/\S+)/.exec(run.output())?.[1];
   if (url === undefined) throw new Error('the process has no inspector (start it with --inspect=127.0.0.1:0)');
-  const socket = new WebSocket(url);
+  return url;
+}
+
+/** A full garbage collection through the inspector protocol (as a heap snapshot starts with one). */
+export async function collectGarbage(inspector: string): Promise<void> {
+  const socket = new WebSocket(inspector);
   try {
     await new Promise<void>((resolve, reject) => {
       socket.addEventListener('open', () => socket.send(JSON.stringify({ id: 1, method: 'HeapProfiler.collectGarbage' })));
       socket.addEventListener('message', (event) => {
         if ((JSON.parse(String(event.data)) as { id?: number }).id === 1) resolve();
       });
-      socket.addEventListener('error', () => reject(new Error(`the inspector at ${url} failed`)));
+      socket.addEventListener('error', () => reject(new Error(`the inspector at ${inspector} failed`)));
     });
   } finally {
     socket.close();
