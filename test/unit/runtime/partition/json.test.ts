@@ -41,7 +41,31 @@ describe('parseJavaJson: JSON as Jackson reads it', () => {
     expect(typed(value)).toBe('Integer:7');
   });
 
-  it.each(['', '[1', '{"a" 1} 2', 'nope'])('refuses %j', (text) => {
+  it('reads 2 000 random JSON texts as JSON.parse does, numbers aside', () => {
+    let seed = 7;
+    const next = (n: number): number => {
+      seed = (seed * 1103515245 + 12345) % 2 ** 31;
+      return seed % n;
+    };
+    const strings = ['', 'a', 'é\u2028"\\/\b\f\n\r\t', '\u0000', '__proto__', 'x'.repeat(40)];
+    const value = (depth: number): unknown => {
+      const kind = next(depth > 4 ? 4 : 6);
+      if (kind === 0) return strings[next(strings.length)];
+      if (kind === 1) return [0, -1, 2.5, 1e21, -0.125, 3_000_000_000][next(6)];
+      if (kind === 2) return [true, false, null][next(3)];
+      if (kind === 3) return strings[next(strings.length)]!.length;
+      if (kind === 4) return Array.from({ length: next(4) }, () => value(depth + 1));
+      return Object.fromEntries(Array.from({ length: next(4) }, () => [strings[next(strings.length)], value(depth + 1)]));
+    };
+    const plain = (v: unknown): unknown =>
+      v instanceof JavaNumber ? Number(v.value) : Array.isArray(v) ? v.map(plain) : typeof v === 'object' && v !== null ? Object.fromEntries(Object.entries(v).map(([k, x]) => [k, plain(x)])) : v;
+    for (let i = 0; i < 2_000; i++) {
+      const text = JSON.stringify(value(0), null, next(3) === 0 ? '\t' : next(2) === 0 ? ' ' : undefined);
+      expect(plain(parseJavaJson(` ${text}\r\n`))).toEqual(JSON.parse(text));
+    }
+  });
+
+  it.each(['', '[1', '{"a" 1} 2', 'nope', '"open'])('refuses %j', (text) => {
     expect(() => parseJavaJson(text)).toThrow(/not JSON/);
   });
 });
