@@ -17,9 +17,9 @@ export function printReports(all: FuzzReport[]): number {
     const growth = rssGrowth(r);
     return [r.binder, r.requests, r.counts.crash, r.counts.hang, r.counts['5xx'], r.counts['off-contract'], r.counts.lost,
       `${r.rssBefore.collected.toFixed(1)} MiB`, `${r.rssAfter.collected.toFixed(1)} MiB`, `${growth >= 0 ? '+' : ''}${(growth * 100).toFixed(1)} %`,
-      `${r.rssBefore.idle.toFixed(0)} → ${r.rssAfter.idle.toFixed(0)} MiB`, r.seconds.toFixed(0)].map(String);
+      `${r.rssBefore.idle.toFixed(0)} → ${r.rssAfter.idle.toFixed(0)} MiB`, `${r.rssBefore.heap.toFixed(1)} → ${r.rssAfter.heap.toFixed(1)} MiB`, r.seconds.toFixed(0)].map(String);
   });
-  const header = ['binder', 'requests', 'crashes', 'hangs', '5xx', 'off-contract', 'lost', 'RSS before', 'RSS after', 'RSS change', 'uncollected', 'seconds'];
+  const header = ['binder', 'requests', 'crashes', 'hangs', '5xx', 'off-contract', 'lost', 'RSS before', 'RSS after', 'RSS change', 'uncollected', 'V8 heap in use', 'seconds'];
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i]!.length)));
   const line = (cells: string[]) => cells.map((cell, i) => cell.padEnd(widths[i]!)).join('  ');
   console.log(`\n${line(header)}\n${rows.map(line).join('\n')}`);
@@ -35,7 +35,7 @@ export function printReports(all: FuzzReport[]): number {
       console.log(`${report.binder} #${f.index} ${f.failure} (${f.kind}): ${f.summary}\n  ${f.detail.slice(0, 500)}\n  replay: npm run fuzz -- --seed ${f.seed} --binder ${report.binder} --only ${f.index}`);
     }
   }
-  console.log('RSS before and after: 2 s after a full garbage collection; uncollected: as the process stood just before it.');
+  console.log('RSS before and after: 2 s after a full garbage collection; uncollected: as the process stood just before it; V8 heap in use: after the collection.');
   console.log(`\nby kind: ${all.map((r) => `${r.binder} ${JSON.stringify(r.byKind)}`).join('; ')}`);
   return failed === 0 ? 0 : 1;
 }

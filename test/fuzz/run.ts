@@ -44,10 +44,11 @@ export interface FuzzFailure {
   detail: string;
 }
 
-/** RSS in MiB as the process stands, and after a full garbage collection. */
+/** RSS in MiB as the process stands and after a full garbage collection, and the V8 heap in use after it. */
 export interface Rss {
   idle: number;
   collected: number;
+  heap: number;
 }
 
 export interface FuzzReport {
@@ -201,11 +202,11 @@ app: { port: ${app.port} }`);
 
     await runRange(0, warmup);
     if (measure) await settle(drained, target);
-    const rssBefore = measure ? await restingRss(api.run, inspector) : { idle: 0, collected: 0 };
+    const rssBefore = measure ? await restingRss(api.run, inspector) : { idle: 0, collected: 0, heap: 0 };
     await runRange(warmup, cases.length);
     await Promise.all(aside);
     await settle(drained, target);
-    const rssAfter = measure ? await restingRss(api.run, inspector) : { idle: 0, collected: 0 };
+    const rssAfter = measure ? await restingRss(api.run, inspector) : { idle: 0, collected: 0, heap: 0 };
 
     const lost = [...target.drained.accepted].filter((id) => !drained.seen.has(id));
     counts.lost = lost.length;
@@ -258,9 +259,9 @@ async function settle(drained: { seen: Set<string> }, target: FuzzTarget): Promi
  */
 async function restingRss(run: RuntimeProcess, inspector: string): Promise<Rss> {
   const idle = rssMiB(run.child.pid!);
-  await collectGarbage(inspector);
+  const heap = await collectGarbage(inspector);
   await new Promise((resolve) => setTimeout(resolve, 2_000));
-  return { idle, collected: rssMiB(run.child.pid!) };
+  return { idle, collected: rssMiB(run.child.pid!), heap };
 }
 
 /**

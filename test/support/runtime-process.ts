@@ -101,14 +101,20 @@ export function inspectorUrl(run: RuntimeProcess): string {
   return url;
 }
 
-/** A full garbage collection through the inspector protocol (as a heap snapshot starts with one). */
-export async function collectGarbage(inspector: string): Promise<void> {
+/**
+ * A full garbage collection through the inspector protocol (as a heap snapshot starts with
+ * one); resolves to the V8 heap in use after it, in MiB.
+ */
+export async function collectGarbage(inspector: string): Promise<number> {
   const socket = new WebSocket(inspector);
   try {
-    await new Promise<void>((resolve, reject) => {
+    return await new Promise<number>((resolve, reject) => {
       socket.addEventListener('open', () => socket.send(JSON.stringify({ id: 1, method: 'HeapProfiler.collectGarbage' })));
       socket.addEventListener('message', (event) => {
-        if ((JSON.parse(String(event.data)) as { id?: number }).id === 1) resolve();
+        const answer = JSON.parse(String(event.data)) as { id?: number; result?: { usedSize?: number } };
+        // Asked once the collection answered: asked together, the heap was read before it ran.
+        if (answer.id === 1) socket.send(JSON.stringify({ id: 2, method: 'Runtime.getHeapUsage' }));
+        if (answer.id === 2) resolve((answer.result?.usedSize ?? Number.NaN) / 1024 / 1024);
       });
       socket.addEventListener('error', () => reject(new Error(`the inspector at ${inspector} failed`)));
     });
