@@ -13,7 +13,9 @@ import { createBinder } from '../runtime/src/binders/index.ts';
 import type { Producer } from '../runtime/src/binders/binder.ts';
 import { Pool } from 'undici';
 import { defaultConsumer, defaultProducer, DEFAULT_MAX_MESSAGE_BYTES, unsettledLimit, type BinderConfig } from '../runtime/src/config/model.ts';
+import { percentiles, progress, repeat, timed, timeInTurn, type Percentiles } from './measure.ts';
 import { Arrivals, pushReceiver } from './push-app.ts';
+import { startBareProxy, type BareProxy } from './bare-proxy.ts';
 import { processCpuSeconds, processMemoryMb, sidecarDescription, startSidecar } from './sidecar-process.ts';
 
 export { startSidecar, type SidecarProcess } from './sidecar-process.ts';
@@ -96,8 +98,9 @@ export const GOALS = {
 };
 
 export interface BenchResult {
-  latency: { direct: Percentiles; binder: Percentiles; sidecar: Percentiles };
-  throughput: { direct: number; binder: number; sidecar: number };
+  /** `proxy`: the bare HTTP proxy (bare-proxy.ts), the floor of any HTTP sidecar. */
+  latency: { direct: Percentiles; binder: Percentiles; proxy: Percentiles; sidecar: Percentiles };
+  throughput: { direct: number; binder: number; proxy: number; sidecar: number };
   /** msg/s with `batchSize` messages per call or request. */
   batched: { direct: number; sidecar: number };
   /** msg/s one at a time: the direct consumer, the direct consumer POSTing each message to the app itself, the sidecar's push. */
@@ -105,22 +108,16 @@ export interface BenchResult {
   /** msg/s with `batchSize` messages per push (consumer.batchSize) and per batch of the direct consumer. */
   pushBatched: { direct: number; sidecar: number };
   /** CPU seconds per 1 000 messages = vCPU used per 1 000 msg/s. */
-  cpu: { sidecarPer1000: number; directPer1000: number; sidecarPushPer1000: number; sidecarBatchPushPer1000: number };
+  cpu: { sidecarPer1000: number; directPer1000: number; proxyPer1000: number; sidecarPushPer1000: number; sidecarBatchPushPer1000: number };
   loadAverage: number;
   startup: { ms: number; cpuMs: number };
   rss: { sidecarMb: number; sidecarPeakMb: number; benchMb: number };
 }
 
-export interface Percentiles {
-  p50: number;
-  p99: number;
-}
 
-const progress = (line: string): void => {
-  process.stdout.write(`  ${line}\n`);
-};
 
-export async function runBench(broker: BrokerBench, sizes: BenchSizes = DEFAULT_SIZES): Promise<BenchResult> {
+/** `brokerName` names `broker` in brokers.ts, for the bare proxy's process to build its own client. */
+export async function runBench(broker: BrokerBench, brokerName: string, sizes: BenchSizes = DEFAULT_SIZES): Promise<BenchResult> {
   const suffix = randomBytes(4).toString('hex');
   const sendDestination = `bench-send-${suffix}`;
   const pushDestination = `bench-push-${suffix}`;
@@ -137,6 +134,7 @@ export async function runBench(broker: BrokerBench, sizes: BenchSizes = DEFAULT_
     sendDestination, pushDestination, sinkGroup, pushGroup, appPort: app.port, concurrency: sizes.inFlight,
     batchGroup: pushBatchGroup, batchSize: sizes.batchSize, batchesInFlight: sizes.batchesInFlight,
   });
+  let proxy: BareProxy | undefined;
   try {
     // The push bindings wait, paused (their consumers attached, a Kafka group joined), until
     // their queue has been filled, as the direct consumers wait.
@@ -144,7 +142,10 @@ export async function runBench(broker: BrokerBench, sizes: BenchSizes = DEFAULT_
     await sidecar.post('/v1/bindings/batchInput/state', { state: 'paused' });
     const direct = await broker.producer(sendDestination, [sinkGroup]);
     const binder = await inProcessProducer(broker, sendDestination, sinkGroup);
+    const bare = await startBareProxy(brokerName, sendDestination, sinkGroup);
+    proxy = bare;
     const viaSidecar = (): Promise<void> => sidecar.send('output', payload);
+    const viaProxy = (): Promise<void> => bare.send(payload);
     const viaDirect = (): Promise<void> => direct.send(payload);
     let sequence = 0;
     const viaBinder = async (): Promise<void> => {
@@ -155,16 +156,19 @@ export async function runBench(broker: BrokerBench, sizes: BenchSizes = DEFAULT_
     progress('send latency, one in flight');
     await repeat(sizes.warmup, 1, viaDirect);
     await repeat(sizes.warmup, 1, viaBinder);
+    await repeat(sizes.warmup, 1, viaProxy);
     await repeat(sizes.warmup, 1, viaSidecar);
-    // One send of each kind in turn, so that a busy moment of the machine hits all three alike.
-    const [directSamples = [], binderSamples = [], sidecarSamples = []] =
-      await timeInTurn(sizes.latencyMessages, [viaDirect, viaBinder, viaSidecar]);
+    // One send of each kind in turn, so that a busy moment of the machine hits all four alike.
+    const [directSamples = [], binderSamples = [], proxySamples = [], sidecarSamples = []] =
+      await timeInTurn(sizes.latencyMessages, [viaDirect, viaBinder, viaProxy, viaSidecar]);
 
     progress(`throughput, ${sizes.inFlight} in flight, ${THROUGHPUT_ROUNDS} alternating rounds (best kept)`);
     const directRates: number[] = [];
     const binderRates: number[] = [];
+    const proxyRates: number[] = [];
     const sidecarRates: number[] = [];
     let directCpuSeconds = 0;
+    let proxyCpuSeconds = 0;
     let sidecarCpuSeconds = 0;
     for (let round = 1; round <= THROUGHPUT_ROUNDS; round++) {
       const benchCpu = process.cpuUsage();
@@ -174,12 +178,16 @@ export async function runBench(broker: BrokerBench, sizes: BenchSizes = DEFAULT_
       directRates.push(sizes.throughputMessages / directRun.seconds);
       const binderRun = await timed(() => repeat(sizes.throughputMessages, sizes.inFlight, viaBinder));
       binderRates.push(sizes.throughputMessages / binderRun.seconds);
+      const proxyCpuBefore = processCpuSeconds(bare.pid);
+      const proxyRun = await timed(() => repeat(sizes.throughputMessages, sizes.inFlight, viaProxy));
+      proxyCpuSeconds += processCpuSeconds(bare.pid) - proxyCpuBefore;
+      proxyRates.push(sizes.throughputMessages / proxyRun.seconds);
       const cpuBefore = processCpuSeconds(sidecar.pid);
       const sidecarRun = await timed(() => repeat(sizes.throughputMessages, sizes.inFlight, viaSidecar));
       sidecarCpuSeconds += processCpuSeconds(sidecar.pid) - cpuBefore;
       sidecarRates.push(sizes.throughputMessages / sidecarRun.seconds);
       progress(`round ${round}: direct ${Math.round(directRates.at(-1)!)} msg/s, binder in process ${Math.round(binderRates.at(-1)!)} msg/s, ` +
-        `sidecar ${Math.round(sidecarRates.at(-1)!)} msg/s`);
+        `bare HTTP proxy ${Math.round(proxyRates.at(-1)!)} msg/s, sidecar ${Math.round(sidecarRates.at(-1)!)} msg/s`);
     }
     const batch = Array.from({ length: sizes.batchSize }, () => payload);
     const batchCalls = Math.max(1, Math.round(sizes.throughputMessages / sizes.batchSize));
@@ -196,6 +204,9 @@ export async function runBench(broker: BrokerBench, sizes: BenchSizes = DEFAULT_
     }
     await binder.close();
     await direct.close();
+    // Stopped before the push rows, whose CPU it would otherwise share.
+    await bare.stop();
+    proxy = undefined;
     const throughputSent = THROUGHPUT_ROUNDS * sizes.throughputMessages;
 
     progress(`push delivery of ${sizes.pushMessages} queued messages`);
@@ -258,14 +269,19 @@ export async function runBench(broker: BrokerBench, sizes: BenchSizes = DEFAULT_
     if (process.env.BENCH_CPU_PROF) await writeProfileWindows(process.env.BENCH_CPU_PROF, sidecar.pid, windows);
     const memory = processMemoryMb(sidecar.pid);
     return {
-      latency: { direct: percentiles(directSamples), binder: percentiles(binderSamples), sidecar: percentiles(sidecarSamples) },
-      throughput: { direct: Math.max(...directRates), binder: Math.max(...binderRates), sidecar: Math.max(...sidecarRates) },
+      latency: {
+        direct: percentiles(directSamples), binder: percentiles(binderSamples), proxy: percentiles(proxySamples), sidecar: percentiles(sidecarSamples),
+      },
+      throughput: {
+        direct: Math.max(...directRates), binder: Math.max(...binderRates), proxy: Math.max(...proxyRates), sidecar: Math.max(...sidecarRates),
+      },
       batched: { direct: Math.max(...directBatchRates), sidecar: Math.max(...sidecarBatchRates) },
       push: { raw: rawRate, forwarded: forwardedRate, sidecar: pushRun.rate },
       pushBatched: { direct: rawBatchRate, sidecar: pushBatchRun.rate },
       cpu: {
         sidecarPer1000: (sidecarCpuSeconds * 1000) / throughputSent,
         directPer1000: (directCpuSeconds * 1000) / throughputSent,
+        proxyPer1000: (proxyCpuSeconds * 1000) / throughputSent,
         sidecarPushPer1000: (pushRun.cpuSeconds * 1000) / sizes.pushMessages,
         sidecarBatchPushPer1000: (pushBatchRun.cpuSeconds * 1000) / sizes.pushMessages,
       },
@@ -274,6 +290,7 @@ export async function runBench(broker: BrokerBench, sizes: BenchSizes = DEFAULT_
       rss: { sidecarMb: memory.rss, sidecarPeakMb: memory.peak, benchMb: process.memoryUsage().rss / 2 ** 20 },
     };
   } finally {
+    await proxy?.stop();
     await sidecar.stop();
     await app.close();
     await broker.cleanup([sendDestination, pushDestination], [sinkGroup, pushGroup, rawGroup, forwardGroup, rawBatchGroup, pushBatchGroup]);
@@ -295,35 +312,35 @@ export function report(broker: BrokerBench, sizes: BenchSizes, result: BenchResu
   const vcpuPer1000 = cpu.sidecarPer1000;
   const directVcpuPer1000 = cpu.directPer1000;
   const rows: string[][] = [
-    ['send latency p50 (1 in flight)', ms(latency.direct.p50), ms(latency.binder.p50), ms(latency.sidecar.p50), `+${ms(overheadP50)}`,
+    ['send latency p50 (1 in flight)', ms(latency.direct.p50), ms(latency.binder.p50), ms(latency.proxy.p50), ms(latency.sidecar.p50), `+${ms(overheadP50)}`,
       `overhead <= ${GOALS.overheadP50Ms} ms: ${verdict(overheadP50 <= GOALS.overheadP50Ms)}`],
-    ['send latency p99 (1 in flight)', ms(latency.direct.p99), ms(latency.binder.p99), ms(latency.sidecar.p99), `+${ms(overheadP99)}`,
+    ['send latency p99 (1 in flight)', ms(latency.direct.p99), ms(latency.binder.p99), ms(latency.proxy.p99), ms(latency.sidecar.p99), `+${ms(overheadP99)}`,
       `overhead <= ${GOALS.overheadP99Ms} ms: ${verdict(overheadP99 <= GOALS.overheadP99Ms)}`],
     [`throughput (${sizes.inFlight} in flight)`, `${Math.round(throughput.direct)} msg/s`, `${Math.round(throughput.binder)} msg/s`,
-      `${Math.round(throughput.sidecar)} msg/s`, pct(throughputRatio),
+      `${Math.round(throughput.proxy)} msg/s`, `${Math.round(throughput.sidecar)} msg/s`, pct(throughputRatio),
       `>= ${pct(GOALS.throughputRatio)}: ${verdict(throughputRatio >= GOALS.throughputRatio)}`],
-    [`bulk send (${sizes.batchSize} per request) vs batched client`, `${Math.round(batched.direct)} msg/s`, '', `${Math.round(batched.sidecar)} msg/s`,
+    [`bulk send (${sizes.batchSize} per request) vs batched client`, `${Math.round(batched.direct)} msg/s`, '', '', `${Math.round(batched.sidecar)} msg/s`,
       pct(batchedRatio), `>= ${pct(GOALS.batchedRatio)}: ${verdict(batchedRatio >= GOALS.batchedRatio)}`],
-    ['push delivery vs raw consumer', `${Math.round(push.raw)} msg/s`, '', `${Math.round(push.sidecar)} msg/s`, pct(pushRatio),
+    ['push delivery vs raw consumer', `${Math.round(push.raw)} msg/s`, '', '', `${Math.round(push.sidecar)} msg/s`, pct(pushRatio),
       `>= ${pct(GOALS.pushRatio)}: ${verdict(pushRatio >= GOALS.pushRatio)}`],
-    ['push delivery vs raw consumer POSTing to the app', `${Math.round(push.forwarded)} msg/s`, '', `${Math.round(push.sidecar)} msg/s`,
+    ['push delivery vs raw consumer POSTing to the app', `${Math.round(push.forwarded)} msg/s`, '', '', `${Math.round(push.sidecar)} msg/s`,
       pct(push.sidecar / push.forwarded), '(no goal: the HTTP hop alone)'],
-    [`push in batches (${sizes.batchSize} per POST) vs batched consumer`, `${Math.round(pushBatched.direct)} msg/s`, '',
+    [`push in batches (${sizes.batchSize} per POST) vs batched consumer`, `${Math.round(pushBatched.direct)} msg/s`, '', '',
       `${Math.round(pushBatched.sidecar)} msg/s`, pct(pushBatchedRatio), `>= ${pct(GOALS.batchedRatio)}: ${verdict(pushBatchedRatio >= GOALS.batchedRatio)}`],
-    [`push in batches (${sizes.batchSize} per POST) vs raw consumer`, `${Math.round(push.raw)} msg/s`, '',
+    [`push in batches (${sizes.batchSize} per POST) vs raw consumer`, `${Math.round(push.raw)} msg/s`, '', '',
       `${Math.round(pushBatched.sidecar)} msg/s`, pct(pushBatchedRawRatio), `>= ${pct(GOALS.pushRatio)}: ${verdict(pushBatchedRawRatio >= GOALS.pushRatio)}`],
-    ['CPU of sends, vCPU per 1 000 msg/s', directVcpuPer1000.toFixed(3), '', vcpuPer1000.toFixed(3), `${(vcpuPer1000 / directVcpuPer1000).toFixed(2)}x`,
+    ['CPU of sends, vCPU per 1 000 msg/s', directVcpuPer1000.toFixed(3), '', cpu.proxyPer1000.toFixed(3), vcpuPer1000.toFixed(3), `${(vcpuPer1000 / directVcpuPer1000).toFixed(2)}x`,
       `sidecar <= ${GOALS.vcpuPer1000}: ${verdict(vcpuPer1000 <= GOALS.vcpuPer1000)}`],
-    ['CPU of push, vCPU per 1 000 msg/s', '', '', cpu.sidecarPushPer1000.toFixed(3), '',
+    ['CPU of push, vCPU per 1 000 msg/s', '', '', '', cpu.sidecarPushPer1000.toFixed(3), '',
       `sidecar <= ${GOALS.vcpuPer1000}: ${verdict(cpu.sidecarPushPer1000 <= GOALS.vcpuPer1000)}`],
-    ['CPU of push in batches, vCPU per 1 000 msg/s', '', '', cpu.sidecarBatchPushPer1000.toFixed(3), '',
+    ['CPU of push in batches, vCPU per 1 000 msg/s', '', '', '', cpu.sidecarBatchPushPer1000.toFixed(3), '',
       `sidecar <= ${GOALS.vcpuPer1000}: ${verdict(cpu.sidecarBatchPushPer1000 <= GOALS.vcpuPer1000)}`],
-    ['start to ready (spawn to /readyz 200)', '', '', `${result.startup.ms.toFixed(0)} ms (${result.startup.cpuMs.toFixed(0)} ms CPU)`, '',
+    ['start to ready (spawn to /readyz 200)', '', '', '', `${result.startup.ms.toFixed(0)} ms (${result.startup.cpuMs.toFixed(0)} ms CPU)`, '',
       `<= ${GOALS.startupMs} ms: ${verdict(result.startup.ms <= GOALS.startupMs)}`],
-    ['RSS (bench process / sidecar, peak)', `${rss.benchMb.toFixed(0)} MB`, '', `${rss.sidecarMb.toFixed(0)} MB (${rss.sidecarPeakMb.toFixed(0)})`,
+    ['RSS (bench process / sidecar, peak)', `${rss.benchMb.toFixed(0)} MB`, '', '', `${rss.sidecarMb.toFixed(0)} MB (${rss.sidecarPeakMb.toFixed(0)})`,
       `${(rss.sidecarMb / rss.benchMb).toFixed(2)}x`, `sidecar peak <= ${GOALS.rssPeakMb} MB: ${verdict(rss.sidecarPeakMb <= GOALS.rssPeakMb)}`],
   ];
-  const header = ['', 'direct client', 'binder in process', 'sidecar', 'sidecar/direct', 'goal'];
+  const header = ['', 'direct client', 'binder in process', 'bare HTTP proxy', 'sidecar', 'sidecar/direct', 'goal'];
   const widths = header.map((_, i) => Math.max(...[header, ...rows].map((r) => r[i]!.length)));
   const line = (r: string[]): string => r.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd();
   return [
@@ -338,8 +355,10 @@ export function report(broker: BrokerBench, sizes: BenchSizes, result: BenchResu
     '',
     '"binder in process" is the sidecar\'s binder adapter called directly (no HTTP): the gap',
     'between it and the sidecar is the HTTP and runtime layer, the gap to the direct client the',
-    'adapter. The direct client\'s CPU is the whole bench process while it sends (client',
-    'included); the sidecar\'s is the `bindery runtime` child process alone.',
+    'adapter. "bare HTTP proxy" is the direct client behind a bare node:http server in a process',
+    'of its own (bench/bare-proxy.ts): the floor any HTTP sidecar stands on here. The direct',
+    'client\'s CPU is the whole bench process while it sends (client included); the proxy\'s and',
+    'the sidecar\'s are their own processes alone.',
   ].join('\n');
 }
 
@@ -373,42 +392,3 @@ async function writeProfileWindows(dir: string, pid: number, windows: Record<str
   await mkdir(dir, { recursive: true });
   await writeFile(join(dir, `windows.${pid}.json`), JSON.stringify(micros));
 }
-
-/** Runs `total` operations with at most `inFlight` at once. */
-export async function repeat(total: number, inFlight: number, operation: () => Promise<void>): Promise<void> {
-  let started = 0;
-  const worker = async (): Promise<void> => {
-    while (started < total) {
-      started += 1;
-      await operation();
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(inFlight, total) }, worker));
-}
-
-/** `total` rounds of one call of each operation in turn; the durations (ms) per operation. */
-export async function timeInTurn(total: number, operations: (() => Promise<void>)[]): Promise<number[][]> {
-  const samples = operations.map((): number[] => []);
-  for (let i = 0; i < total; i++) {
-    for (const [index, operation] of operations.entries()) {
-      const start = process.hrtime.bigint();
-      await operation();
-      samples[index]!.push(Number(process.hrtime.bigint() - start) / 1e6);
-    }
-    if ((i + 1) % 500 === 0) progress(`${i + 1} of ${total}`);
-  }
-  return samples;
-}
-
-export async function timed(work: () => Promise<void>): Promise<{ seconds: number }> {
-  const start = process.hrtime.bigint();
-  await work();
-  return { seconds: Number(process.hrtime.bigint() - start) / 1e9 };
-}
-
-export function percentiles(samples: number[]): Percentiles {
-  const sorted = [...samples].sort((a, b) => a - b);
-  const at = (q: number): number => sorted[Math.min(sorted.length - 1, Math.ceil(q * sorted.length) - 1)] ?? 0;
-  return { p50: at(0.5), p99: at(0.99) };
-}
-

@@ -2,7 +2,7 @@
  * `npm run bench -- <broker>`: the sidecar beside the broker's own client, same load, same
  * run (see harness.ts). Not a test: it prints figures, and the goals beside them.
  *
- * A broker is one entry below whose module builds a `BrokerBench`; the harness does the rest.
+ * A broker is an entry of brokers.ts whose module builds a `BrokerBench`; the harness does the rest.
  * Sizes can be changed with BENCH_MESSAGES (the throughput count; the others scale with it).
  *
  * Every bench runs on the Node.js the image ships (the issue's goals hold there, and the Node
@@ -13,12 +13,9 @@
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { imageNodeDir, nodeWheelVersion } from '../test/env/node-images.ts';
-import { DEFAULT_SIZES, report, runBench, type BenchSizes, type BrokerBench } from './harness.ts';
+import { brokers } from './brokers.ts';
+import { DEFAULT_SIZES, report, runBench, type BenchSizes } from './harness.ts';
 
-const brokers: Record<string, () => Promise<BrokerBench>> = {
-  rabbit: async () => (await import('./rabbit/index.ts')).createRabbitBench(),
-  kafka: async () => (await import('./kafka/index.ts')).createKafkaBench(),
-};
 
 function sizes(): BenchSizes {
   const messages = Number(process.env.BENCH_MESSAGES);
@@ -80,7 +77,7 @@ async function main(argv: string[]): Promise<number> {
   const broker = await create();
   try {
     console.log(`bench ${name}: ${broker.description}`);
-    const result = await runBench(broker, chosen);
+    const result = await runBench(broker, name, chosen);
     console.log(`\n${report(broker, chosen, result)}`);
     return 0;
   } finally {

@@ -19,7 +19,7 @@ import { Kafka, logLevel } from 'kafkajs';
 import { testEnvironment } from '../../test/env/addresses.ts';
 import { cacheDir } from '../../test/env/paths.ts';
 import { run, withLock } from '../../test/env/process.ts';
-import { percentiles, repeat, timed, timeInTurn, type Percentiles } from '../harness.ts';
+import { percentiles, repeat, timed, timeInTurn, type Percentiles } from '../measure.ts';
 
 const platformaticVersion = '2.12.1';
 /** The engines field of that version: 2.x calls Promise.withResolvers and other Node 22 APIs. */

@@ -8,7 +8,8 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { testEnvironment } from '../../test/env/addresses.ts';
 import { OtlpReceiver } from '../../test/support/otlp-receiver.ts';
-import { percentiles, startSidecar, timeInTurn, type BrokerBench, type SidecarProcess } from '../harness.ts';
+import { startSidecar, type BrokerBench, type SidecarProcess } from '../harness.ts';
+import { percentiles, timeInTurn } from '../measure.ts';
 
 const messages = Number(process.env.BENCH_MESSAGES ?? 3000);
 
