@@ -9,11 +9,12 @@ import { createServer, type Server } from 'node:http';
 import { Kafka, logLevel } from 'kafkajs';
 import type { BrokerEnvironment } from '../env/brokers.ts';
 import { HTTP_TIMEOUTS } from '../../runtime/src/app.ts';
-import { collectGarbage, ConfigFiles, inspectorUrl, processAnswers, rssMiB, runtimeProcess, type RuntimeProcess } from '../support/runtime-process.ts';
+import { ConfigFiles, inspectorUrl, processAnswers, runtimeProcess, type RuntimeProcess } from '../support/runtime-process.ts';
 import { waitFor } from '../support/wait.ts';
 import { freePort } from '../integration/runtime/support.ts';
 import { fuzzCase, STALLED_EVERY } from './cases.ts';
 import type { Failure, Verdict } from './judge.ts';
+import { restingRss, type Rss } from './memory.ts';
 import { BINDINGS, bindingsYaml, closeTarget, connectTarget, type BinderType, type FuzzTarget } from './target.ts';
 
 export type FuzzEnvironment = BrokerEnvironment;
@@ -44,13 +45,6 @@ export interface FuzzFailure {
   detail: string;
 }
 
-/** RSS in MiB as the process stands and after a full garbage collection, and the V8 heap in use after it. */
-export interface Rss {
-  idle: number;
-  collected: number;
-  heap: number;
-}
-
 export interface FuzzReport {
   binder: BinderType;
   seeds: number[];
@@ -61,9 +55,9 @@ export interface FuzzReport {
   accepted: number;
   /** The first failures, with what a replay needs. */
   failures: FuzzFailure[];
-  /** RSS in MiB before the run (after its warm-up) and after it; zero when not measured. */
-  rssBefore: Rss;
-  rssAfter: Rss;
+  /** The sidecar's memory before the run (after its warm-up) and after it; absent when not measured. */
+  rssBefore?: Rss;
+  rssAfter?: Rss;
   seconds: number;
 }
 
@@ -202,11 +196,11 @@ app: { port: ${app.port} }`);
 
     await runRange(0, warmup);
     if (measure) await settle(drained, target);
-    const rssBefore = measure ? await restingRss(api.run, inspector) : { idle: 0, collected: 0, heap: 0 };
+    const rssBefore = measure ? await restingRss(api.run.child.pid!, inspector) : undefined;
     await runRange(warmup, cases.length);
     await Promise.all(aside);
     await settle(drained, target);
-    const rssAfter = measure ? await restingRss(api.run, inspector) : { idle: 0, collected: 0, heap: 0 };
+    const rssAfter = measure ? await restingRss(api.run.child.pid!, inspector) : undefined;
 
     const lost = [...target.drained.accepted].filter((id) => !drained.seen.has(id));
     counts.lost = lost.length;
@@ -223,7 +217,7 @@ app: { port: ${app.port} }`);
       failures.unshift({ seed: seeds[0]!, index: -1, kind: 'process', failure: 'crash', summary: 'the sidecar process', detail: crashed });
     }
     if (app) progress(`${binder}: the push sidecar delivered ${app.received()} pushes`);
-    return { binder, seeds, requests: cases.length, byKind, counts, accepted: target.drained.accepted.size, failures, rssBefore, rssAfter, seconds: (Date.now() - started) / 1000 };
+    return { binder, seeds, requests: cases.length, byKind, counts, accepted: target.drained.accepted.size, failures, ...(rssBefore && rssAfter && { rssBefore, rssAfter }), seconds: (Date.now() - started) / 1000 };
   } finally {
     api.run.child.kill('SIGTERM');
     await api.run.exit;
@@ -250,18 +244,6 @@ async function settle(drained: { seen: Set<string> }, target: FuzzTarget): Promi
   await Promise.all([BINDINGS.scratchIn, BINDINGS.manual].map((binding) => emptyGroup(target, binding)));
   await new Promise((resolve) => setTimeout(resolve, 3_000));
   await fetch(`${target.ops}/healthz`).catch(() => undefined);
-}
-
-/**
- * The sidecar's RSS at rest, read twice: as it stands once the run's messages are drained (V8
- * keeps the pages of garbage it has not collected yet, so this is wherever its last collection
- * left it), and 2 s after a full collection, which is what the process holds.
- */
-async function restingRss(run: RuntimeProcess, inspector: string): Promise<Rss> {
-  const idle = rssMiB(run.child.pid!);
-  const heap = await collectGarbage(inspector);
-  await new Promise((resolve) => setTimeout(resolve, 2_000));
-  return { idle, collected: rssMiB(run.child.pid!), heap };
 }
 
 /**
