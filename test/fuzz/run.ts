@@ -9,6 +9,7 @@ import { createServer, type Server } from 'node:http';
 import { Kafka, logLevel } from 'kafkajs';
 import type { BrokerEnvironment } from '../env/brokers.ts';
 import { HTTP_TIMEOUTS } from '../../runtime/src/app.ts';
+import { sidecarChildEnv } from '../../sidecar-config/env.ts';
 import { ConfigFiles, inspectorUrl, processAnswers, runtimeProcess, type RuntimeProcess } from '../support/runtime-process.ts';
 import { waitFor } from '../support/wait.ts';
 import { freePort } from '../integration/runtime/support.ts';
@@ -73,7 +74,9 @@ function binderYaml(binder: BinderType, env: FuzzEnvironment): string {
 
 async function startSidecar(files: ConfigFiles, yaml: string, nodeArgs: string[] = []): Promise<{ run: RuntimeProcess; port: number; opsPort: number }> {
   const [port, opsPort] = [await freePort(), await freePort()];
-  const run = runtimeProcess(['--config', await files.write(yaml), '--port', String(port), '--ops-port', String(opsPort), '--no-watch'], { BINDERY_LOG_LEVEL: 'warn' }, nodeArgs);
+  // With the environment the webhook gives a pod's sidecar: its memory is what is measured.
+  const env = { ...sidecarChildEnv(process.env), BINDERY_LOG_LEVEL: 'warn' } as Record<string, string>;
+  const run = runtimeProcess(['--config', await files.write(yaml), '--port', String(port), '--ops-port', String(opsPort), '--no-watch'], env, nodeArgs);
   await processAnswers(run, opsPort, 'readyz', 60_000);
   return { run, port, opsPort };
 }
