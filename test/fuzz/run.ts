@@ -275,7 +275,8 @@ async function emptyGroup(target: FuzzTarget, binding: string): Promise<void> {
 /**
  * The drained topic, made up front with as many partitions as any binding grows it to (`keyed`
  * 3, the push sidecar's concurrency 8): partitions added after `pulled` joined reach that
- * consumer only at its next metadata refresh (30 s), later than the run waits.
+ * consumer only at its next read of the topic's metadata (5 s) and a rebalance of its group,
+ * a pause in the middle of the run.
  */
 export async function createDrainedTopic(env: FuzzEnvironment, topic: string): Promise<void> {
   const admin = new Kafka({ clientId: 'bindery-fuzz', brokers: env.kafkaBrokers, logLevel: logLevel.NOTHING }).admin();
