@@ -81,7 +81,7 @@ export async function restingRss(pid: number, inspector: string): Promise<Rss> {
     socket.close();
   }
   await new Promise((resolve) => setTimeout(resolve, 2_000));
-  return { idle, collected: rssMiB(pid), heap, figures, pages: residentPages(pid) };
+  return { idle, collected: rssMiB(pid), heap, figures, pages: residentPages(readFileSync(`/proc/${pid}/smaps`, 'utf8')) };
 }
 
 /** Sends inspector protocol calls on one socket, one answer per call id. */
@@ -110,12 +110,12 @@ function inspectorCalls(socket: WebSocket): (method: string, params?: object) =>
 const ARENA_SIZE = 64 * MiB;
 
 /**
- * The process's resident pages by /proc/PID/smaps. A thread arena is an anonymous read-write
+ * Resident pages by the text of /proc/PID/smaps. A thread arena is an anonymous read-write
  * mapping starting at a 64 MiB boundary whose rest of those 64 MiB is reserved without access.
  */
-export function residentPages(pid: number): ResidentPages {
+export function residentPages(smaps: string): ResidentPages {
   const pages: ResidentPages = { files: 0, brkHeap: 0, threadArenas: 0, otherAnonymous: 0 };
-  const mappings = readFileSync(`/proc/${pid}/smaps`, 'utf8').split(/\n(?=[0-9a-f]+-[0-9a-f]+ )/);
+  const mappings = smaps.split(/\n(?=[0-9a-f]+-[0-9a-f]+ )/);
   const parsed = mappings.map((text) => {
     const [, start, end, perms, path] = /^([0-9a-f]+)-([0-9a-f]+) (\S+) \S+ \S+ \S+[ \t]*(.*)$/m.exec(text) ?? [];
     return { start: Number.parseInt(start ?? '0', 16), end: Number.parseInt(end ?? '0', 16), perms: perms ?? '', path: path ?? '', rss: Number(/^Rss:\s+(\d+) kB/m.exec(text)?.[1] ?? 0) / 1024 };
