@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Pool } from 'undici';
 import { stringify } from 'yaml';
-import { SIDECAR_NODE_OPTIONS } from '../sidecar-config/env.ts';
+import { SIDECAR_NODE_OPTIONS, SIDECAR_PROCESS_ENV, sidecarChildEnv } from '../sidecar-config/env.ts';
 import type { BrokerBench } from './harness.ts';
 
 /**
@@ -37,7 +37,7 @@ export async function sidecarCommand(): Promise<{ entry: string; description: st
 /** How the sidecars of this run were started (once one was). */
 export function sidecarDescription(): string {
   if (command === undefined) return 'not started';
-  return `${command.description}, NODE_OPTIONS "${process.env.BENCH_SIDECAR_NODE_OPTIONS ?? SIDECAR_NODE_OPTIONS}"`;
+  return `${command.description}, NODE_OPTIONS "${process.env.BENCH_SIDECAR_NODE_OPTIONS ?? SIDECAR_NODE_OPTIONS}", MALLOC_MMAP_THRESHOLD_ ${SIDECAR_PROCESS_ENV.MALLOC_MMAP_THRESHOLD_}`;
 }
 
 export interface SidecarProcess {
@@ -93,10 +93,9 @@ export async function startSidecar(
   const child = spawn(process.execPath, [...profile, entry, 'runtime', '--config', configFile], {
     stdio: ['ignore', 'ignore', 'pipe'],
     env: {
-      ...process.env,
+      // As the webhook starts it; BENCH_SIDECAR_NODE_OPTIONS replaces its NODE_OPTIONS (docs/adr/0052).
+      ...sidecarChildEnv(process.env, process.env.BENCH_SIDECAR_NODE_OPTIONS),
       BINDERY_LOG_LEVEL: process.env.BINDERY_LOG_LEVEL ?? 'warn',
-      // As the webhook starts it; BENCH_SIDECAR_NODE_OPTIONS replaces those options (docs/adr/0052).
-      NODE_OPTIONS: [process.env.NODE_OPTIONS, process.env.BENCH_SIDECAR_NODE_OPTIONS ?? SIDECAR_NODE_OPTIONS].filter(Boolean).join(' '),
       ...env,
     },
   });

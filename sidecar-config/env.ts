@@ -24,6 +24,26 @@ export const SIDECAR_ENV = Object.freeze({
  */
 export const SIDECAR_NODE_OPTIONS = '--max-semi-space-size=1';
 
+/**
+ * The process environment the webhook gives the injected sidecar besides its settings. glibc's
+ * mmap threshold is held at its default of 128 KiB: left to itself, glibc raises it to the
+ * largest block freed so far (a Kafka fetch answer of up to 10 MB) and its trim threshold to
+ * twice that, so later large buffers land in the main heap and their pages stay resident once
+ * freed (docs/adr/0055-the-sidecar-holds-glibc-mmap-threshold.md).
+ */
+export const SIDECAR_PROCESS_ENV: Readonly<Record<string, string>> = Object.freeze({
+  NODE_OPTIONS: SIDECAR_NODE_OPTIONS,
+  MALLOC_MMAP_THRESHOLD_: String(128 * 1024),
+});
+
+/**
+ * The environment for a sidecar started as a child of a process with `inherited`, as the pod
+ * starts it: `nodeOptions` come after the NODE_OPTIONS inherited (a bench may replace them).
+ */
+export function sidecarChildEnv(inherited: NodeJS.ProcessEnv, nodeOptions = SIDECAR_NODE_OPTIONS): NodeJS.ProcessEnv {
+  return { ...inherited, ...SIDECAR_PROCESS_ENV, NODE_OPTIONS: [inherited.NODE_OPTIONS, nodeOptions].filter(Boolean).join(' ') };
+}
+
 export type CredentialPart = 'USERNAME' | 'PASSWORD';
 
 /**

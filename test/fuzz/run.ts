@@ -9,11 +9,13 @@ import { createServer, type Server } from 'node:http';
 import { Kafka, logLevel } from 'kafkajs';
 import type { BrokerEnvironment } from '../env/brokers.ts';
 import { HTTP_TIMEOUTS } from '../../runtime/src/app.ts';
-import { collectGarbage, ConfigFiles, inspectorUrl, processAnswers, rssMiB, runtimeProcess, type RuntimeProcess } from '../support/runtime-process.ts';
+import { sidecarChildEnv } from '../../sidecar-config/env.ts';
+import { ConfigFiles, inspectorUrl, processAnswers, runtimeProcess, type RuntimeProcess } from '../support/runtime-process.ts';
 import { waitFor } from '../support/wait.ts';
 import { freePort } from '../integration/runtime/support.ts';
 import { fuzzCase, STALLED_EVERY } from './cases.ts';
 import type { Failure, Verdict } from './judge.ts';
+import { restingRss, type Rss } from './memory.ts';
 import { BINDINGS, bindingsYaml, closeTarget, connectTarget, type BinderType, type FuzzTarget } from './target.ts';
 
 export type FuzzEnvironment = BrokerEnvironment;
@@ -44,13 +46,6 @@ export interface FuzzFailure {
   detail: string;
 }
 
-/** RSS in MiB as the process stands and after a full garbage collection, and the V8 heap in use after it. */
-export interface Rss {
-  idle: number;
-  collected: number;
-  heap: number;
-}
-
 export interface FuzzReport {
   binder: BinderType;
   seeds: number[];
@@ -61,9 +56,9 @@ export interface FuzzReport {
   accepted: number;
   /** The first failures, with what a replay needs. */
   failures: FuzzFailure[];
-  /** RSS in MiB before the run (after its warm-up) and after it; zero when not measured. */
-  rssBefore: Rss;
-  rssAfter: Rss;
+  /** The sidecar's memory before the run (after its warm-up) and after it; absent when not measured. */
+  rssBefore?: Rss;
+  rssAfter?: Rss;
   seconds: number;
 }
 
@@ -79,7 +74,9 @@ function binderYaml(binder: BinderType, env: FuzzEnvironment): string {
 
 async function startSidecar(files: ConfigFiles, yaml: string, nodeArgs: string[] = []): Promise<{ run: RuntimeProcess; port: number; opsPort: number }> {
   const [port, opsPort] = [await freePort(), await freePort()];
-  const run = runtimeProcess(['--config', await files.write(yaml), '--port', String(port), '--ops-port', String(opsPort), '--no-watch'], { BINDERY_LOG_LEVEL: 'warn' }, nodeArgs);
+  // With the environment the webhook gives a pod's sidecar: its memory is what is measured.
+  const env = { ...sidecarChildEnv(process.env), BINDERY_LOG_LEVEL: 'warn' } as Record<string, string>;
+  const run = runtimeProcess(['--config', await files.write(yaml), '--port', String(port), '--ops-port', String(opsPort), '--no-watch'], env, nodeArgs);
   await processAnswers(run, opsPort, 'readyz', 60_000);
   return { run, port, opsPort };
 }
@@ -202,11 +199,11 @@ app: { port: ${app.port} }`);
 
     await runRange(0, warmup);
     if (measure) await settle(drained, target);
-    const rssBefore = measure ? await restingRss(api.run, inspector) : { idle: 0, collected: 0, heap: 0 };
+    const rssBefore = measure ? await restingRss(api.run.child.pid!, inspector) : undefined;
     await runRange(warmup, cases.length);
     await Promise.all(aside);
     await settle(drained, target);
-    const rssAfter = measure ? await restingRss(api.run, inspector) : { idle: 0, collected: 0, heap: 0 };
+    const rssAfter = measure ? await restingRss(api.run.child.pid!, inspector) : undefined;
 
     const lost = [...target.drained.accepted].filter((id) => !drained.seen.has(id));
     counts.lost = lost.length;
@@ -223,7 +220,7 @@ app: { port: ${app.port} }`);
       failures.unshift({ seed: seeds[0]!, index: -1, kind: 'process', failure: 'crash', summary: 'the sidecar process', detail: crashed });
     }
     if (app) progress(`${binder}: the push sidecar delivered ${app.received()} pushes`);
-    return { binder, seeds, requests: cases.length, byKind, counts, accepted: target.drained.accepted.size, failures, rssBefore, rssAfter, seconds: (Date.now() - started) / 1000 };
+    return { binder, seeds, requests: cases.length, byKind, counts, accepted: target.drained.accepted.size, failures, ...(rssBefore && rssAfter && { rssBefore, rssAfter }), seconds: (Date.now() - started) / 1000 };
   } finally {
     api.run.child.kill('SIGTERM');
     await api.run.exit;
@@ -253,18 +250,6 @@ async function settle(drained: { seen: Set<string> }, target: FuzzTarget): Promi
 }
 
 /**
- * The sidecar's RSS at rest, read twice: as it stands once the run's messages are drained (V8
- * keeps the pages of garbage it has not collected yet, so this is wherever its last collection
- * left it), and 2 s after a full collection, which is what the process holds.
- */
-async function restingRss(run: RuntimeProcess, inspector: string): Promise<Rss> {
-  const idle = rssMiB(run.child.pid!);
-  const heap = await collectGarbage(inspector);
-  await new Promise((resolve) => setTimeout(resolve, 2_000));
-  return { idle, collected: rssMiB(run.child.pid!), heap };
-}
-
-/**
  * Reads a group the run does not drain (cases stop and pause it, or hold its messages) until
  * nothing comes for 3 s. On the memory binder those messages are the sidecar's own memory:
  * kept, as a durable group's must be, they would count as growth that is not a leak.
@@ -290,7 +275,8 @@ async function emptyGroup(target: FuzzTarget, binding: string): Promise<void> {
 /**
  * The drained topic, made up front with as many partitions as any binding grows it to (`keyed`
  * 3, the push sidecar's concurrency 8): partitions added after `pulled` joined reach that
- * consumer only at its next metadata refresh (30 s), later than the run waits.
+ * consumer only at its next read of the topic's metadata (5 s) and a rebalance of its group,
+ * a pause in the middle of the run.
  */
 export async function createDrainedTopic(env: FuzzEnvironment, topic: string): Promise<void> {
   const admin = new Kafka({ clientId: 'bindery-fuzz', brokers: env.kafkaBrokers, logLevel: logLevel.NOTHING }).admin();

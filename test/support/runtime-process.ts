@@ -3,11 +3,9 @@
  * what it prints, and whether it is still alive.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { WebSocket } from 'undici';
 import { waitFor } from './wait.ts';
 
 const root = join(import.meta.dirname, '../..');
@@ -93,37 +91,9 @@ export async function exitWithin(run: RuntimeProcess, ms: number): Promise<numbe
   }
 }
 
-/** The resident set of a process, in MiB (Linux). */
 /** The inspector's address that a process started with `--inspect=127.0.0.1:0` printed first. */
 export function inspectorUrl(run: RuntimeProcess): string {
   const url = /Debugger listening on (ws:\/\/\S+)/.exec(run.output())?.[1];
   if (url === undefined) throw new Error('the process has no inspector (start it with --inspect=127.0.0.1:0)');
   return url;
-}
-
-/**
- * A full garbage collection through the inspector protocol (as a heap snapshot starts with
- * one); resolves to the V8 heap in use after it, in MiB.
- */
-export async function collectGarbage(inspector: string): Promise<number> {
-  const socket = new WebSocket(inspector);
-  try {
-    return await new Promise<number>((resolve, reject) => {
-      socket.addEventListener('open', () => socket.send(JSON.stringify({ id: 1, method: 'HeapProfiler.collectGarbage' })));
-      socket.addEventListener('message', (event) => {
-        const answer = JSON.parse(String(event.data)) as { id?: number; result?: { usedSize?: number } };
-        // Asked once the collection answered: asked together, the heap was read before it ran.
-        if (answer.id === 1) socket.send(JSON.stringify({ id: 2, method: 'Runtime.getHeapUsage' }));
-        if (answer.id === 2) resolve((answer.result?.usedSize ?? Number.NaN) / 1024 / 1024);
-      });
-      socket.addEventListener('error', () => reject(new Error(`the inspector at ${inspector} failed`)));
-    });
-  } finally {
-    socket.close();
-  }
-}
-
-export function rssMiB(pid: number): number {
-  const kb = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
-  return kb === undefined ? Number.NaN : Number(kb) / 1024;
 }

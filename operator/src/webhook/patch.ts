@@ -13,7 +13,7 @@ import type {
 import type { Binder, StreamBinding } from '../api/types.ts';
 import { binderCredentialEnv } from '../render/credentials.ts';
 import { CONFIG_MAP_KEY, CONFIG_MAP_NAME, defaultBinderName } from '../render/sidecar-config.ts';
-import { SIDECAR_ENV, SIDECAR_NODE_OPTIONS } from '../../../sidecar-config/env.ts';
+import { SIDECAR_ENV, SIDECAR_PROCESS_ENV } from '../../../sidecar-config/env.ts';
 
 export const INJECT_LABEL = 'bindery.io/inject';
 export const BINDINGS_ANNOTATION = 'bindery.io/bindings';
@@ -105,7 +105,7 @@ export function buildInjectionPatch(
     used.add(binder);
   }
 
-  const env: V1EnvVar[] = [{ name: SIDECAR_ENV.bindings, value: names.join(',') }, { name: 'NODE_OPTIONS', value: SIDECAR_NODE_OPTIONS }];
+  const env: V1EnvVar[] = [{ name: SIDECAR_ENV.bindings, value: names.join(',') }, ...Object.entries(SIDECAR_PROCESS_ENV).map(([name, value]) => ({ name, value }))];
   if (appPort !== undefined) env.push({ name: SIDECAR_ENV.appPort, value: String(appPort) });
   env.push(...instanceEnv(pod, options.statefulSetReplicas));
   for (const binder of binders) if (used.has(binder.metadata.name)) env.push(...credentialEnv(binder));

@@ -164,6 +164,23 @@ describe('kafka binder: records on the wire', () => {
     expect(await raw.partitions(destination)).toBe(5);
   });
 
+  it('a joined group reads partitions added to its topic within seconds', async () => {
+    const destination = topic('added', ['g']);
+    const received = collector();
+    const consumer = await binder.createConsumer(inputBinding(destination, group(destination), { concurrency: 1 }), received.handler);
+    expect(await raw.partitions(destination)).toBe(1);
+    // Another binding of the destination asks for more partitions; the consumer's group was
+    // assigned the one partition there was.
+    await (await binder.createProducer(outputBinding(destination, { partitionCount: 3 }))).close();
+    const producer = await binder.createProducer(outputBinding(destination));
+    const receipts = await Promise.all(range('p', 6).map((id) => producer.send(message(id))));
+    await producer.close();
+    expect(new Set(receipts.map((r) => r.partition))).toEqual(new Set([0, 1, 2]));
+    await waitFor('all 6, those on the added partitions too', () => received.received.length >= 6, 20_000);
+    expect(received.ids().sort()).toEqual(range('p', 6).sort());
+    await consumer.close();
+  });
+
   it('spreads unpartitioned sends over the partitions and names the partition in the receipt', async () => {
     const destination = topic('spread');
     await (await binder.createProducer(outputBinding(destination, { partitionCount: 3 }))).close();

@@ -40,6 +40,11 @@ export interface KafkaConsumerTuning {
    * one (docs/adr/0051-kafka-commits-at-most-every-100-ms.md).
    */
   commitInterval: number;
+  /**
+   * Longest time between two reads of the topic's metadata: partitions added to the topic reach
+   * the group (kafkajs rejoins once it sees them) at most this long after they were made.
+   */
+  metadataMaxAge: number;
 }
 
 /** What a consumer needs from its binder. */
@@ -113,6 +118,7 @@ export class KafkaInput implements Consumer {
       heartbeatInterval: tuning.heartbeatInterval,
       rebalanceTimeout: tuning.rebalanceTimeout,
       maxWaitTimeInMs: tuning.maxWaitTime,
+      metadataMaxAge: tuning.metadataMaxAge,
       allowAutoTopicCreation: false,
       // range first (what Java members offer); kafkajs' own as the fallback for groups of
       // plain kafkajs consumers.

@@ -75,6 +75,9 @@ export const DEFAULT_CONSUMER_TUNING: KafkaConsumerTuning = {
   joinTimeout: 60_000,
   restartDelay: 1_000,
   commitInterval: 100,
+  // kafkajs' default is 5 minutes, during which records sent to a partition added meanwhile
+  // (a binding with a larger partitionCount, `kafka-topics --alter`) wait unread.
+  metadataMaxAge: 5_000,
 };
 
 export function createKafkaBinder(config: BinderConfig, deps: BinderDeps, options: KafkaBinderOptions = {}): Binder {
