@@ -10,6 +10,12 @@
  * one lane that never has two batches in flight, and its batch holds the lane through its
  * retries, as a single push holds it. Unpartitioned messages share one lane that may have up to
  * `concurrency` batches out at once, as unordered single pushes may.
+ *
+ * Fullness: a batch smaller than `batchSize` leaves while no other short batch of its lane is out,
+ * as Nagle's algorithm lets one small segment be unacknowledged; otherwise it waits to fill
+ * until that one is answered. Sending whatever waited each time a slot freed made every batch as
+ * short as the broker's refill after the last answer, and kept them that short
+ * (docs/adr/0058-short-batches-wait-for-the-one-out.md).
  */
 import type { BaseLogger } from 'pino';
 import type { BindingConfig } from '../config/model.ts';
@@ -39,6 +45,8 @@ export class BatchPushDispatcher {
   private readonly waiting = new Map<number, Delivery[]>();
   /** Ordered lanes with a batch out. */
   private readonly busy = new Set<number>();
+  /** Lanes with a batch shorter than batchSize out. */
+  private readonly short = new Set<number>();
   private readonly inflight = new Set<Promise<void>>();
   private readonly stopping = new AbortController();
   private flushing = false;
@@ -91,6 +99,8 @@ export class BatchPushDispatcher {
       const batch = queue.splice(0, batchSize);
       if (queue.length === 0) this.waiting.delete(lane);
       if (lane !== UNORDERED) this.busy.add(lane);
+      const isShort = batch.length < batchSize;
+      if (isShort) this.short.add(lane);
       const run = this.deliver(batch.map((delivery) => ({ delivery, attempt: delivery.attempt })))
         .catch((error: unknown) => {
           this.logger.warn({ binding: this.binding.name, err: (error as Error)?.message ?? String(error) }, 'settling a pushed batch failed; the broker delivers what was not settled again');
@@ -98,18 +108,23 @@ export class BatchPushDispatcher {
         .finally(() => {
           this.inflight.delete(run);
           this.busy.delete(lane);
+          if (isShort) this.short.delete(lane);
           this.flush();
         });
       this.inflight.add(run);
     }
   }
 
-  /** The next lane with messages and no batch out, round-robin so that no partition starves the others. */
+  /**
+   * The next lane with messages and no batch out (the unordered lane: a full batch, or no short
+   * one out), round-robin so that no partition starves the others.
+   */
   private readyLane(): number | undefined {
     const lanes = [...this.waiting.keys()];
+    const { batchSize } = this.binding.consumer;
     for (let i = 0; i < lanes.length; i++) {
       const lane = lanes[(this.nextLane + i) % lanes.length]!;
-      if (!this.busy.has(lane)) {
+      if (!this.busy.has(lane) && (!this.short.has(lane) || this.waiting.get(lane)!.length >= batchSize)) {
         this.nextLane = (this.nextLane + i + 1) % lanes.length;
         return lane;
       }

@@ -195,6 +195,36 @@ describe('BatchPushDispatcher', () => {
     expect(log.filter((entry) => entry.startsWith('ack u')).sort()).toEqual(['ack u0', 'ack u1', 'ack u2', 'ack u3', 'ack u4', 'ack u5']);
   });
 
+  it('sends a short batch while no other short one is out; later arrivals fill up until it is answered', async () => {
+    const log: string[] = [];
+    const held: Array<() => void> = [];
+    const gate = () => new Promise<void>((resolve) => held.push(resolve));
+    const { transport, batches } = app(() => 200, gate);
+    const dispatcher = new BatchPushDispatcher(binding({ batchSize: 4, concurrency: 3 }), transport, new FakeClock(), () => undefined, silent);
+    const ids = (): string[][] => batches.map((batch) => batch.map((m) => m.id));
+    // Nothing is out: a single message leaves at once rather than waiting for company.
+    dispatcher.handle(delivery('a', log));
+    await settle();
+    expect(ids()).toEqual([['a']]);
+    // While it is out, a full batch still leaves, and the remainder waits although slots are free.
+    for (const id of ['b', 'c', 'd', 'e', 'f']) dispatcher.handle(delivery(id, log));
+    await settle();
+    expect(ids()).toEqual([['a'], ['b', 'c', 'd', 'e']]);
+    expect(dispatcher.counts).toEqual({ batches: 2, waiting: 1 });
+    dispatcher.handle(delivery('g', log));
+    await settle();
+    expect(dispatcher.counts).toEqual({ batches: 2, waiting: 2 });
+    // The short batch answered: what gathered meanwhile leaves as one batch.
+    held.shift()!();
+    await settle();
+    expect(ids()).toEqual([['a'], ['b', 'c', 'd', 'e'], ['f', 'g']]);
+    held.splice(0).forEach((resolve) => resolve());
+    await settle();
+    held.splice(0).forEach((resolve) => resolve());
+    await dispatcher.stop();
+    expect(log.filter((entry) => entry.startsWith('ack')).sort()).toEqual(['a', 'b', 'c', 'd', 'e', 'f', 'g'].map((id) => `ack ${id}`));
+  });
+
   it('gives back what waits and what waits for a retry when it stops, last first', async () => {
     const log: string[] = [];
     const clock = new FakeClock();
