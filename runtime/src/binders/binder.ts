@@ -69,6 +69,29 @@ export interface Delivery extends InboundMessage {
   deadLetter(reason: string): Promise<void>;
 }
 
+/**
+ * The message fields of a Delivery implemented as a class: one object per message with its
+ * settling in prototype methods, where an object literal of closures per message showed on
+ * push's allocation profile. `partition` is only set when there is one.
+ */
+export abstract class DeliveryFields implements InboundMessage {
+  readonly id: string;
+  readonly payload: Buffer;
+  readonly contentType: string;
+  readonly headers: Record<string, string>;
+  declare readonly partition?: number;
+  readonly attempt: number;
+
+  constructor(message: InboundMessage) {
+    this.id = message.id;
+    this.payload = message.payload;
+    this.contentType = message.contentType;
+    this.headers = message.headers;
+    if (message.partition !== undefined) this.partition = message.partition;
+    this.attempt = message.attempt;
+  }
+}
+
 export type DeliveryHandler = (delivery: Delivery) => void;
 
 export interface Producer {

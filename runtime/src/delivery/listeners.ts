@@ -208,8 +208,18 @@ export class ListenerHub {
  * generation, so every delivery left megabytes of heap that only a full collection returns.
  */
 export function formatEvent(message: InboundMessage): Buffer {
-  const head = `id: ${message.id.replace(/[\r\n]/g, '')}\nevent: message\ndata: ${dataHead(message)}`;
-  const tail = `${dataTail(message)}\n\n`;
+  return dataBytes(message, `id: ${message.id.replace(/[\r\n]/g, '')}\nevent: message\ndata: `, '\n\n');
+}
+
+/** A batch push's line for `message`: the event's data and a line feed, as bytes (docs/adr/0040-batch-push-as-ndjson.md). */
+export function batchLine(message: InboundMessage): Buffer {
+  return dataBytes(message, '', '\n');
+}
+
+/** `before`, the event's data on one line, then `after`; a JSON body copied in as its bytes. */
+function dataBytes(message: InboundMessage, before: string, after: string): Buffer {
+  const head = before + dataHead(message);
+  const tail = dataTail(message) + after;
   if (!isJsonAsSent(message)) return Buffer.from(head + payloadJson(message) + tail);
   const { payload } = message;
   const start = Buffer.byteLength(head);

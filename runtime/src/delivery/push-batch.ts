@@ -10,6 +10,12 @@
  * one lane that never has two batches in flight, and its batch holds the lane through its
  * retries, as a single push holds it. Unpartitioned messages share one lane that may have up to
  * `concurrency` batches out at once, as unordered single pushes may.
+ *
+ * Fullness: a batch smaller than `batchSize` leaves only when no batch of its lane is out, as
+ * Nagle's algorithm sends a small segment only when nothing is unacknowledged; otherwise it
+ * fills up until it is full or the lane's batches are answered. Sending whatever waited each
+ * time a slot freed made every batch as short as the broker's refill after the last answer,
+ * and kept them that short (docs/adr/0058-short-batches-wait-for-the-batches-out.md).
  */
 import type { BaseLogger } from 'pino';
 import type { BindingConfig } from '../config/model.ts';
@@ -18,7 +24,7 @@ import { retryDelay } from '../../../time/retry.ts';
 import { sleep, type Clock } from '../../../time/clock.ts';
 import { deliveryRetryPolicy } from './backoff.ts';
 import { acknowledge, attemptsLeft, giveUp, type OutcomeObserver } from './settle.ts';
-import { eventData } from './listeners.ts';
+import { batchLine } from './listeners.ts';
 import { appPool, classifyStatus, post, pushFailed, type PushResult } from './push.ts';
 
 export const BATCH_CONTENT_TYPE = 'application/x-ndjson';
@@ -39,6 +45,8 @@ export class BatchPushDispatcher {
   private readonly waiting = new Map<number, Delivery[]>();
   /** Ordered lanes with a batch out. */
   private readonly busy = new Set<number>();
+  /** Batches of the unordered lane out. */
+  private unorderedOut = 0;
   private readonly inflight = new Set<Promise<void>>();
   private readonly stopping = new AbortController();
   private flushing = false;
@@ -91,6 +99,7 @@ export class BatchPushDispatcher {
       const batch = queue.splice(0, batchSize);
       if (queue.length === 0) this.waiting.delete(lane);
       if (lane !== UNORDERED) this.busy.add(lane);
+      if (lane === UNORDERED) this.unorderedOut++;
       const run = this.deliver(batch.map((delivery) => ({ delivery, attempt: delivery.attempt })))
         .catch((error: unknown) => {
           this.logger.warn({ binding: this.binding.name, err: (error as Error)?.message ?? String(error) }, 'settling a pushed batch failed; the broker delivers what was not settled again');
@@ -98,18 +107,23 @@ export class BatchPushDispatcher {
         .finally(() => {
           this.inflight.delete(run);
           this.busy.delete(lane);
+          if (lane === UNORDERED) this.unorderedOut--;
           this.flush();
         });
       this.inflight.add(run);
     }
   }
 
-  /** The next lane with messages and no batch out, round-robin so that no partition starves the others. */
+  /**
+   * The next lane with messages and no batch out (the unordered lane: a full batch, or none of
+   * its batches out), round-robin so that no partition starves the others.
+   */
   private readyLane(): number | undefined {
     const lanes = [...this.waiting.keys()];
+    const { batchSize } = this.binding.consumer;
     for (let i = 0; i < lanes.length; i++) {
       const lane = lanes[(this.nextLane + i) % lanes.length]!;
-      if (!this.busy.has(lane)) {
+      if (!this.busy.has(lane) && (lane !== UNORDERED || this.unorderedOut === 0 || this.waiting.get(lane)!.length >= batchSize)) {
         this.nextLane = (this.nextLane + i + 1) % lanes.length;
         return lane;
       }
@@ -125,15 +139,22 @@ export class BatchPushDispatcher {
       const results = await this.transport(pending.map(({ delivery, attempt }) => (attempt === delivery.attempt ? delivery : { ...delivery, attempt })));
       const seconds = (this.clock.now() - started) / 1000;
       const again: Entry[] = [];
-      for (const [index, entry] of pending.entries()) {
+      // Acks side by side rather than one await after another (an ack only marks its message,
+      // and the binder sends the batch's acks together); dead letters one by one, in order.
+      const settling: Promise<void>[] = [];
+      for (let index = 0; index < pending.length; index++) {
+        const entry = pending[index]!;
         const result = results[index]!;
         if (!result.ok && result.retryable && attemptsLeft(consumer, entry.attempt)) {
           this.observe('retry', seconds);
           again.push({ delivery: entry.delivery, attempt: entry.attempt + 1 });
+        } else if (result.ok) {
+          settling.push(this.settle(entry, result, seconds));
         } else {
           await this.settle(entry, result, seconds);
         }
       }
+      await Promise.all(settling);
       if (again.length === 0) return;
       const delay = retryDelay(deliveryRetryPolicy(consumer), Math.min(...again.map((entry) => entry.attempt - 1)));
       if (!(await sleep(this.clock, delay, this.stopping.signal))) {
@@ -169,9 +190,12 @@ async function requeueAll(deliveries: Delivery[]): Promise<void> {
   for (const delivery of [...deliveries].reverse()) await delivery.requeue().catch(() => undefined);
 }
 
-/** The batch's body: one SSE-shaped line per message, each with the attempt it is on. */
-export function batchBody(messages: readonly InboundMessage[]): string {
-  return messages.map(eventData).join('\n') + '\n';
+/**
+ * The batch's body: one SSE-shaped line per message, each with the attempt it is on, as bytes:
+ * a JSON payload goes in as it arrived rather than decoded into a string and encoded again.
+ */
+export function batchBody(messages: readonly InboundMessage[]): Buffer {
+  return Buffer.concat(messages.map(batchLine));
 }
 
 /**

@@ -4,7 +4,7 @@
  * it has gone quiet and everything it delivered is settled, so nothing it held is lost or
  * delivered twice by the move.
  */
-import type { Delivery, DeliveryHandler } from '../binders/binder.ts';
+import { DeliveryFields, type Delivery, type DeliveryHandler } from '../binders/binder.ts';
 import { sleep, type Clock } from '../../../time/clock.ts';
 
 export class DeliveryTracker {
@@ -23,35 +23,13 @@ export class DeliveryTracker {
     return (delivery) => {
       this.unsettled++;
       this.lastDeliveryAt = this.clock.now();
-      let done = false;
-      const release = (): void => {
-        if (!done) {
-          done = true;
-          this.unsettled--;
-        }
-      };
-      // Counted settled once the binder's settle finished, failed or not; no async layer of its own per message.
-      const settled = (action: () => Promise<void>) => (): Promise<void> => {
-        try {
-          return action().finally(release);
-        } catch (error) {
-          release();
-          return Promise.reject(error as Error);
-        }
-      };
-      const tracked: Delivery = {
-        id: delivery.id,
-        payload: delivery.payload,
-        contentType: delivery.contentType,
-        headers: delivery.headers,
-        ...(delivery.partition !== undefined && { partition: delivery.partition }),
-        attempt: delivery.attempt,
-        ack: settled(() => delivery.ack()),
-        requeue: settled(() => delivery.requeue()),
-        deadLetter: (reason) => settled(() => delivery.deadLetter(reason))(),
-      };
-      handler(tracked);
+      handler(new TrackedDelivery(delivery, this));
     };
+  }
+
+  /** Called once per delivery, when the binder's settle of it finished, failed or not. */
+  release(): void {
+    this.unsettled--;
   }
 
   /** Resolves once nothing was delivered for `quietMs`, or after `maxMs`. */
@@ -66,5 +44,46 @@ export class DeliveryTracker {
   async settled(maxMs: number, pollMs = 20): Promise<void> {
     const deadline = this.clock.now() + maxMs;
     while (this.unsettled > 0 && this.clock.now() < deadline) await sleep(this.clock, pollMs);
+  }
+}
+
+/** A delivery counted unsettled until the binder's settle of it finished, failed or not. */
+class TrackedDelivery extends DeliveryFields implements Delivery {
+  private released = false;
+
+  constructor(private readonly delivery: Delivery, private readonly tracker: DeliveryTracker) {
+    super(delivery);
+  }
+
+  ack(): Promise<void> {
+    return this.settled(() => this.delivery.ack());
+  }
+
+  requeue(): Promise<void> {
+    return this.settled(() => this.delivery.requeue());
+  }
+
+  deadLetter(reason: string): Promise<void> {
+    return this.settled(() => this.delivery.deadLetter(reason));
+  }
+
+  private settled(action: () => Promise<void>): Promise<void> {
+    let settling: Promise<void>;
+    try {
+      settling = action();
+    } catch (error) {
+      this.release();
+      return Promise.reject(error as Error);
+    }
+    return settling.then(() => this.release(), (error: unknown) => {
+      this.release();
+      throw error;
+    });
+  }
+
+  private release(): void {
+    if (this.released) return;
+    this.released = true;
+    this.tracker.release();
   }
 }

@@ -17,7 +17,7 @@ import { retryDelay, type RetryPolicy } from '../../../../time/retry.ts';
 import { RABBIT_DLX, rabbit } from '../../../../topology/naming.ts';
 import { rabbitTopology, type RabbitTopology } from '../../../../topology/rabbit/desired.ts';
 import { unsettledLimit, type BindingConfig } from '../../config/model.ts';
-import { TopologyRefusedError, type BinderDeps, type Consumer, type Delivery, type DeliveryHandler } from '../binder.ts';
+import { DeliveryFields, TopologyRefusedError, type BinderDeps, type Consumer, type Delivery, type DeliveryHandler, type InboundMessage } from '../binder.ts';
 import { deadLetterProperties, inboundMessage, type PublishProperties } from './messages.ts';
 import { MessageNotEncodableError } from './publisher.ts';
 import { AckBatcher } from './acks.ts';
@@ -193,7 +193,7 @@ export class RabbitConsumer implements Consumer {
     }, delay);
   }
 
-  private countRequeue(key: string, attempt: number): void {
+  countRequeue(key: string, attempt: number): void {
     this.requeues.delete(key);
     this.requeues.set(key, attempt);
     // Bounded: the oldest entries (messages probably taken by another consumer) go first.
@@ -255,62 +255,101 @@ export class RabbitConsumer implements Consumer {
     const received = inboundMessage(message, queue, this.binding.destination, this.binding.contentType);
     const requeueKey = this.requeues.size > 0 ? requeueKeyOf(message) : undefined;
     const earlier = requeueKey === undefined ? undefined : this.requeues.get(requeueKey);
-    const inbound = earlier === undefined ? received : { ...received, attempt: Math.max(received.attempt, earlier + 1) };
-    let settled = false;
-    const settle = async (action: (acks: AckBatcher) => Promise<void> | void): Promise<void> => {
-      if (settled) return;
-      settled = true;
-      // A delivery of a channel that died is already back in the queue: nothing to settle.
-      if (!life.open) return;
-      await action(life.acks);
-    };
-    const delivery: Delivery = {
-      ...inbound,
-      ack: () => settle((acks) => {
-        if (requeueKey !== undefined) this.requeues.delete(requeueKey);
-        acks.ack(message);
-      }),
-      requeue: () => settle((acks) => {
-        this.countRequeue(requeueKeyOf(message), inbound.attempt);
-        acks.nack(message, true);
-      }),
-      deadLetter: (reason: string) => settle(async (acks) => {
-        const forget = (): void => void (requeueKey !== undefined && this.requeues.delete(requeueKey));
-        if (this.deadLetterEnabled) {
-          try {
-            await this.binder.publish(RABBIT_DLX, rabbit.dlqRoutingKey(queue), message.content, deadLetterProperties(message, reason));
-          } catch (error) {
-            if (error instanceof MessageNotEncodableError) {
-              // It would fail the same way every time (its headers and ours do not fit one
-              // frame): the broker dead-letters it itself, through the queue's
-              // x-dead-letter-exchange, with x-death instead of x-exception-message.
-              this.binder.log('warn', { binding: this.binding.name, messageId: inbound.id, reason, err: error.message },
-                'dead letter too large to republish; rejected to the queue\'s dead-letter exchange');
-              forget();
-              if (life.open) acks.nack(message, false);
-              return;
-            }
-            // Not stored in the DLQ: the original goes back to the queue rather than being lost.
-            if (life.open) acks.nack(message, true);
-            throw error;
-          }
-        }
-        forget();
-        if (life.open) acks.ack(message);
-      }),
-    };
-    const dispatch = (): void => {
+    if (earlier !== undefined) received.attempt = Math.max(received.attempt, earlier + 1);
+    const delivery = new RabbitDelivery(this, life, queue, message, received, requeueKey);
+    if (this.paused && this.anonymous) this.held.push(() => this.dispatch(delivery));
+    else this.dispatch(delivery);
+  }
+
+  private dispatch(delivery: RabbitDelivery): void {
+    try {
+      this.handler(delivery);
+    } catch (error) {
+      // A message the runtime cannot take would come back and fail again: dead-lettered
+      // (or dropped), never redelivered in a loop.
+      this.binder.log('error', { binding: this.binding.name, messageId: delivery.id, err: (error as Error).message }, 'delivery handler threw; message dead-lettered');
+      delivery.deadLetter(`the sidecar could not deliver the message: ${(error as Error).message}`).catch(() => undefined);
+    }
+  }
+
+  /** A delivery acked or dead-lettered: its attempts need no counting any more. */
+  forgetRequeue(key: string | undefined): void {
+    if (key !== undefined) this.requeues.delete(key);
+  }
+
+  /** Republishes `delivery` to the binding's DLQ (when it has one), then acks it. */
+  async deadLetterOf(delivery: RabbitDelivery, reason: string): Promise<void> {
+    const { life, message, queue } = delivery;
+    const acks = life.acks;
+    if (this.deadLetterEnabled) {
       try {
-        this.handler(delivery);
+        await this.binder.publish(RABBIT_DLX, rabbit.dlqRoutingKey(queue), message.content, deadLetterProperties(message, reason));
       } catch (error) {
-        // A message the runtime cannot take would come back and fail again: dead-lettered
-        // (or dropped), never redelivered in a loop.
-        this.binder.log('error', { binding: this.binding.name, messageId: inbound.id, err: (error as Error).message }, 'delivery handler threw; message dead-lettered');
-        delivery.deadLetter(`the sidecar could not deliver the message: ${(error as Error).message}`).catch(() => undefined);
+        if (error instanceof MessageNotEncodableError) {
+          // It would fail the same way every time (its headers and ours do not fit one
+          // frame): the broker dead-letters it itself, through the queue's
+          // x-dead-letter-exchange, with x-death instead of x-exception-message.
+          this.binder.log('warn', { binding: this.binding.name, messageId: delivery.id, reason, err: error.message },
+            'dead letter too large to republish; rejected to the queue\'s dead-letter exchange');
+          this.forgetRequeue(delivery.requeueKey);
+          if (life.open) acks.nack(message, false);
+          return;
+        }
+        // Not stored in the DLQ: the original goes back to the queue rather than being lost.
+        if (life.open) acks.nack(message, true);
+        throw error;
       }
-    };
-    if (this.paused && this.anonymous) this.held.push(dispatch);
-    else dispatch();
+    }
+    this.forgetRequeue(delivery.requeueKey);
+    if (life.open) acks.ack(message);
+  }
+}
+
+const SETTLED = Promise.resolve();
+
+/**
+ * One message received on a channel. Acks and requeues only mark the message in its channel's
+ * AckBatcher, so they answer with a promise already resolved rather than one made per message.
+ */
+class RabbitDelivery extends DeliveryFields implements Delivery {
+  private settled = false;
+
+  constructor(
+    private readonly consumer: RabbitConsumer,
+    readonly life: ChannelLife,
+    readonly queue: string,
+    readonly message: ConsumeMessage,
+    inbound: InboundMessage,
+    readonly requeueKey: string | undefined,
+  ) {
+    super(inbound);
+  }
+
+  /** True the first time it is settled while its channel lives; a delivery of a channel that died is already back in the queue. */
+  private settling(): boolean {
+    if (this.settled) return false;
+    this.settled = true;
+    return this.life.open;
+  }
+
+  ack(): Promise<void> {
+    if (this.settling()) {
+      this.consumer.forgetRequeue(this.requeueKey);
+      this.life.acks.ack(this.message);
+    }
+    return SETTLED;
+  }
+
+  requeue(): Promise<void> {
+    if (this.settling()) {
+      this.consumer.countRequeue(requeueKeyOf(this.message), this.attempt);
+      this.life.acks.nack(this.message, true);
+    }
+    return SETTLED;
+  }
+
+  deadLetter(reason: string): Promise<void> {
+    return this.settling() ? this.consumer.deadLetterOf(this, reason) : SETTLED;
   }
 }
 

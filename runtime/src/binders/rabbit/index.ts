@@ -278,11 +278,11 @@ class RabbitBinder implements Binder, ConsumerHost {
       this.log('warn', { connection: role, err: this.describe('connection error', error) }, 'RabbitMQ connection error');
     });
     connection.on('close', () => this.connectionLost(connection));
-    // The publishing connection carries a burst of publishes per event-loop turn: one writev for them.
-    if (role === 'publish') {
-      const socket = amqpSocket(connection);
-      if (socket !== undefined) coalesceWrites(socket);
-    }
+    // The publishing connection carries a burst of publishes per event-loop turn, the consuming
+    // one the acks of a turn's answers from the app (one frame each behind a push still out):
+    // one writev for each burst.
+    const socket = amqpSocket(connection);
+    if (socket !== undefined) coalesceWrites(socket);
     return connection;
   }
 

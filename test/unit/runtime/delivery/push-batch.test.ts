@@ -89,7 +89,7 @@ describe('batchBody', () => {
       { id: 'a', payload: Buffer.from('{\n"n": 1}'), contentType: 'application/json', headers: { tenant: 'acme' }, partition: 2, attempt: 1 },
       { id: 'b', payload: Buffer.from([1, 2, 3]), contentType: 'application/octet-stream', headers: {}, attempt: 3 },
     ]);
-    const lines = body.split('\n');
+    const lines = body.toString('utf8').split('\n');
     expect(lines).toHaveLength(3);
     expect(lines[2]).toBe('');
     expect(lines.slice(0, 2).map((line) => JSON.parse(line))).toEqual([
@@ -193,6 +193,36 @@ describe('BatchPushDispatcher', () => {
     expect(unordered.batches).toHaveLength(3);
     expect(log.filter((entry) => entry.startsWith('requeue u'))).toEqual(['requeue u9', 'requeue u8', 'requeue u7', 'requeue u6']);
     expect(log.filter((entry) => entry.startsWith('ack u')).sort()).toEqual(['ack u0', 'ack u1', 'ack u2', 'ack u3', 'ack u4', 'ack u5']);
+  });
+
+  it('sends a short batch only while none of its lane is out; later arrivals fill up until they are answered', async () => {
+    const log: string[] = [];
+    const held: Array<() => void> = [];
+    const gate = () => new Promise<void>((resolve) => held.push(resolve));
+    const { transport, batches } = app(() => 200, gate);
+    const dispatcher = new BatchPushDispatcher(binding({ batchSize: 4, concurrency: 3 }), transport, new FakeClock(), () => undefined, silent);
+    const ids = (): string[][] => batches.map((batch) => batch.map((m) => m.id));
+    // Nothing is out: a single message leaves at once rather than waiting for company.
+    dispatcher.handle(delivery('a', log));
+    await settle();
+    expect(ids()).toEqual([['a']]);
+    // While it is out, a full batch still leaves, and the remainder waits although slots are free.
+    for (const id of ['b', 'c', 'd', 'e', 'f']) dispatcher.handle(delivery(id, log));
+    await settle();
+    expect(ids()).toEqual([['a'], ['b', 'c', 'd', 'e']]);
+    expect(dispatcher.counts).toEqual({ batches: 2, waiting: 1 });
+    // One of the two answered: the other is still out, so f and g keep gathering.
+    held.shift()!();
+    dispatcher.handle(delivery('g', log));
+    await settle();
+    expect(dispatcher.counts).toEqual({ batches: 1, waiting: 2 });
+    // Both answered: what gathered meanwhile leaves as one batch.
+    held.shift()!();
+    await settle();
+    expect(ids()).toEqual([['a'], ['b', 'c', 'd', 'e'], ['f', 'g']]);
+    held.splice(0).forEach((resolve) => resolve());
+    await dispatcher.stop();
+    expect(log.filter((entry) => entry.startsWith('ack')).sort()).toEqual(['a', 'b', 'c', 'd', 'e', 'f', 'g'].map((id) => `ack ${id}`));
   });
 
   it('gives back what waits and what waits for a retry when it stops, last first', async () => {
