@@ -32,7 +32,7 @@ function sizes(): BenchSizes {
   };
 }
 
-const benches = [...Object.keys(brokers), 'operator', 'kafka-clients', 'tracing'];
+const benches = [...Object.keys(brokers), 'operator', 'kafka-clients', 'tracing', 'profile'];
 
 /** The node binary the bench should run on, or undefined when that is the one running now. */
 async function benchNode(): Promise<string | undefined> {
