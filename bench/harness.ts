@@ -162,7 +162,10 @@ export async function runBench(broker: BrokerBench, brokerName: string, sizes: B
     const [directSamples = [], binderSamples = [], proxySamples = [], sidecarSamples = []] =
       await timeInTurn(sizes.latencyMessages, [viaDirect, viaBinder, viaProxy, viaSidecar]);
 
+    /** When each phase of the sidecar ran, for slicing its CPU profile (bench/profile). */
+    const windows: Record<string, [bigint, bigint]> = {};
     progress(`throughput, ${sizes.inFlight} in flight, ${THROUGHPUT_ROUNDS} alternating rounds (best kept)`);
+    const sendStartedAt = process.hrtime.bigint();
     const directRates: number[] = [];
     const binderRates: number[] = [];
     const proxyRates: number[] = [];
@@ -189,12 +192,14 @@ export async function runBench(broker: BrokerBench, brokerName: string, sizes: B
       progress(`round ${round}: direct ${Math.round(directRates.at(-1)!)} msg/s, binder in process ${Math.round(binderRates.at(-1)!)} msg/s, ` +
         `bare HTTP proxy ${Math.round(proxyRates.at(-1)!)} msg/s, sidecar ${Math.round(sidecarRates.at(-1)!)} msg/s`);
     }
+    windows.send = [sendStartedAt, process.hrtime.bigint()];
     const batch = Array.from({ length: sizes.batchSize }, () => payload);
     const batchCalls = Math.max(1, Math.round(sizes.throughputMessages / sizes.batchSize));
     const batchesInFlight = sizes.batchesInFlight;
     progress(`bulk, ${sizes.batchSize} messages per call, ${batchesInFlight} calls in flight, ${THROUGHPUT_ROUNDS} alternating rounds (best kept)`);
     const directBatchRates: number[] = [];
     const sidecarBatchRates: number[] = [];
+    const bulkStartedAt = process.hrtime.bigint();
     for (let round = 1; round <= THROUGHPUT_ROUNDS; round++) {
       const directRun = await timed(() => repeat(batchCalls, batchesInFlight, () => direct.sendBatch(batch)));
       directBatchRates.push((batchCalls * sizes.batchSize) / directRun.seconds);
@@ -202,6 +207,7 @@ export async function runBench(broker: BrokerBench, brokerName: string, sizes: B
       sidecarBatchRates.push((batchCalls * sizes.batchSize) / sidecarRun.seconds);
       progress(`round ${round}: direct batched ${Math.round(directBatchRates.at(-1)!)} msg/s, sidecar bulk ${Math.round(sidecarBatchRates.at(-1)!)} msg/s`);
     }
+    windows.bulk = [bulkStartedAt, process.hrtime.bigint()];
     await binder.close();
     await direct.close();
     // Stopped before the push rows, whose CPU it would otherwise share.
@@ -228,8 +234,6 @@ export async function runBench(broker: BrokerBench, brokerName: string, sizes: B
     const fill = Array.from({ length: sizes.batchSize }, () => payload);
     await repeat(Math.ceil(sizes.pushMessages / sizes.batchSize), sizes.batchesInFlight, () => filler.sendBatch(fill));
     await filler.close();
-    /** When each input of the sidecar drained, for slicing its CPU profile (bench/profile). */
-    const windows: Record<string, [bigint, bigint]> = {};
     /** Starts a consumer (of the bench or the sidecar) and resolves with the rate at which it drained the queue. */
     const drain = async (arrivals: Arrivals, start: () => Promise<void>): Promise<number> => {
       arrivals.start();

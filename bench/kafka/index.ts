@@ -1,13 +1,16 @@
 /**
  * Kafka for the bench: kafkajs used the way a careful application would use it directly
- * (an idempotent producer, acks=all awaited per message; a consumer group reading with
+ * (an idempotent producer, acks=all awaited per message, records with the headers the
+ * binder writes so that both put the same bytes on the wire; a consumer group reading with
  * eachMessage, as many partitions at once as the sidecar has deliveries in flight), creating
  * the same topics as the sidecar through the shared pure function.
  */
+import { randomUUID } from 'node:crypto';
 import { Kafka, logLevel, type Admin, type Consumer as KafkaConsumer } from 'kafkajs';
 import { defaultConsumer, defaultProducer } from '../../runtime/src/config/model.ts';
 import { kafkaTopology, type KafkaTopic } from '../../topology/kafka/desired.ts';
 import { kafkaBrokers } from '../../test/env/kafka.ts';
+import { CONTENT_TYPE_HEADER, HEADER_TYPES_HEADER, MESSAGE_ID_HEADER } from '../../runtime/src/binders/kafka/messages.ts';
 import type { BrokerBench, DirectConsumer, DirectProducer } from '../harness.ts';
 
 /** By default the test environment's Kafka (KAFKA_BROKERS, or this checkout's node on its BINDERY_ENV_PORT_OFFSET port). */
@@ -32,25 +35,15 @@ export async function createKafkaBench(brokerList = kafkaBrokers().join(',')): P
       await ensureTopic(kafkaTopology({ direction: 'output', destination, producer: defaultProducer(), consumer: defaultConsumer() }).topic);
       const producer = kafka.producer({ idempotent: true, allowAutoTopicCreation: false });
       await producer.connect();
-      let sequence = 0;
+      const record = (value: Buffer): { value: Buffer; headers: Record<string, string> } => ({
+        value, headers: { [CONTENT_TYPE_HEADER]: 'application/json', [MESSAGE_ID_HEADER]: randomUUID(), [HEADER_TYPES_HEADER]: HEADER_TYPES },
+      });
       return {
         async send(payload) {
-          sequence += 1;
-          await producer.send({
-            topic: destination,
-            acks: -1,
-            messages: [{ value: payload, headers: { contentType: 'application/json', id: `direct-${sequence}` } }],
-          });
+          await producer.send({ topic: destination, acks: -1, messages: [record(payload)] });
         },
         async sendBatch(payloads) {
-          await producer.send({
-            topic: destination,
-            acks: -1,
-            messages: payloads.map((value) => {
-              sequence += 1;
-              return { value, headers: { contentType: 'application/json', id: `direct-${sequence}` } };
-            }),
-          });
+          await producer.send({ topic: destination, acks: -1, messages: payloads.map((payload) => record(payload)) });
         },
         close: () => producer.disconnect(),
       };
@@ -83,6 +76,9 @@ export async function createKafkaBench(brokerList = kafkaBrokers().join(',')): P
     close: () => admin.disconnect(),
   };
 }
+
+/** What the binder writes beside its two headers so that a Spring consumer reads them as strings (binders/kafka/messages.ts). */
+const HEADER_TYPES = JSON.stringify({ [CONTENT_TYPE_HEADER]: 'java.lang.String', [MESSAGE_ID_HEADER]: 'java.lang.String' });
 
 /** A consumer that has joined its group with its topic paused (before anything is in it), resumed by start. */
 async function joinedPaused(kafka: Kafka, topic: string, group: string, run: (consumer: KafkaConsumer) => Promise<void>): Promise<DirectConsumer> {

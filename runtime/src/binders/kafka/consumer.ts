@@ -84,6 +84,8 @@ class PartitionState {
 export class KafkaInput implements Consumer {
   private readonly consumer: KafkaJsConsumer;
   private readonly partitions = new Map<number, PartitionState>();
+  /** `partitions` as an array for the round-robin, made again only when the assignment changes. */
+  private order: PartitionState[] | undefined;
   private readonly topic: string;
   private readonly group: string;
   private readonly anonymous: boolean;
@@ -146,6 +148,7 @@ export class KafkaInput implements Consumer {
         state.queue.length = 0;
       }
       this.partitions.clear();
+      this.order = undefined;
       this.consumer
         .disconnect()
         .then(() => this.start())
@@ -218,6 +221,7 @@ export class KafkaInput implements Consumer {
         state.revoked = true;
         state.queue.length = 0;
         this.partitions.delete(partition);
+        this.order = undefined;
       }
     }
     const starts: { topic: string; partition: number; offset: string }[] = [];
@@ -262,6 +266,7 @@ export class KafkaInput implements Consumer {
     if (state === undefined) {
       state = new PartitionState(partition);
       this.partitions.set(partition, state);
+      this.order = undefined;
     }
     return state;
   }
@@ -295,7 +300,7 @@ export class KafkaInput implements Consumer {
 
   /** The next partition with records to hand out, round-robin from `nextPartition` (which the caller moves on). */
   private nextReady(): PartitionState | undefined {
-    const states = [...this.partitions.values()];
+    const states = (this.order ??= [...this.partitions.values()]);
     for (let i = 0; i < states.length; i++) {
       const index = (this.nextPartition + i) % states.length;
       const state = states[index]!;

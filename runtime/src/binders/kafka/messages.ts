@@ -24,9 +24,6 @@ export const HEADER_TYPES_HEADER = 'spring_json_header_types';
 const JAVA_STRING = 'java.lang.String';
 const JAVA_INTEGER = 'java.lang.Integer';
 
-/** Headers the binder writes for itself; the application does not see them as its own. */
-const BINDER_HEADERS = new Set([PARTITION_HEADER, CONTENT_TYPE_HEADER, MESSAGE_ID_HEADER, HEADER_TYPES_HEADER]);
-
 /** A record as kafkajs sends it. */
 export interface OutboundRecord {
   value: Buffer;
@@ -46,24 +43,38 @@ export interface FetchedRecord {
 
 export function outboundRecord(message: OutboundMessage): OutboundRecord {
   const headers: Record<string, string> = {};
-  const types: Record<string, string> = {};
-  const put = (name: string, value: string, type = JAVA_STRING): void => {
-    headers[name] = type === JAVA_STRING ? springString(value) : value;
-    types[name] = type;
-  };
-  for (const [name, value] of Object.entries(message.headers)) put(name, value);
-  put(CONTENT_TYPE_HEADER, message.contentType);
-  put(MESSAGE_ID_HEADER, message.id);
-  if (message.partition !== undefined) put(PARTITION_HEADER, String(message.partition), JAVA_INTEGER);
-  headers[HEADER_TYPES_HEADER] = JSON.stringify(types);
-  return {
-    value: message.payload,
-    // As a Java StringSerializer writes the key, so that Kafka's partitioner hashes the same bytes.
-    ...(message.key !== undefined && { key: javaUtf8(message.key) }),
-    ...(message.partition !== undefined && { partition: message.partition }),
-    headers,
-  };
+  let appHeaders = false;
+  for (const name of Object.keys(message.headers)) {
+    headers[name] = springString(message.headers[name]!);
+    appHeaders = true;
+  }
+  headers[CONTENT_TYPE_HEADER] = springString(message.contentType);
+  headers[MESSAGE_ID_HEADER] = springString(message.id);
+  const { partition } = message;
+  if (partition !== undefined) headers[PARTITION_HEADER] = String(partition);
+  // Without the app's headers the types are one of two texts, made once rather than per record.
+  headers[HEADER_TYPES_HEADER] = appHeaders
+    ? headerTypesText(message.headers, partition !== undefined)
+    : partition === undefined ? BINDER_TYPES : PARTITIONED_BINDER_TYPES;
+  const record: OutboundRecord = { value: message.payload, headers };
+  // As a Java StringSerializer writes the key, so that Kafka's partitioner hashes the same bytes.
+  if (message.key !== undefined) record.key = javaUtf8(message.key);
+  if (partition !== undefined) record.partition = partition;
+  return record;
 }
+
+/** `spring_json_header_types` of a record with the app's headers `appHeaders` and the binder's own. */
+function headerTypesText(appHeaders: Record<string, string>, partitioned: boolean): string {
+  const types: Record<string, string> = {};
+  for (const name of Object.keys(appHeaders)) types[name] = JAVA_STRING;
+  types[CONTENT_TYPE_HEADER] = JAVA_STRING;
+  types[MESSAGE_ID_HEADER] = JAVA_STRING;
+  if (partitioned) types[PARTITION_HEADER] = JAVA_INTEGER;
+  return JSON.stringify(types);
+}
+
+const BINDER_TYPES = headerTypesText({}, false);
+const PARTITIONED_BINDER_TYPES = headerTypesText({}, true);
 
 /**
  * A String header as the mapper reads it back: raw bytes, unless they start with a quote, which
@@ -81,35 +92,59 @@ export function inboundMessage(
   defaultContentType: string,
   attempt: number,
 ): InboundMessage {
-  const raw = recordHeaders(record);
-  const types = headerTypes(raw[HEADER_TYPES_HEADER]);
-  const text: Record<string, string> = {};
-  for (const [name, value] of Object.entries(raw)) text[name] = headerText(value, types[name]);
+  // The binder's own headers (partition, content type, id, types) are not the app's.
   const headers: Record<string, string> = {};
-  for (const [name, value] of Object.entries(text)) {
-    if (!BINDER_HEADERS.has(name)) headers[name] = value;
+  let id: string | undefined;
+  let contentType: string | undefined;
+  const raw = record.headers;
+  if (raw !== undefined) {
+    const types = headerTypes(lastValue(raw[HEADER_TYPES_HEADER]));
+    // Own names only: a header named __proto__ is a prototype on kafkajs' object, not a key.
+    for (const name of Object.keys(raw)) {
+      if (name === HEADER_TYPES_HEADER || name === PARTITION_HEADER) continue;
+      const value = lastValue(raw[name]);
+      if (value === undefined) continue;
+      const text = headerText(value, types[name]);
+      if (name === MESSAGE_ID_HEADER) id = text;
+      else if (name === CONTENT_TYPE_HEADER) contentType = text;
+      else headers[name] = text;
+    }
   }
   return {
     // A record from a Spring producer has no id; its coordinates identify it for good.
-    id: text[MESSAGE_ID_HEADER] || `${topic}-${partition}-${record.offset}`,
+    id: id || `${topic}-${partition}-${record.offset}`,
     payload: record.value ?? Buffer.alloc(0),
-    contentType: contentTypeOf(text[CONTENT_TYPE_HEADER]) ?? defaultContentType,
+    contentType: contentTypeOf(contentType) ?? defaultContentType,
     headers,
     partition,
     attempt,
   };
 }
 
+/** A header given several times keeps its last value, as Spring does. */
+function lastValue(value: Buffer | string | (Buffer | string)[] | undefined): Buffer | string | undefined {
+  return Array.isArray(value) ? value[value.length - 1] : value;
+}
+
+/** The types header read last, and what it said: the records of one producer all carry the same. */
+let typesSeen: { text: string; types: Readonly<Record<string, string>> } = { text: '', types: {} };
+
 /** `spring_json_header_types`: header name to Java class name; anything unreadable names none. */
-function headerTypes(value: Buffer | string | undefined): Record<string, string> {
+function headerTypes(value: Buffer | string | undefined): Readonly<Record<string, string>> {
   if (value === undefined) return {};
+  const text = value.toString();
+  if (text === typesSeen.text) return typesSeen.types;
+  let types: Record<string, string> = {};
   try {
-    const parsed: unknown = JSON.parse(value.toString());
-    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return {};
-    return Object.fromEntries(Object.entries(parsed).filter((entry): entry is [string, string] => typeof entry[1] === 'string'));
+    const parsed: unknown = JSON.parse(text);
+    if (typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)) {
+      types = Object.fromEntries(Object.entries(parsed).filter((entry): entry is [string, string] => typeof entry[1] === 'string'));
+    }
   } catch {
-    return {};
+    // Unreadable: no header has a type, every value is its bytes.
   }
+  typesSeen = { text, types };
+  return types;
 }
 
 /**

@@ -18,6 +18,20 @@ describe('parseBulk', () => {
     expect(request.body.toString('latin1')).toBe(Buffer.from(bytes).toString('latin1'));
   });
 
+  it.each([
+    ['numbers past 2^53 unrounded', '{"payload":{"id":12345678901234567890,"x":1.50}}', '{"id":12345678901234567890,"x":1.50}'],
+    ['spacing as written', '{ "payload" : { "n" : [1, 2] } , "id":"a"}', '{ "n" : [1, 2] }'],
+    ['after other members', '{"id":"a","headers":{"payload":"no"},"payload":[{"a":"}]\\"}"}]}', '[{"a":"}]\\"}"}]'],
+    ['a scalar', '{"payload":-1.5e3 }', '-1.5e3'],
+    ['a string', '{"payload":"a \\"quoted\\" é"}', '"a \\"quoted\\" é"'],
+    ['the last of two, as JSON.parse reads them', '{"payload":1,"payload":2}', '2'],
+    ['a key written with escapes', '{"p\\u0061yload":true}', 'true'],
+    ['non-ASCII before and in it', '{"id":"日本","payload":{"k":"日本"}}', '{"k":"日本"}'],
+  ])('a JSON payload is the line\'s own bytes: %s', (_name, line, bytes) => {
+    const request = one(line) as SendRequest;
+    expect(request.body.toString('utf8')).toBe(bytes);
+  });
+
   it('leaves the id\'s length to the limits every send has (sidecar/limits.ts)', () => {
     expect(one(`{"payload":1,"id":"${'x'.repeat(300)}"}`)).toMatchObject({ id: 'x'.repeat(300) });
     expect(one('{"payload":1,"id":""}')).toMatchObject({ id: '' });
