@@ -4,8 +4,8 @@ import { Type } from '@sinclair/typebox';
 import type { SendRequest, Sidecar } from '../sidecar/sidecar.ts';
 import { BULK_CONTENT_TYPE, bulkAnswer, parseBulk } from './bulk.ts';
 import { ErrorBody } from './schemas.ts';
-import { eventFromRequest } from '../cloudevents/index.ts';
-import { traceContextOf, traceHeaders } from '../tracing/context.ts';
+import { HTTP_PREFIX, eventFromRequest } from '../cloudevents/index.ts';
+import { TRACEPARENT, traceContextOf, traceHeaders } from '../tracing/context.ts';
 
 const MESSAGE_HEADER_PREFIX = 'x-msg-';
 const JSON_CONTENT_TYPE = 'application/json; charset=utf-8';
@@ -101,31 +101,48 @@ const BulkResultBody = Type.Object({
   })),
 });
 
+/**
+ * One pass over the request's headers. A CloudEvent and a W3C trace context are looked for
+ * only when a header (or the content type) says one is there: most sends carry neither, and
+ * looking cost objects on every one.
+ */
 function singleMessage(request: FastifyRequest, body: Buffer, contentType: string | undefined): SendRequest {
   const headers: Record<string, string> = {};
   const raw = request.headers;
+  let eventHeaders = false;
   for (const name in raw) {
-    if (name.length > MESSAGE_HEADER_PREFIX.length && name.startsWith(MESSAGE_HEADER_PREFIX) && name !== 'x-msg-id') {
-      const value = raw[name];
-      headers[name.slice(MESSAGE_HEADER_PREFIX.length)] = Array.isArray(value) ? value.join(', ') : String(value);
+    if (name.startsWith(MESSAGE_HEADER_PREFIX)) {
+      if (name.length > MESSAGE_HEADER_PREFIX.length && name !== 'x-msg-id') {
+        const value = raw[name];
+        headers[name.slice(MESSAGE_HEADER_PREFIX.length)] = Array.isArray(value) ? value.join(', ') : String(value);
+      }
+    } else if (name.startsWith(HTTP_PREFIX)) {
+      eventHeaders = true;
     }
   }
-  // Its length is checked with the other broker limits (sidecar/limits.ts), for bulk lines too.
-  const id = header(raw['x-msg-id']);
-  const key = header(raw['x-partition-key']);
-  const messageKey = header(raw['x-message-key']);
+  let payload = body;
+  let messageContentType = contentType;
   // A CloudEvent (either HTTP mode) and a W3C trace context travel as message headers of their own.
-  const event = eventFromRequest(raw, body, contentType);
-  Object.assign(headers, event.headers, traceHeaders(traceContextOf(raw)));
+  if (eventHeaders || (contentType !== undefined && STRUCTURED.test(contentType))) {
+    const event = eventFromRequest(raw, body, contentType);
+    Object.assign(headers, event.headers);
+    payload = event.payload;
+    messageContentType = event.contentType;
+  }
+  if (raw[TRACEPARENT] !== undefined) Object.assign(headers, traceHeaders(traceContextOf(raw)));
+  // Its length is checked with the other broker limits (sidecar/limits.ts), for bulk lines too.
   return {
-    body: event.payload,
+    body: payload,
     headers,
-    ...(event.contentType && { contentType: event.contentType }),
-    ...(id !== undefined && { id }),
-    ...(key !== undefined && { key }),
-    ...(messageKey !== undefined && { messageKey }),
+    contentType: messageContentType || undefined,
+    id: header(raw['x-msg-id']),
+    key: header(raw['x-partition-key']),
+    messageKey: header(raw['x-message-key']),
   };
 }
+
+/** Whether a content type may be a structured CloudEvent's; eventFromRequest tells for sure. */
+const STRUCTURED = /cloudevents/i;
 
 function header(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value.join(', ') : value;
