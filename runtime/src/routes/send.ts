@@ -164,6 +164,9 @@ function header(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value.join(', ') : value;
 }
 
+/** The test of the whole media type runs only on a content type that may be the bulk one: it makes strings. */
 function isBulk(contentType: string): boolean {
-  return contentType.split(';', 1)[0]!.trim().toLowerCase() === BULK_CONTENT_TYPE;
+  return MAYBE_BULK.test(contentType) && contentType.split(';', 1)[0]!.trim().toLowerCase() === BULK_CONTENT_TYPE;
 }
+
+const MAYBE_BULK = /ndjson/i;

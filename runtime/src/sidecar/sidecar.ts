@@ -163,12 +163,20 @@ export class Sidecar {
     await Promise.all(Object.values(this.config.bindings).map((binding) => this.handles.open(binding)));
   }
 
-  async send(name: string, request: SendRequest): Promise<SendResult> {
-    const handle = this.output(name);
-    const message = this.prepare(handle, request);
-    // A usable producer is the common case: no promise in between (bindings.ts waits otherwise).
-    const producer = handle.producer ?? (await this.handles.producerFor(handle));
-    return this.publish(handle, producer, message);
+  /** Not async, as publish: a refusal is a rejected promise, and a usable producer (the common case) adds no promise. */
+  send(name: string, request: SendRequest): Promise<SendResult> {
+    let handle: OutputHandle;
+    let message: PreparedSend;
+    try {
+      handle = this.output(name);
+      message = this.prepare(handle, request);
+    } catch (error) {
+      return Promise.reject(error as Error);
+    }
+    const { producer } = handle;
+    if (producer !== undefined) return this.publish(handle, producer, message);
+    // bindings.ts waits for the producer (first connect, binder switch).
+    return this.handles.producerFor(handle).then((ready) => this.publish(handle, ready, message));
   }
 
   /**
