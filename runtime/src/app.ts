@@ -7,7 +7,7 @@
  * what the HTTP parser and the router refuse before any route runs (malformed requests,
  * oversized headers, slow clients, undecodable URLs).
  */
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
 import pino, { type Logger } from 'pino';
@@ -18,6 +18,7 @@ import {
   RETRY_AFTER_SECONDS,
   RouteNotFoundError,
   clientErrorOf,
+  createServer,
   errorBody,
   toApiError,
   type ApiError,
@@ -27,7 +28,8 @@ import { opsSchemaCompilers, schemaCompilers } from './routes/compilers.ts';
 import { registerListenRoutes } from './routes/listen.ts';
 import { registerOpenApi, registerOpenApiRoute } from './routes/openapi.ts';
 import { registerOpsRoutes } from './routes/ops.ts';
-import { registerSendRoute } from './routes/send.ts';
+import { leanSendPath } from './routes/lean-send.ts';
+import { JSON_CONTENT_TYPE, registerSendRoute } from './routes/send.ts';
 import { Sidecar, type SidecarOptions } from './sidecar/sidecar.ts';
 
 /**
@@ -85,16 +87,37 @@ export function buildApp(deps: AppDeps): SidecarApp {
   const timeouts = { ...HTTP_TIMEOUTS, ...deps.timeouts };
   const sidecar = new Sidecar({ ...deps, logger });
   const largest = Math.max(0, ...Object.values(deps.config.bindings).map((b) => b.maxMessageBytes));
+  // Sized by the largest binding's limit; each binding's own limit is checked per send.
+  const bodyLimit = Math.min(HARD_BODY_LIMIT, Math.max(largest, 1024 * 1024));
+  const requests = new RequestCount();
+  let closing = false;
+  // Sends take the lean path ahead of fastify's router (docs/adr/0056); what it leaves goes on to fastify.
+  const leanSend = leanSendPath({
+    sidecar,
+    bodyLimit,
+    handling: (response) => requests.handling(response),
+    closing: () => closing,
+    answerError: (request, response, error) => {
+      const apiError = answerOf(error, bodyLimit, logger, request.url);
+      const body = JSON.stringify(errorBody(apiError));
+      const headers = ['content-type', JSON_CONTENT_TYPE, 'content-length', String(Buffer.byteLength(body))];
+      if (apiError.statusCode === 503) headers.push('retry-after', String(RETRY_AFTER_SECONDS));
+      if (closing) headers.push('connection', 'close');
+      response.writeHead(apiError.statusCode, headers).end(body);
+    },
+  });
   const app = Fastify({
     ...serverOptions(timeouts.apiHeadersTimeoutMs, timeouts.apiRequestTimeoutMs, timeouts.apiKeepAliveTimeoutMs),
+    serverFactory: (fastifyHandler) => httpServer(timeouts.apiHeadersTimeoutMs, timeouts.apiRequestTimeoutMs, timeouts.apiKeepAliveTimeoutMs, (request, response) => {
+      if (!leanSend(request, response)) fastifyHandler(request, response);
+    }),
     schemaController: { compilersFactory: schemaCompilers },
     loggerInstance: logger,
     logController: quietRequests(),
     // While closing, requests still reach the routes, which refuse sends with the API's own
     // 503 (code and Retry-After) rather than fastify's bare one.
     return503OnClosing: false,
-    // Sized by the largest binding's limit; each binding's own limit is checked per send.
-    bodyLimit: Math.min(HARD_BODY_LIMIT, Math.max(largest, 1024 * 1024)),
+    bodyLimit,
   }) as unknown as FastifyInstance;
   app.decorate('sidecar', sidecar);
   // A pino child per request (fastify's default) showed on the send path's profile; requests
@@ -115,12 +138,19 @@ export function buildApp(deps: AppDeps): SidecarApp {
   app.addHook('onReady', async () => {
     await sidecar.start();
   });
-  const requests = trackRequests(app);
+  // Counted once a route handles the request: one whose body is still arriving holds nothing
+  // that shutdown should wait for.
+  app.addHook('preHandler', (_request, reply, done) => {
+    requests.handling(reply.raw);
+    done();
+  });
   // The graceful part of closing (refuse sends, finish in-flight ones, give back unsettled
   // messages, end SSE streams) comes first; then every answer is let out; only then are
   // connections cut: keep-alive sockets a client opened and never used, and requests whose
   // body is still arriving (a send that would be refused anyway).
   app.addHook('preClose', async () => {
+    // fastify's own routes see the same from here on (it marks itself closing just before).
+    closing = true;
     await sidecar.close();
     await requests.drained(CLOSE_DRAIN_MS);
     app.server.closeAllConnections();
@@ -178,32 +208,40 @@ function answerClientError(error: Error & { code?: string }, socket: Socket): vo
 }
 
 /** Counts requests a route is handling (SSE streams included, until they end). */
-function trackRequests(app: FastifyInstance): { drained(timeoutMs: number): Promise<void> } {
-  let active = 0;
-  let waiter: (() => void) | undefined;
-  // Counted once a route handles the request: one whose body is still arriving holds nothing
-  // that shutdown should wait for.
-  app.addHook('preHandler', (_request, reply, done) => {
-    active++;
-    reply.raw.once('close', () => {
-      active--;
-      if (active === 0) waiter?.();
-    });
-    done();
-  });
-  return {
-    drained(timeoutMs) {
-      if (active === 0) return Promise.resolve();
-      return new Promise((resolve) => {
-        const timer = setTimeout(resolve, timeoutMs);
-        timer.unref();
-        waiter = () => {
-          clearTimeout(timer);
-          resolve();
-        };
-      });
-    },
+class RequestCount {
+  private active = 0;
+  private waiter: (() => void) | undefined;
+  private readonly ended = (): void => {
+    this.active--;
+    if (this.active === 0) this.waiter?.();
   };
+
+  handling(response: ServerResponse): void {
+    this.active++;
+    response.once('close', this.ended);
+  }
+
+  drained(timeoutMs: number): Promise<void> {
+    if (this.active === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, timeoutMs);
+      timer.unref();
+      this.waiter = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+  }
+}
+
+/**
+ * The API's server, as fastify would make it from serverOptions, with `handle` in front of
+ * fastify's own handler.
+ */
+function httpServer(headersTimeout: number, requestTimeout: number, keepAliveTimeout: number, handle: (request: IncomingMessage, response: ServerResponse) => void): Server {
+  const server = createServer({ headersTimeout, requestTimeout, connectionsCheckingInterval: TIMEOUT_CHECK_MS }, handle);
+  server.keepAliveTimeout = keepAliveTimeout;
+  return server;
 }
 
 /** One log line per request would cost more than the send itself; errors are logged where they occur. */
@@ -214,11 +252,8 @@ function quietRequests(): LogController {
 /** Every error leaves as SPEC section 5's JSON body with a stable BINDERY_ERR_* code (routes/errors.ts). */
 function installErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((error: FastifyError, request, reply) => {
-    const apiError = toApiError(error, request.routeOptions.bodyLimit);
+    const apiError = answerOf(error, request.routeOptions.bodyLimit, request.log, request.url);
     if (!request.raw.complete) lingerAfterAnswer(request.raw);
-    if (apiError.statusCode >= 500 && apiError.statusCode !== 503 && apiError.statusCode !== 504) {
-      request.log.error({ err: error, url: request.url }, 'request failed');
-    }
     return sendError(reply, apiError);
   });
   app.setNotFoundHandler((request, reply) => sendError(reply, toApiError(new RouteNotFoundError(request.method, request.url.split('?')[0] ?? request.url), undefined)));
@@ -227,6 +262,15 @@ function installErrorHandling(app: FastifyInstance): void {
     const body = JSON.stringify(errorBody(toApiError(new ExpectationFailedError(`Expect: ${String(request.headers.expect).slice(0, 64)} is not supported`), undefined)));
     response.writeHead(417, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body), connection: 'close' }).end(body);
   });
+}
+
+/** The API error a route's failure answers; one that is the sidecar's own fault is logged. */
+function answerOf(error: Error, bodyLimit: number | undefined, log: Pick<Logger, 'error'>, url: string | undefined): ApiError {
+  const apiError = toApiError(error, bodyLimit);
+  if (apiError.statusCode >= 500 && apiError.statusCode !== 503 && apiError.statusCode !== 504) {
+    log.error({ err: error, url }, 'request failed');
+  }
+  return apiError;
 }
 
 /**

@@ -20,11 +20,11 @@ import {
 } from '../sidecar/errors.ts';
 
 /**
- * Node's reason phrases, required rather than imported: an ESM import of node:http makes Node
+ * Node's reason phrases (and its server, for app.ts), required rather than imported: an ESM import of node:http makes Node
  * 22+ read every export of it, among them the lazy WebSocket getters that load Node's own fetch
  * (its undici and web streams), about 80 ms of CPU at every start on Node 24 (docs/adr/0053).
  */
-export const { STATUS_CODES } = createRequire(import.meta.url)('node:http') as typeof http;
+export const { STATUS_CODES, createServer } = createRequire(import.meta.url)('node:http') as typeof http;
 
 /** A malformed control request: bad query, state or JSON body. */
 export class InvalidRequestError extends Error {

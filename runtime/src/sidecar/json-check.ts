@@ -28,77 +28,34 @@ const CLOSE_ARRAY = 0x5d;
 const ESCAPES = new Set([QUOTE, BACKSLASH, 0x2f, 0x62, 0x66, 0x6e, 0x72, 0x74]);
 const LITERALS = [Buffer.from('true'), Buffer.from('false'), Buffer.from('null')];
 
-/** Undefined for valid JSON; else what is wrong and where (a byte offset). */
-export function jsonSyntaxError(bytes: Uint8Array): string | undefined {
-  // One bit per open container, 1 for an object: 32 levels per number.
-  const open: number[] = [];
-  let depth = 0;
-  let i = 0;
-  const fail = (what: string): string => (i >= bytes.length ? `unexpected end of JSON (${what})` : `${what} at position ${i}`);
-  const isObject = (level: number): boolean => ((open[level >>> 5]! >>> (level & 31)) & 1) === 1;
-  const skipSpace = (): void => {
-    while (i < bytes.length) {
-      const c = bytes[i];
-      if (c !== SPACE && c !== TAB && c !== LF && c !== CR) return;
-      i++;
-    }
-  };
-  /** A key and its colon; false when they are not there. */
-  const key = (): boolean => {
-    skipSpace();
-    if (bytes[i] !== QUOTE || !string()) return false;
-    skipSpace();
-    if (bytes[i] !== COLON) return false;
-    i++;
-    return true;
-  };
-  const string = (): boolean => {
-    for (i++; i < bytes.length; i++) {
-      const c = bytes[i]!;
-      if (c === QUOTE) {
-        i++;
-        return true;
-      }
-      if (c < SPACE) return false;
-      if (c === BACKSLASH) {
-        const escaped = bytes[++i];
-        if (escaped === 0x75) {
-          for (let k = 0; k < 4; k++) if (!isHex(bytes[++i])) return false;
-        } else if (escaped === undefined || !ESCAPES.has(escaped)) {
-          return false;
-        }
-      }
-    }
-    return false;
-  };
-  const digits = (): boolean => {
-    const start = i;
-    while (i < bytes.length && bytes[i]! >= ZERO && bytes[i]! <= NINE) i++;
-    return i > start;
-  };
-  const number = (): boolean => {
-    if (bytes[i] === MINUS) i++;
-    if (bytes[i] === ZERO) i++;
-    else if (!digits()) return false;
-    if (bytes[i] === DOT) {
-      i++;
-      if (!digits()) return false;
-    }
-    if (bytes[i] === 0x65 || bytes[i] === 0x45) {
-      i++;
-      if (bytes[i] === PLUS || bytes[i] === MINUS) i++;
-      if (!digits()) return false;
-    }
-    return true;
-  };
-  const literal = (): boolean => {
-    const word = LITERALS.find((w) => w[0] === bytes[i]);
-    if (word === undefined || i + word.length > bytes.length) return false;
-    for (let k = 1; k < word.length; k++) if (bytes[i + k] !== word[k]) return false;
-    i += word.length;
-    return true;
-  };
+/*
+ * The reader's state lives in the module rather than in closures of the call: a check runs
+ * on every JSON send, and the closures were most of what it allocated. Checks never
+ * interleave (they are synchronous), so one state serves all.
+ */
+let bytes: Uint8Array = new Uint8Array(0);
+let i = 0;
+/** One bit per open container, 1 for an object: 32 levels per number. */
+let open: number[] = [];
 
+/** Undefined for valid JSON; else what is wrong and where (a byte offset). */
+export function jsonSyntaxError(input: Uint8Array): string | undefined {
+  bytes = input;
+  i = 0;
+  try {
+    return check();
+  } finally {
+    // The body is not held on to past its check, nor the stack of a very deep one; a bit
+    // left from an earlier check is always set again before it is read.
+    bytes = EMPTY;
+    if (open.length > 32) open = [];
+  }
+}
+
+const EMPTY = new Uint8Array(0);
+
+function check(): string | undefined {
+  let depth = 0;
   for (;;) {
     // A value.
     skipSpace();
@@ -139,6 +96,83 @@ export function jsonSyntaxError(bytes: Uint8Array): string | undefined {
       break;
     }
   }
+}
+
+function fail(what: string): string {
+  return i >= bytes.length ? `unexpected end of JSON (${what})` : `${what} at position ${i}`;
+}
+
+function isObject(level: number): boolean {
+  return ((open[level >>> 5]! >>> (level & 31)) & 1) === 1;
+}
+
+function skipSpace(): void {
+  while (i < bytes.length) {
+    const c = bytes[i];
+    if (c !== SPACE && c !== TAB && c !== LF && c !== CR) return;
+    i++;
+  }
+}
+
+/** A key and its colon; false when they are not there. */
+function key(): boolean {
+  skipSpace();
+  if (bytes[i] !== QUOTE || !string()) return false;
+  skipSpace();
+  if (bytes[i] !== COLON) return false;
+  i++;
+  return true;
+}
+
+function string(): boolean {
+  for (i++; i < bytes.length; i++) {
+    const c = bytes[i]!;
+    if (c === QUOTE) {
+      i++;
+      return true;
+    }
+    if (c < SPACE) return false;
+    if (c === BACKSLASH) {
+      const escaped = bytes[++i];
+      if (escaped === 0x75) {
+        for (let k = 0; k < 4; k++) if (!isHex(bytes[++i])) return false;
+      } else if (escaped === undefined || !ESCAPES.has(escaped)) {
+        return false;
+      }
+    }
+  }
+  return false;
+}
+
+function digits(): boolean {
+  const start = i;
+  while (i < bytes.length && bytes[i]! >= ZERO && bytes[i]! <= NINE) i++;
+  return i > start;
+}
+
+function number(): boolean {
+  if (bytes[i] === MINUS) i++;
+  if (bytes[i] === ZERO) i++;
+  else if (!digits()) return false;
+  if (bytes[i] === DOT) {
+    i++;
+    if (!digits()) return false;
+  }
+  if (bytes[i] === 0x65 || bytes[i] === 0x45) {
+    i++;
+    if (bytes[i] === PLUS || bytes[i] === MINUS) i++;
+    if (!digits()) return false;
+  }
+  return true;
+}
+
+function literal(): boolean {
+  const c = bytes[i];
+  const word = c === LITERALS[0]![0] ? LITERALS[0]! : c === LITERALS[1]![0] ? LITERALS[1]! : c === LITERALS[2]![0] ? LITERALS[2]! : undefined;
+  if (word === undefined || i + word.length > bytes.length) return false;
+  for (let k = 1; k < word.length; k++) if (bytes[i + k] !== word[k]) return false;
+  i += word.length;
+  return true;
 }
 
 function isHex(c: number | undefined): boolean {

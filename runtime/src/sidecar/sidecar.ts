@@ -16,8 +16,9 @@ import {
   type BinderState,
   type OutboundMessage,
   type Producer,
+  type SendReceipt,
 } from '../binders/binder.ts';
-import type { RuntimeConfig } from '../config/model.ts';
+import type { BindingConfig, RuntimeConfig } from '../config/model.ts';
 import { isJsonContentType, type Listener } from '../delivery/listeners.ts';
 import { Metrics } from '../metrics.ts';
 import { messageKeyFor, partitionFor } from '../partition/index.ts';
@@ -162,12 +163,20 @@ export class Sidecar {
     await Promise.all(Object.values(this.config.bindings).map((binding) => this.handles.open(binding)));
   }
 
-  async send(name: string, request: SendRequest): Promise<SendResult> {
-    const handle = this.output(name);
-    const message = this.prepare(handle, request);
-    // A usable producer is the common case: no promise in between (bindings.ts waits otherwise).
-    const producer = handle.producer ?? (await this.handles.producerFor(handle));
-    return this.publish(handle, producer, message);
+  /** Not async, as publish: a refusal is a rejected promise, and a usable producer (the common case) adds no promise. */
+  send(name: string, request: SendRequest): Promise<SendResult> {
+    let handle: OutputHandle;
+    let message: PreparedSend;
+    try {
+      handle = this.output(name);
+      message = this.prepare(handle, request);
+    } catch (error) {
+      return Promise.reject(error as Error);
+    }
+    const { producer } = handle;
+    if (producer !== undefined) return this.publish(handle, producer, message);
+    // bindings.ts waits for the producer (first connect, binder switch).
+    return this.handles.producerFor(handle).then((ready) => this.publish(handle, ready, message));
   }
 
   /**
@@ -221,36 +230,48 @@ export class Sidecar {
       key = messageKeyFor(producer, keyed);
       partition = partitionFor(producer, keyed, handle.slot.config.type === 'kafka');
     }
-    return {
-      id: request.id ?? randomUUID(), payload: request.body, contentType, headers: request.headers,
-      ...(partition !== undefined && { partition }), ...(key !== undefined && { key }),
-    };
+    // One object, its optional fields left undefined rather than spread in.
+    return { id: request.id ?? randomUUID(), payload: request.body, contentType, headers: request.headers, partition, key };
   }
 
-  private async publish(handle: OutputHandle, producer: Producer, message: PreparedSend): Promise<SendResult> {
+  /**
+   * Not async: one promise from here to the confirm, with the receipt made in its callback,
+   * so that a send spends no promise or closure of its own beyond what the producer makes.
+   */
+  private publish(handle: OutputHandle, producer: Producer, message: PreparedSend): Promise<SendResult> {
     const current = handle.binding;
-    if (handle.slot.binder.state !== 'up') throw new BinderUnavailableError(`binder ${current.binder} is ${handle.slot.binder.state}`);
-    const { clock } = this.ctx;
+    if (handle.slot.binder.state !== 'up') return Promise.reject(new BinderUnavailableError(`binder ${current.binder} is ${handle.slot.binder.state}`));
+    const { clock, tracer } = this.ctx;
     const started = clock.now();
-    const span = traceSend(this.ctx.tracer, current, handle.slot.config.type, { id: message.id, headers: message.headers, size: message.payload.length });
-    const sending = producer.send(span.headers === message.headers ? message : { ...message, headers: span.headers });
-    // Without tracing there is no span to end, and no promise is spent on it.
-    if (this.ctx.tracer.enabled) {
+    let sending: Promise<SendReceipt>;
+    if (tracer.enabled) {
+      const span = traceSend(tracer, current, handle.slot.config.type, { id: message.id, headers: message.headers, size: message.payload.length });
+      sending = producer.send(span.headers === message.headers ? message : { ...message, headers: span.headers });
       void sending.then((receipt) => span.end({ partition: receipt.partition ?? message.partition }), (error: Error) => span.end({ error }));
+    } else {
+      sending = producer.send(message);
     }
-    handle.inflight.add(sending);
-    try {
-      const receipt = await sending;
-      this.metrics.messageSent(current, (clock.now() - started) / 1000);
-      return { id: message.id, destination: current.destination, binder: current.binder, partition: receipt.partition ?? message.partition ?? null };
-    } catch (error) {
-      if (error instanceof ConfirmTimeoutError) throw new ConfirmTimeoutError(`binder ${current.binder} did not confirm the message in time: ${error.message}`);
-      if (error instanceof MessageTooLargeError) throw error;
-      if (!(error instanceof BinderUnavailableError)) this.ctx.logger.warn({ binding: current.name, err: safeError(error) }, 'send failed');
-      throw new BinderUnavailableError(`binder ${current.binder} could not take the message: ${(error as Error).message}`);
-    } finally {
-      handle.inflight.delete(sending);
-    }
+    const { inflight } = handle;
+    inflight.add(sending);
+    return sending.then(
+      (receipt) => {
+        inflight.delete(sending);
+        this.metrics.messageSent(current, (clock.now() - started) / 1000);
+        return { id: message.id, destination: current.destination, binder: current.binder, partition: receipt.partition ?? message.partition ?? null };
+      },
+      (error: unknown) => {
+        inflight.delete(sending);
+        throw this.sendFailure(current, error);
+      },
+    );
+  }
+
+  /** What a failed send answers: a timeout or a too-large message as it is, anything else as the binder being unavailable. */
+  private sendFailure(binding: BindingConfig, error: unknown): Error {
+    if (error instanceof ConfirmTimeoutError) return new ConfirmTimeoutError(`binder ${binding.binder} did not confirm the message in time: ${error.message}`);
+    if (error instanceof MessageTooLargeError) return error;
+    if (!(error instanceof BinderUnavailableError)) this.ctx.logger.warn({ binding: binding.name, err: safeError(error) }, 'send failed');
+    return new BinderUnavailableError(`binder ${binding.binder} could not take the message: ${(error as Error).message}`);
   }
 
   /** Opens an SSE listener on an input binding; returns the function that removes it. */

@@ -36,7 +36,7 @@ import {
   type SendReceipt,
 } from '../binder.ts';
 import { RabbitConsumer, type ConsumerHost } from './consumer.ts';
-import { publishProperties, route, type PublishProperties } from './messages.ts';
+import { publishProperties, route, type PublishProperties, type Route } from './messages.ts';
 import { RabbitPublisher } from './publisher.ts';
 import { amqpSocket, coalesceWrites } from './socket-writes.ts';
 import { withHeartbeat } from './url.ts';
@@ -387,11 +387,18 @@ class RabbitBinder implements Binder, ConsumerHost {
   }
 }
 
+/** The receipt of every unpartitioned send: RabbitMQ's confirm says nothing more. */
+const UNPARTITIONED: SendReceipt = Object.freeze({});
+
 class RabbitProducer implements Producer {
   readonly topology: RabbitTopology;
+  /** Where an unpartitioned binding's messages go, worked out once. */
+  private readonly unpartitioned: Route;
+  private readonly resolveUnpartitioned = (): SendReceipt => UNPARTITIONED;
 
   constructor(private readonly binder: RabbitBinder, private readonly binding: BindingConfig) {
     this.topology = rabbitTopology(binding);
+    this.unpartitioned = route(binding.destination, undefined);
   }
 
   get bindingName(): string {
@@ -399,11 +406,14 @@ class RabbitProducer implements Producer {
   }
 
   send(message: OutboundMessage): Promise<SendReceipt> {
-    const partitioned = this.binding.producer.partitionCount > 1;
-    const partition = partitioned ? message.partition ?? 0 : undefined;
+    if (this.binding.producer.partitionCount <= 1) {
+      const { exchange, routingKey } = this.unpartitioned;
+      return this.binder.publish(exchange, routingKey, message.payload, publishProperties(message, undefined)).then(this.resolveUnpartitioned);
+    }
+    const partition = message.partition ?? 0;
     const { exchange, routingKey } = route(this.binding.destination, partition);
-    const receipt: SendReceipt = partition === undefined ? {} : { partition };
-    return this.binder.publish(exchange, routingKey, message.payload, publishProperties({ ...message, partition })).then(() => receipt);
+    const receipt: SendReceipt = { partition };
+    return this.binder.publish(exchange, routingKey, message.payload, publishProperties(message, partition)).then(() => receipt);
   }
 
   async close(): Promise<void> {

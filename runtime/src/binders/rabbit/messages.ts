@@ -42,9 +42,12 @@ export function route(destination: string, partition: number | undefined): Route
   };
 }
 
-export function publishProperties(message: OutboundMessage): PublishProperties {
-  const headers: Record<string, unknown> = { ...message.headers };
-  if (message.partition !== undefined) headers[PARTITION_HEADER] = message.partition;
+/**
+ * The message's headers go to amqplib as they are unless a partition header joins them:
+ * amqplib reads them through an object of its own and never changes them.
+ */
+export function publishProperties(message: OutboundMessage, partition: number | undefined): PublishProperties {
+  const headers: Record<string, unknown> = partition === undefined ? message.headers : { ...message.headers, [PARTITION_HEADER]: partition };
   return {
     persistent: true,
     contentType: message.contentType,

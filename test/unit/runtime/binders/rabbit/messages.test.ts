@@ -28,7 +28,7 @@ describe('publishProperties', () => {
   ])('$case', ({ partition, headers }) => {
     const properties = publishProperties({
       id: 'id-1', payload: Buffer.from('x'), contentType: 'text/plain', headers: { tenant: 'acme' }, partition,
-    });
+    }, partition);
     expect(properties).toEqual({ persistent: true, contentType: 'text/plain', messageId: 'id-1', headers, mandatory: false });
   });
 });
