@@ -57,7 +57,7 @@ async function ensureOnce(admin: Admin, topics: readonly KafkaTopic[], options: 
     } catch (error) {
       // Someone else grew it first: what counts is that every topic has enough now.
       const after = await partitionCounts(admin, grow.map((t) => t.name), count);
-      if (grow.some((t) => (after.get(t.name) ?? 0) < t.partitions)) throw error;
+      if (grow.some((t) => (after.get(t.name) ?? 0) < t.partitions)) throw new GrowRefused(error);
       for (const [name, partitions] of after) now.set(name, partitions);
       return now;
     }
@@ -67,6 +67,21 @@ async function ensureOnce(admin: Admin, topics: readonly KafkaTopic[], options: 
     }
   }
   return now;
+}
+
+/**
+ * A grow refused while the topic still reads as too small. Kafka refuses a grow to a count the
+ * topic already has ("Number of partitions is invalid"), and a topic created a moment ago can
+ * still be missing from the metadata read that decided to grow it, or read with fewer
+ * partitions: the whole ensure is tried again, within the retry policy, with a fresh read.
+ */
+class GrowRefused extends Error {
+  readonly retriable = true;
+
+  constructor(cause: unknown) {
+    super(cause instanceof Error ? cause.message : String(cause), { cause });
+    this.name = 'GrowRefused';
+  }
 }
 
 /** Partition counts of those of `names` that exist. */
