@@ -9,12 +9,13 @@
  * Run as a child process: `bare-proxy.ts <broker> <destination> <group>`; it tells its port to
  * the parent over IPC once the producer is ready.
  */
-import { fork, type ChildProcess } from 'node:child_process';
+import { fork } from 'node:child_process';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { Pool } from 'undici';
 import { brokers } from './brokers.ts';
+import { terminate } from './sidecar-process.ts';
 
 export interface BareProxy {
   pid: number;
@@ -40,16 +41,9 @@ export async function startBareProxy(broker: string, destination: string, group:
     },
     async stop() {
       await pool.close();
-      await stopChild(child);
+      await terminate(child);
     },
   };
-}
-
-async function stopChild(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  child.kill('SIGTERM');
-  await exited;
 }
 
 async function serve(name: string, destination: string, group: string): Promise<void> {

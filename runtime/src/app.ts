@@ -29,7 +29,7 @@ import { registerListenRoutes } from './routes/listen.ts';
 import { registerOpenApi, registerOpenApiRoute } from './routes/openapi.ts';
 import { registerOpsRoutes } from './routes/ops.ts';
 import { leanSendPath } from './routes/lean-send.ts';
-import { JSON_CONTENT_TYPE, registerSendRoute } from './routes/send.ts';
+import { registerSendRoute } from './routes/send.ts';
 import { Sidecar, type SidecarOptions } from './sidecar/sidecar.ts';
 
 /**
@@ -97,13 +97,13 @@ export function buildApp(deps: AppDeps): SidecarApp {
     bodyLimit,
     handling: (response) => requests.handling(response),
     closing: () => closing,
-    answerError: (request, response, error) => {
+    refusal: (request, error) => {
       const apiError = answerOf(error, bodyLimit, logger, request.url);
-      const body = JSON.stringify(errorBody(apiError));
-      const headers = ['content-type', JSON_CONTENT_TYPE, 'content-length', String(Buffer.byteLength(body))];
-      if (apiError.statusCode === 503) headers.push('retry-after', String(RETRY_AFTER_SECONDS));
-      if (closing) headers.push('connection', 'close');
-      response.writeHead(apiError.statusCode, headers).end(body);
+      return {
+        statusCode: apiError.statusCode,
+        body: JSON.stringify(errorBody(apiError)),
+        ...(apiError.statusCode === 503 && { retryAfterSeconds: RETRY_AFTER_SECONDS }),
+      };
     },
   });
   const app = Fastify({

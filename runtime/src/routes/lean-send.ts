@@ -28,25 +28,31 @@ export interface LeanSendOptions {
   handling(response: ServerResponse): void;
   /** Once the server closes, answers ask the client to close the connection, as fastify's do. */
   closing(): boolean;
-  /** Answers a refusal as the API's error (app.ts), for this request. */
-  answerError(request: IncomingMessage, response: ServerResponse, error: Error): void;
+  /** A refusal as the API's error answer (app.ts), logged by the API's rule. */
+  refusal(request: IncomingMessage, error: Error): { statusCode: number; body: string; retryAfterSeconds?: number };
 }
 
 /** The server's request listener in front of fastify's: true when it took the request. */
 export function leanSendPath(options: LeanSendOptions): (request: IncomingMessage, response: ServerResponse) => boolean {
   const { sidecar, bodyLimit } = options;
 
+  const write = (response: ServerResponse, statusCode: number, text: string, retryAfterSeconds?: number): void => {
+    const headers = ['content-type', JSON_CONTENT_TYPE, 'content-length', String(Buffer.byteLength(text))];
+    if (retryAfterSeconds !== undefined) headers.push('retry-after', String(retryAfterSeconds));
+    if (options.closing()) headers.push('connection', 'close');
+    response.writeHead(statusCode, headers).end(text);
+  };
+
   const answer = (request: IncomingMessage, response: ServerResponse, body: Buffer): void => {
     options.handling(response);
     const binding = request.url!.slice(SEND_PREFIX.length);
     const contentType = request.headers['content-type'];
     sendAnswer(sidecar, binding, request.headers, body, contentType === '' ? undefined : contentType).then(
-      ({ statusCode, body: text }) => {
-        const headers = ['content-type', JSON_CONTENT_TYPE, 'content-length', String(Buffer.byteLength(text))];
-        if (options.closing()) headers.push('connection', 'close');
-        response.writeHead(statusCode, headers).end(text);
+      ({ statusCode, body: text }) => write(response, statusCode, text),
+      (error: Error) => {
+        const refused = options.refusal(request, error);
+        write(response, refused.statusCode, refused.body, refused.retryAfterSeconds);
       },
-      (error: Error) => options.answerError(request, response, error),
     );
   };
 
