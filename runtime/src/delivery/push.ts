@@ -23,9 +23,10 @@ export type PushResult = { ok: true } | { ok: false; retryable: boolean; reason:
 /** Sends one attempt of a message to the app. */
 export type PushTransport = (message: InboundMessage, attempt: number) => Promise<PushResult>;
 
-/** 2xx acks; 5xx, 408 and 429 are worth retrying; anything else would fail again the same way. */
+/** Every 2xx answer's result: one object, not one per push. */
 const OK: PushResult = Object.freeze({ ok: true });
 
+/** 2xx acks; 5xx, 408 and 429 are worth retrying; anything else would fail again the same way. */
 export function classifyStatus(status: number): PushResult {
   if (status >= 200 && status < 300) return OK;
   const retryable = status >= 500 || status === 408 || status === 429;
