@@ -27,6 +27,12 @@ FROM ${NODE_IMAGE}
 ENV NODE_ENV=production
 WORKDIR /app
 
+# jemalloc, which the webhook preloads into the sidecar (docs/adr/0059-the-sidecar-allocates-with-jemalloc.md):
+# Debian's libjemalloc2, installed unless the base already has it (the test environment's base,
+# made without apt, copies it in).
+RUN ls /usr/lib/*-linux-gnu/libjemalloc.so.2 > /dev/null 2>&1 \
+  || (apt-get update && apt-get install -y --no-install-recommends libjemalloc2 && rm -rf /var/lib/apt/lists/*)
+
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --ignore-scripts && npm cache clean --force
 
@@ -36,6 +42,7 @@ COPY --from=build /app/dist ./dist
 ENV NODE_COMPILE_CACHE=/app/compile-cache
 RUN chmod 755 /app/dist/bundle/bindery.js && ln -s /app/dist/bundle/bindery.js /usr/local/bin/bindery \
   && bindery --help > /dev/null \
+  && LD_PRELOAD=libjemalloc.so.2 node -e "if (!require('fs').readFileSync('/proc/self/maps', 'utf8').includes('/libjemalloc.so.2')) process.exit(1)" \
   && cd /app/dist/bundle && node --input-type=module \
     -e "import { readdirSync } from 'node:fs'; for (const f of readdirSync('.')) if (f !== 'bindery.js') await import('./' + f);"
 

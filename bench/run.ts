@@ -10,9 +10,9 @@
  * that one, so that the bench and the sidecar it spawns (process.execPath) run on the same
  * Node. BENCH_NODE=current keeps the Node it was started on; BENCH_NODE=<path> names a node.
  */
-import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { imageNodeDir, nodeWheelVersion } from '../test/env/node-images.ts';
+import { ensureAllocator } from '../test/env/allocator.ts';
+import { imageNodeToRunOn, rerunOn } from '../test/env/image-node.ts';
 import { brokers } from './brokers.ts';
 import { DEFAULT_SIZES, report, runBench, type BenchSizes } from './harness.ts';
 
@@ -31,39 +31,15 @@ function sizes(): BenchSizes {
 
 const benches = [...Object.keys(brokers), 'operator', 'kafka-clients', 'tracing', 'profile'];
 
-/** The node binary the bench should run on, or undefined when that is the one running now. */
-async function benchNode(): Promise<string | undefined> {
-  const chosen = process.env.BENCH_NODE;
-  if (chosen === 'current' || chosen === process.execPath) return undefined;
-  if (chosen !== undefined && chosen !== '') return chosen;
-  if (process.version === `v${nodeWheelVersion}`) return undefined;
-  const dir = await imageNodeDir((line) => console.log(`bench: ${line}`));
-  return `${dir}/bin/node`;
-}
-
-/** Runs this file again on `node` (through tsx, as npm runs it), with the same arguments; its exit code. */
-async function rerunOn(node: string, argv: string[]): Promise<number> {
-  console.log(`bench: running on the image's Node.js ${nodeWheelVersion} (${node}), not on this ${process.version}; BENCH_NODE=current keeps this one`);
-  const child = spawn(node, ['--import', import.meta.resolve('tsx'), fileURLToPath(import.meta.url), ...argv], {
-    stdio: 'inherit',
-    env: { ...process.env, BENCH_NODE: 'current' },
-  });
-  // A stopped bench stops its run on the other Node too.
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => child.kill(signal));
-  return new Promise((resolve, reject) => {
-    child.on('error', reject);
-    child.on('exit', (code) => resolve(code ?? 1));
-  });
-}
-
 async function main(argv: string[]): Promise<number> {
   const name = argv[0];
   if (name === undefined || !benches.includes(name)) {
     console.error(`usage: npm run bench -- <${benches.join('|')}>`);
     return 2;
   }
-  const node = await benchNode();
-  if (node !== undefined) return rerunOn(node, argv);
+  const log = (line: string): void => console.log(`bench: ${line}`);
+  const node = await imageNodeToRunOn('BENCH_NODE', log);
+  if (node !== undefined) return rerunOn(node, fileURLToPath(import.meta.url), argv, 'BENCH_NODE', log);
   // The operator's bench measures reconciles, not message paths: it has its own runner.
   if (name === 'operator') return (await import('./operator/index.ts')).main();
   // kafka-clients compares the two JavaScript Kafka clients directly, without a sidecar.
@@ -73,6 +49,8 @@ async function main(argv: string[]): Promise<number> {
   // Tracing compares two sidecars, not a sidecar with the direct client.
   if (name === 'tracing') return (await import('./tracing/index.ts')).main(argv[1]);
   const create = brokers[name]!;
+  // The sidecar runs on the pod's allocator (docs/adr/0059): its CPU and RSS are the pod's.
+  await ensureAllocator((line) => console.log(`bench: ${line}`));
   const chosen = sizes();
   const broker = await create();
   try {

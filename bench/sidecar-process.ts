@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Pool } from 'undici';
 import { stringify } from 'yaml';
-import { SIDECAR_NODE_OPTIONS, SIDECAR_PROCESS_ENV, sidecarChildEnv } from '../sidecar-config/env.ts';
+import { SIDECAR_ALLOCATOR, SIDECAR_NODE_OPTIONS, sidecarChildEnv } from '../sidecar-config/env.ts';
 import type { BrokerBench } from './harness.ts';
 
 /**
@@ -37,7 +37,16 @@ export async function sidecarCommand(): Promise<{ entry: string; description: st
 /** How the sidecars of this run were started (once one was). */
 export function sidecarDescription(): string {
   if (command === undefined) return 'not started';
-  return `${command.description}, NODE_OPTIONS "${process.env.BENCH_SIDECAR_NODE_OPTIONS ?? SIDECAR_NODE_OPTIONS}", MALLOC_MMAP_THRESHOLD_ ${SIDECAR_PROCESS_ENV.MALLOC_MMAP_THRESHOLD_}`;
+  return `${command.description}, NODE_OPTIONS "${process.env.BENCH_SIDECAR_NODE_OPTIONS ?? SIDECAR_NODE_OPTIONS}", allocator ${allocator ?? 'not read'}`;
+}
+
+/** The allocator the first sidecar of the run was seen to run on. */
+let allocator: string | undefined;
+
+/** Whether the preloaded allocator is mapped into the process: a loader that cannot find it only warns. */
+export function allocatorOf(pid: number): string {
+  const mapped = readFileSync(`/proc/${pid}/maps`, 'utf8').includes(`/${SIDECAR_ALLOCATOR}`);
+  return mapped ? `jemalloc (${SIDECAR_ALLOCATOR}, as in the image)` : `glibc malloc: ${SIDECAR_ALLOCATOR} was not loaded, unlike in the image`;
 }
 
 export interface SidecarProcess {
@@ -89,12 +98,15 @@ export async function startSidecar(
   // BENCH_CPU_PROF=<dir>: the sidecar writes a V8 CPU profile there when it stops.
   const profile = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
   const { entry } = await sidecarCommand();
+  const podEnv = sidecarChildEnv(process.env, process.env.BENCH_SIDECAR_NODE_OPTIONS);
+  // BENCH_SIDECAR_ALLOCATOR=glibc: the sidecar without the pod's jemalloc, to weigh it (docs/adr/0059).
+  if (process.env.BENCH_SIDECAR_ALLOCATOR === 'glibc') podEnv.LD_PRELOAD = process.env.LD_PRELOAD ?? '';
   const spawnedAt = process.hrtime.bigint();
   const child = spawn(process.execPath, [...profile, entry, 'runtime', '--config', configFile], {
     stdio: ['ignore', 'ignore', 'pipe'],
     env: {
       // As the webhook starts it; BENCH_SIDECAR_NODE_OPTIONS replaces its NODE_OPTIONS (docs/adr/0052).
-      ...sidecarChildEnv(process.env, process.env.BENCH_SIDECAR_NODE_OPTIONS),
+      ...podEnv,
       BINDERY_LOG_LEVEL: process.env.BINDERY_LOG_LEVEL ?? 'warn',
       ...env,
     },
@@ -121,6 +133,7 @@ export async function startSidecar(
     throw error;
   }
   const startup = { ms: Number(process.hrtime.bigint() - spawnedAt) / 1e6, cpuMs: processCpuSeconds(child.pid!) * 1000 };
+  allocator ??= allocatorOf(child.pid!);
   return {
     pid: child.pid!,
     startup,

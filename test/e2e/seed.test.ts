@@ -162,6 +162,10 @@ describe('the seed scenario on a real node, as the README tells it', () => {
       expect(readyColumn(pod)).toBe('2/2');
       expect(pod.spec!.initContainers![0]).toMatchObject({ name: 'bindery-runtime', restartPolicy: 'Always', image: node.image });
     }
+    // The running sidecar (its container's process 1) allocates with the image's jemalloc (docs/adr/0059).
+    const maps = await kubectl('exec', '-n', demo, running[0]!.metadata!.name!, '-c', 'bindery-runtime', '--',
+      'node', '-e', 'process.stdout.write(require("fs").readFileSync("/proc/1/maps", "utf8"))');
+    expect(maps).toMatch(/\/libjemalloc\.so\.2$/m);
     const bindings = await waitFor('every StreamBinding Ready', async () => {
       const items = (await getJson<{ items: Array<{ metadata: { name: string }; status?: { conditions?: Array<{ type: string; status: string }> } }> }>(
         'streambindings', '-n', demo)).items;

@@ -10,6 +10,7 @@ import { components } from './components.ts';
 import { node } from './node.ts';
 import type { TestEnvironment } from './contract.ts';
 import { bringUp, release, type Outcome } from './lifecycle.ts';
+import { ensureAllocator } from './allocator.ts';
 import { testEnvironment, externalComponents } from './addresses.ts';
 
 /**
@@ -49,6 +50,8 @@ async function bringEverythingUp(project: TestProject): Promise<Environment> {
   const progress = (line: string): void => console.log(`[env] ${line}`);
   const used: Component[] = [];
   const withNode = await runNeedsNode(project);
+  // The sidecars the tests start run on the pod's allocator (docs/adr/0059).
+  await ensureAllocator(progress);
   const wanted = components.filter((component) => component !== node || withNode);
   const results = await Promise.allSettled(wanted.map(async (component) => {
     try {

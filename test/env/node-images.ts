@@ -8,6 +8,7 @@ import { createHash } from 'node:crypto';
 import { chmodSync, copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
+import { ensureAllocator } from './allocator.ts';
 import { aptInstall } from './apt.ts';
 import type { Progress } from './component.ts';
 import { pauseImage } from './node-config.ts';
@@ -181,6 +182,8 @@ async function buildNodeBase(progress: Progress, host: string): Promise<string> 
     for (const tool of ['npm', 'npx']) symlinkSync(`../lib/node_modules/npm/bin/${tool}-cli.js`, join(rootfs, 'usr', 'local', 'bin', tool));
     const ldd = await run({ command: 'ldd', args: [join(rootfs, 'usr', 'local', 'bin', 'node')] });
     for (const lib of ldd.matchAll(/(\/\S+\.so[.\d]*)/g)) copyInto(rootfs, lib[1]!);
+    // The sidecar's allocator, as Debian's libjemalloc2 installs it: the Dockerfile installs it only where the base lacks it.
+    copyInto(rootfs, await ensureAllocator(progress));
     if (!existsSync('/bin/busybox')) await aptInstall(['busybox-static'], progress, logFile('install'));
     copyInto(rootfs, '/bin/busybox');
     const applets = (await run({ command: '/bin/busybox', args: ['--list'] })).split('\n').filter(Boolean);

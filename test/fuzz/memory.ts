@@ -12,7 +12,7 @@ const MiB = 1024 * 1024;
 export interface ResidentPages {
   /** Mapped files: the node binary, libraries, the compile cache. */
   files: number;
-  /** glibc's main heap (`[heap]`, grown with brk). */
+  /** glibc's main heap (`[heap]`, grown with brk; jemalloc does not use it). */
   brkHeap: number;
   /** glibc's heaps for other threads: 64 MiB-aligned reservations of which a part is usable. */
   threadArenas: number;
@@ -40,6 +40,8 @@ export interface Rss {
   heap: number;
   figures: HeapFigures;
   pages: ResidentPages;
+  /** The malloc the process runs on: jemalloc when the pod's preload took (docs/adr/0059), else glibc's. */
+  allocator: 'jemalloc' | 'glibc';
 }
 
 export function rssMiB(pid: number): number {
@@ -81,7 +83,8 @@ export async function restingRss(pid: number, inspector: string): Promise<Rss> {
     socket.close();
   }
   await new Promise((resolve) => setTimeout(resolve, 2_000));
-  return { idle, collected: rssMiB(pid), heap, figures, pages: residentPages(readFileSync(`/proc/${pid}/smaps`, 'utf8')) };
+  const smaps = readFileSync(`/proc/${pid}/smaps`, 'utf8');
+  return { idle, collected: rssMiB(pid), heap, figures, pages: residentPages(smaps), allocator: /\/libjemalloc\.so/.test(smaps) ? 'jemalloc' : 'glibc' };
 }
 
 /** Sends inspector protocol calls on one socket, one answer per call id. */

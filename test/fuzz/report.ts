@@ -26,7 +26,7 @@ function breakdown(before: Rss, after: Rss): string {
   return [
     `  process.memoryUsage() MiB: ${(['heapTotal', 'heapUsed', 'external', 'arrayBuffers'] as const).map(figure).join(', ')}`,
     `  V8 spaces MiB: ${spaces.join('; ')}`,
-    `  resident pages MiB (smaps): ${(['files', 'brkHeap', 'threadArenas', 'otherAnonymous'] as const).map(page).join(', ')}`,
+    `  resident pages MiB (smaps, ${after.allocator} malloc): ${(['files', 'brkHeap', 'threadArenas', 'otherAnonymous'] as const).map(page).join(', ')}`,
   ].join('\n');
 }
 

@@ -51,10 +51,11 @@ describe('sidecar injection patch', () => {
     expect(sidecar.restartPolicy).toBe('Always');
     expect(sidecar.args).toEqual(['runtime', '--config', '/etc/bindery/bindery.yaml']);
     expect(envOf(sidecar, 'BINDERY_BINDINGS')?.value).toBe(bindings);
-    // The sidecar's young generation (docs/adr/0052) and malloc's fixed mmap threshold (0055);
+    // The sidecar's young generation (docs/adr/0052) and its allocator, jemalloc (0059);
     // the app's containers get neither.
     expect(envOf(sidecar, 'NODE_OPTIONS')?.value).toBe('--max-semi-space-size=1');
-    expect(envOf(sidecar, 'MALLOC_MMAP_THRESHOLD_')?.value).toBe('131072');
+    expect(envOf(sidecar, 'LD_PRELOAD')?.value).toBe('libjemalloc.so.2');
+    expect(envOf(sidecar, 'MALLOC_CONF')?.value).toBe('background_thread:true,dirty_decay_ms:1000');
     // The app's own containers, init containers and volumes are kept as they were.
     expect(after.spec?.containers).toEqual(before.spec?.containers);
     for (const c of before.spec?.initContainers ?? []) expect(after.spec?.initContainers).toContainEqual(c);
