@@ -46,7 +46,7 @@ export function printReports(all: FuzzReport[]): number {
   let failed = 0;
   for (const report of all) {
     if (report.rssBefore && report.rssAfter) {
-      console.log(`${report.binder}, before → after the run:\n${breakdown(report.rssBefore, report.rssAfter)}`);
+      console.log(`${report.binder}, before → after the run (memory limit ${report.memoryLimit}):\n${breakdown(report.rssBefore, report.rssAfter)}`);
       const growth = rssGrowth(report.rssBefore, report.rssAfter);
       if (growth > RSS_GROWTH_LIMIT) {
         failed++;

@@ -16,6 +16,7 @@ import { freePort } from '../integration/runtime/support.ts';
 import { fuzzCase, STALLED_EVERY } from './cases.ts';
 import type { Failure, Verdict } from './judge.ts';
 import { restingRss, type Rss } from './memory.ts';
+import { podMemory } from './pod-memory.ts';
 import { BINDINGS, bindingsYaml, closeTarget, connectTarget, type BinderType, type FuzzTarget } from './target.ts';
 
 export type FuzzEnvironment = BrokerEnvironment;
@@ -59,6 +60,8 @@ export interface FuzzReport {
   /** The sidecar's memory before the run (after its warm-up) and after it; absent when not measured. */
   rssBefore?: Rss;
   rssAfter?: Rss;
+  /** The memory limit the sidecar ran under, or why it ran without one. */
+  memoryLimit: string;
   seconds: number;
 }
 
@@ -72,11 +75,11 @@ function binderYaml(binder: BinderType, env: FuzzEnvironment): string {
   return `{ type: kafka, kafka: { brokers: [${env.kafkaBrokers.join(', ')}] } }`;
 }
 
-async function startSidecar(files: ConfigFiles, yaml: string, nodeArgs: string[] = []): Promise<{ run: RuntimeProcess; port: number; opsPort: number }> {
+async function startSidecar(files: ConfigFiles, yaml: string, nodeArgs: string[] = [], cgroupProcs?: string): Promise<{ run: RuntimeProcess; port: number; opsPort: number }> {
   const [port, opsPort] = [await freePort(), await freePort()];
   // With the environment the webhook gives a pod's sidecar: its memory is what is measured.
   const env = { ...sidecarChildEnv(process.env), BINDERY_LOG_LEVEL: 'warn' } as Record<string, string>;
-  const run = runtimeProcess(['--config', await files.write(yaml), '--port', String(port), '--ops-port', String(opsPort), '--no-watch'], env, nodeArgs);
+  const run = runtimeProcess(['--config', await files.write(yaml), '--port', String(port), '--ops-port', String(opsPort), '--no-watch'], env, nodeArgs, cgroupProcs);
   await processAnswers(run, opsPort, 'readyz', 60_000);
   return { run, port, opsPort };
 }
@@ -137,8 +140,11 @@ export async function runFuzz(env: FuzzEnvironment, options: FuzzOptions): Promi
   const files = new ConfigFiles();
   const started = Date.now();
   if (binder === 'kafka') await createDrainedTopic(env, prefix);
-  const api = await startSidecar(files, `binders: { b: ${binderYaml(binder, env)} }\n${bindingsYaml(prefix)}`, measure ? ['--inspect=127.0.0.1:0'] : []);
-  const cleanups: Array<() => Promise<unknown>> = [() => files.removeAll(), () => cleanUp(env, binder, prefix)];
+  // The sidecar under test runs with the pod's memory limit where a cgroup can hold it.
+  const limit = podMemory(prefix);
+  const api = await startSidecar(files, `binders: { b: ${binderYaml(binder, env)} }\n${bindingsYaml(prefix)}`, measure ? ['--inspect=127.0.0.1:0'] : [],
+    'procsFile' in limit ? limit.procsFile : undefined);
+  const cleanups: Array<() => Promise<unknown>> = [() => files.removeAll(), () => cleanUp(env, binder, prefix), async () => 'remove' in limit && limit.remove()];
   // Read now: the output kept is the last of it, and a long run's logs push this line out.
   const inspector = measure ? inspectorUrl(api.run) : '';
   let crashed: string | undefined;
@@ -220,7 +226,8 @@ app: { port: ${app.port} }`);
       failures.unshift({ seed: seeds[0]!, index: -1, kind: 'process', failure: 'crash', summary: 'the sidecar process', detail: crashed });
     }
     if (app) progress(`${binder}: the push sidecar delivered ${app.received()} pushes`);
-    return { binder, seeds, requests: cases.length, byKind, counts, accepted: target.drained.accepted.size, failures, ...(rssBefore && rssAfter && { rssBefore, rssAfter }), seconds: (Date.now() - started) / 1000 };
+    return { binder, seeds, requests: cases.length, byKind, counts, accepted: target.drained.accepted.size, failures, ...(rssBefore && rssAfter && { rssBefore, rssAfter }),
+      memoryLimit: 'description' in limit ? `${limit.description}, peak ${(limit.peak() / 2 ** 20).toFixed(0)} MiB` : `none (${limit.unavailable})`, seconds: (Date.now() - started) / 1000 };
   } finally {
     api.run.child.kill('SIGTERM');
     await api.run.exit;

@@ -22,8 +22,17 @@ export interface RuntimeProcess {
   exited: () => boolean;
 }
 
-export function runtimeProcess(args: string[], env: Record<string, string> = {}, nodeArgs: string[] = []): RuntimeProcess {
-  const child = spawn(process.execPath, [...nodeArgs, 'bin/bindery', 'runtime', ...args], { cwd: root, env: { ...process.env, ...env } });
+/**
+ * Starts `bindery runtime`; with `cgroupProcs`, inside the cgroup whose `cgroup.procs` file that
+ * is, joined before Node starts (Node reads its memory limit once, at start).
+ */
+export function runtimeProcess(args: string[], env: Record<string, string> = {}, nodeArgs: string[] = [], cgroupProcs?: string): RuntimeProcess {
+  const command = [process.execPath, ...nodeArgs, 'bin/bindery', 'runtime', ...args];
+  const options = { cwd: root, env: { ...process.env, ...env } };
+  // The shell moves itself into the cgroup and becomes node: the pid stays the same.
+  const child = cgroupProcs === undefined
+    ? spawn(command[0]!, command.slice(1), options)
+    : spawn('/bin/sh', ['-c', 'echo $$ > "$1" && shift && exec "$@"', 'sh', cgroupProcs, ...command], options);
   let output = '';
   let exited = false;
   const keep = (c: Buffer): void => {
