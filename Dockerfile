@@ -5,8 +5,9 @@
 # already compiled in the image's compile cache (docs/adr/0053-the-sidecar-starts-from-a-bundle-and-a-compile-cache.md).
 # A checkout runs the sources through tsx instead (bin/bindery).
 #
-# NODE_IMAGE is the Node.js base: a supported LTS by default. Where no image registry can be
-# reached, pass one made locally (the test environment does: docs/adr/0023-the-e2e-runs-on-a-real-node.md).
+# NODE_IMAGE is the Node.js base: a supported LTS by default, Debian-based (glibc, and apt for
+# jemalloc unless the base has it). Where no image registry can be reached, pass one made
+# locally (the test environment does: docs/adr/0023-the-e2e-runs-on-a-real-node.md).
 ARG NODE_IMAGE=node:24-slim
 FROM ${NODE_IMAGE} AS build
 

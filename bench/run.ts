@@ -40,6 +40,8 @@ async function main(argv: string[]): Promise<number> {
   const log = (line: string): void => console.log(`bench: ${line}`);
   const node = await imageNodeToRunOn('BENCH_NODE', log);
   if (node !== undefined) return rerunOn(node, fileURLToPath(import.meta.url), argv, 'BENCH_NODE', log);
+  // Sidecars run on the pod's allocator (docs/adr/0059): their CPU and RSS are the pod's.
+  await ensureAllocator(log);
   // The operator's bench measures reconciles, not message paths: it has its own runner.
   if (name === 'operator') return (await import('./operator/index.ts')).main();
   // kafka-clients compares the two JavaScript Kafka clients directly, without a sidecar.
@@ -49,8 +51,6 @@ async function main(argv: string[]): Promise<number> {
   // Tracing compares two sidecars, not a sidecar with the direct client.
   if (name === 'tracing') return (await import('./tracing/index.ts')).main(argv[1]);
   const create = brokers[name]!;
-  // The sidecar runs on the pod's allocator (docs/adr/0059): its CPU and RSS are the pod's.
-  await ensureAllocator((line) => console.log(`bench: ${line}`));
   const chosen = sizes();
   const broker = await create();
   try {

@@ -100,7 +100,11 @@ export async function startSidecar(
   const { entry } = await sidecarCommand();
   const podEnv = sidecarChildEnv(process.env, process.env.BENCH_SIDECAR_NODE_OPTIONS);
   // BENCH_SIDECAR_ALLOCATOR=glibc: the sidecar without the pod's jemalloc, to weigh it (docs/adr/0059).
-  if (process.env.BENCH_SIDECAR_ALLOCATOR === 'glibc') podEnv.LD_PRELOAD = process.env.LD_PRELOAD ?? '';
+  const chosenAllocator = process.env.BENCH_SIDECAR_ALLOCATOR;
+  if (chosenAllocator !== undefined && chosenAllocator !== 'glibc' && chosenAllocator !== 'jemalloc') {
+    throw new Error(`BENCH_SIDECAR_ALLOCATOR=${chosenAllocator}: glibc or jemalloc (the default)`);
+  }
+  if (chosenAllocator === 'glibc') podEnv.LD_PRELOAD = process.env.LD_PRELOAD ?? '';
   const spawnedAt = process.hrtime.bigint();
   const child = spawn(process.execPath, [...profile, entry, 'runtime', '--config', configFile], {
     stdio: ['ignore', 'ignore', 'pipe'],

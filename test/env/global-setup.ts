@@ -50,7 +50,7 @@ async function bringEverythingUp(project: TestProject): Promise<Environment> {
   const progress = (line: string): void => console.log(`[env] ${line}`);
   const used: Component[] = [];
   const withNode = await runNeedsNode(project);
-  // The sidecars the tests start run on the pod's allocator (docs/adr/0059).
+  // The fuzz test starts its sidecars as a pod's, on jemalloc (docs/adr/0059).
   await ensureAllocator(progress);
   const wanted = components.filter((component) => component !== node || withNode);
   const results = await Promise.allSettled(wanted.map(async (component) => {

@@ -5,6 +5,7 @@
  * Node 20). Started on another Node, such a command starts its own file again on that one.
  */
 import { spawn } from 'node:child_process';
+import { constants } from 'node:os';
 import { imageNodeDir, nodeWheelVersion } from './node-images.ts';
 
 /**
@@ -30,6 +31,7 @@ export async function rerunOn(node: string, file: string, argv: string[], variab
   for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => child.kill(signal));
   return new Promise((resolve, reject) => {
     child.on('error', reject);
-    child.on('exit', (code) => resolve(code ?? 1));
+    // Killed by a signal: the shell's convention, 128 + its number.
+    child.on('exit', (code, signal) => resolve(code ?? 128 + (signal ? constants.signals[signal] : 0)));
   });
 }

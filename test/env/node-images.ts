@@ -218,7 +218,7 @@ function copyInto(rootfs: string, path: string): void {
 /**
  * The Node.js the image ships, unpacked once from PyPI's wheel into the cache (under a lock,
  * shared by checkouts): the directory holding bin/node and lib/node_modules (npm). The image's
- * base is made from it, and the benches run on it (bench/run.ts).
+ * base is made from it, and the benches and the fuzz run run on it (test/env/image-node.ts).
  */
 export async function imageNodeDir(progress: Progress): Promise<string> {
   const dir = join(cacheDir(), `nodejs-${nodeWheelVersion}`);

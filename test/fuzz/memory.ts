@@ -16,7 +16,7 @@ export interface ResidentPages {
   brkHeap: number;
   /** glibc's heaps for other threads: 64 MiB-aligned reservations of which a part is usable. */
   threadArenas: number;
-  /** Every other anonymous page: V8's heap pages and code, malloc blocks mapped on their own, thread stacks. */
+  /** Every other anonymous page: V8's heap pages and code, malloc blocks mapped on their own, thread stacks, and all of jemalloc's. */
   otherAnonymous: number;
 }
 

@@ -46,10 +46,16 @@ export function podMemory(name: string): PodMemory | { unavailable: string } {
   const dir = join(parent, name);
   try {
     mkdirSync(dir);
+  } catch (error) {
+    return { unavailable: `cannot make a memory cgroup under ${parent}: ${(error as Error).message}` };
+  }
+  try {
+    // v2 gives a child memory.max only where the parent delegates the memory controller.
+    if (!existsSync(join(dir, limitFile!))) throw new Error(`no ${limitFile}: the memory controller is not delegated to ${parent}`);
     writeFileSync(join(dir, limitFile!), String(limit));
   } catch (error) {
-    try { rmdirSync(dir); } catch { /* not made */ }
-    return { unavailable: `cannot make a memory cgroup under ${parent}: ${(error as Error).message}` };
+    rmdirSync(dir);
+    return { unavailable: `cannot limit a memory cgroup under ${parent}: ${(error as Error).message}` };
   }
   return {
     limit,

@@ -143,7 +143,10 @@ export async function runFuzz(env: FuzzEnvironment, options: FuzzOptions): Promi
   // The sidecar under test runs with the pod's memory limit where a cgroup can hold it.
   const limit = podMemory(prefix);
   const api = await startSidecar(files, `binders: { b: ${binderYaml(binder, env)} }\n${bindingsYaml(prefix)}`, measure ? ['--inspect=127.0.0.1:0'] : [],
-    'procsFile' in limit ? limit.procsFile : undefined);
+    'procsFile' in limit ? limit.procsFile : undefined).catch((error: unknown) => {
+    if ('remove' in limit) limit.remove();
+    throw error;
+  });
   const cleanups: Array<() => Promise<unknown>> = [() => files.removeAll(), () => cleanUp(env, binder, prefix), async () => 'remove' in limit && limit.remove()];
   // Read now: the output kept is the last of it, and a long run's logs push this line out.
   const inspector = measure ? inspectorUrl(api.run) : '';
@@ -164,7 +167,8 @@ app: { port: ${app.port} }`);
         await new Promise((resolve) => app!.server.close(resolve));
       });
     }
-    for (const run of watched) void run.exit.then((code) => (crashed ??= `a sidecar exited (${code}): ${run.output().slice(-2000)}`));
+    // A sidecar killed for the memory limit exits on SIGKILL, with no code.
+    for (const run of watched) void run.exit.then((code) => (crashed ??= `a sidecar exited (${code ?? run.child.signalCode}): ${run.output().slice(-2000)}`));
     const target = connectTarget(binder, `http://127.0.0.1:${api.port}`, `http://127.0.0.1:${api.opsPort}`, HANG_MS, HTTP_TIMEOUTS.apiRequestTimeoutMs, prefix);
     cleanups.unshift(() => closeTarget(target));
     await waitFor('the inputs to consume', async () => {
@@ -208,10 +212,12 @@ app: { port: ${app.port} }`);
     const rssBefore = measure ? await restingRss(api.run.child.pid!, inspector) : undefined;
     await runRange(warmup, cases.length);
     await Promise.all(aside);
-    await settle(drained, target);
-    const rssAfter = measure ? await restingRss(api.run.child.pid!, inspector) : undefined;
+    // A sidecar that died has nothing left to drain or measure: the crash is what the run reports
+    // (on a broker, what it had accepted is still there for the next one).
+    if (crashed === undefined) await settle(drained, target);
+    const rssAfter = measure && crashed === undefined ? await restingRss(api.run.child.pid!, inspector) : undefined;
 
-    const lost = [...target.drained.accepted].filter((id) => !drained.seen.has(id));
+    const lost = crashed === undefined ? [...target.drained.accepted].filter((id) => !drained.seen.has(id)) : [];
     counts.lost = lost.length;
     if (lost.length > 0) {
       failures.unshift({ seed: seeds[0]!, index: -1, kind: 'delivery', failure: 'lost', summary: `${lost.length} of ${target.drained.accepted.size} messages answered 202`, detail: `ids never delivered: ${lost.slice(0, 10).join(', ')}` });

@@ -32,7 +32,7 @@ export function runtimeProcess(args: string[], env: Record<string, string> = {},
   // The shell moves itself into the cgroup and becomes node: the pid stays the same.
   const child = cgroupProcs === undefined
     ? spawn(command[0]!, command.slice(1), options)
-    : spawn('/bin/sh', ['-c', 'echo $$ > "$1" && shift && exec "$@"', 'sh', cgroupProcs, ...command], options);
+    : spawn('/bin/sh', ['-c', 'echo $$ > "$1" || { echo "cannot join the cgroup of $1" >&2; exit 126; }; shift; exec "$@"', 'sh', cgroupProcs, ...command], options);
   let output = '';
   let exited = false;
   const keep = (c: Buffer): void => {

@@ -13,7 +13,7 @@ import type {
 import type { Binder, StreamBinding } from '../api/types.ts';
 import { binderCredentialEnv } from '../render/credentials.ts';
 import { CONFIG_MAP_KEY, CONFIG_MAP_NAME, defaultBinderName } from '../render/sidecar-config.ts';
-import { SIDECAR_ENV, SIDECAR_PROCESS_ENV } from '../../../sidecar-config/env.ts';
+import { SIDECAR_ENV, SIDECAR_MEMORY_LIMIT, sidecarProcessEnv } from '../../../sidecar-config/env.ts';
 
 export const INJECT_LABEL = 'bindery.io/inject';
 export const BINDINGS_ANNOTATION = 'bindery.io/bindings';
@@ -49,7 +49,7 @@ export type InjectionDecision =
 
 export const DEFAULT_SIDECAR_RESOURCES: V1ResourceRequirements = {
   requests: { cpu: '50m', memory: '64Mi' },
-  limits: { cpu: '500m', memory: '256Mi' },
+  limits: { cpu: '500m', memory: SIDECAR_MEMORY_LIMIT },
 };
 
 export function buildInjectionPatch(
@@ -105,7 +105,7 @@ export function buildInjectionPatch(
     used.add(binder);
   }
 
-  const env: V1EnvVar[] = [{ name: SIDECAR_ENV.bindings, value: names.join(',') }, ...Object.entries(SIDECAR_PROCESS_ENV).map(([name, value]) => ({ name, value }))];
+  const env: V1EnvVar[] = [{ name: SIDECAR_ENV.bindings, value: names.join(',') }, ...Object.entries(sidecarProcessEnv(options.resources.limits?.memory)).map(([name, value]) => ({ name, value }))];
   if (appPort !== undefined) env.push({ name: SIDECAR_ENV.appPort, value: String(appPort) });
   env.push(...instanceEnv(pod, options.statefulSetReplicas));
   for (const binder of binders) if (used.has(binder.metadata.name)) env.push(...credentialEnv(binder));

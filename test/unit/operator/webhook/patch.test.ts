@@ -51,9 +51,9 @@ describe('sidecar injection patch', () => {
     expect(sidecar.restartPolicy).toBe('Always');
     expect(sidecar.args).toEqual(['runtime', '--config', '/etc/bindery/bindery.yaml']);
     expect(envOf(sidecar, 'BINDERY_BINDINGS')?.value).toBe(bindings);
-    // The sidecar's young generation (docs/adr/0052) and its allocator, jemalloc (0059);
-    // the app's containers get neither.
-    expect(envOf(sidecar, 'NODE_OPTIONS')?.value).toBe('--max-semi-space-size=1');
+    // The sidecar's young generation (docs/adr/0052), its old space at 37.5 % of its 256Mi limit
+    // (0061) and its allocator, jemalloc (0059); the app's containers get none of them.
+    expect(envOf(sidecar, 'NODE_OPTIONS')?.value).toBe('--max-semi-space-size=1 --max-old-space-size=96');
     expect(envOf(sidecar, 'LD_PRELOAD')?.value).toBe('libjemalloc.so.2');
     expect(envOf(sidecar, 'MALLOC_CONF')?.value).toBe('background_thread:true,dirty_decay_ms:1000');
     // The app's own containers, init containers and volumes are kept as they were.
@@ -65,6 +65,18 @@ describe('sidecar injection patch', () => {
       configMap: { name: 'bindery-config', items: [{ key: 'bindery.yaml', path: 'bindery.yaml' }] },
     });
     expect(sidecar.volumeMounts).toContainEqual({ name: 'bindery-config', mountPath: '/etc/bindery', readOnly: true });
+  });
+
+  it.each([
+    ['1Gi', '--max-semi-space-size=1 --max-old-space-size=384'],
+    ['128M', '--max-semi-space-size=1 --max-old-space-size=45'],
+    ['20Mi', '--max-semi-space-size=1 --max-old-space-size=16'],
+    [undefined, '--max-semi-space-size=1'],
+  ])('a sidecar memory limit of %s sizes its old space: %s', (memory, nodeOptions) => {
+    const resources = { requests: { memory: '64Mi' }, ...(memory !== undefined && { limits: { memory } }) };
+    const sidecar = sidecarOf(injected(reviewPod('deployment-pod'), { resources }));
+    expect(sidecar.resources).toEqual(resources);
+    expect(envOf(sidecar, 'NODE_OPTIONS')?.value).toBe(nodeOptions);
   });
 
   it('probes the ops port and runs restricted, with resources', () => {
