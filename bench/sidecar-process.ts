@@ -8,7 +8,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Pool } from 'undici';
 import { stringify } from 'yaml';
@@ -17,19 +17,29 @@ import type { BrokerBench } from './harness.ts';
 
 /**
  * How the bench starts `bindery runtime`: as the image runs it, built by `npm run build` (run
- * here first, so that the figures are of the sources as they are), or with BENCH_SIDECAR=tsx
- * from the sources through tsx, as a checkout runs it.
+ * here first, so that the figures are of the sources as they are) with Node's compile cache
+ * filled as the Dockerfile fills it (docs/adr/0053), or with BENCH_SIDECAR=tsx from the sources
+ * through tsx, as a checkout runs it.
  */
-let command: { entry: string; description: string } | undefined;
-export async function sidecarCommand(): Promise<{ entry: string; description: string }> {
+let command: { entry: string; description: string; env: NodeJS.ProcessEnv } | undefined;
+export async function sidecarCommand(): Promise<{ entry: string; description: string; env: NodeJS.ProcessEnv }> {
   if (command !== undefined) return command;
   if (process.env.BENCH_SIDECAR === 'tsx') {
-    command = { entry: fileURLToPath(new URL('../bin/bindery', import.meta.url)), description: 'from the TypeScript sources through tsx' };
+    command = { entry: fileURLToPath(new URL('../bin/bindery', import.meta.url)), description: 'from the TypeScript sources through tsx', env: {} };
   } else {
     const root = fileURLToPath(new URL('..', import.meta.url));
     execFileSync(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', join(root, 'tsconfig.build.json')], { stdio: 'inherit' });
     const { bundle } = await import('../bin/bundle.ts');
-    command = { entry: await bundle(), description: 'built (npm run build) and bundled, as the image runs it' };
+    const entry = await bundle();
+    // Beside the bundle it is made from, made again with it.
+    const env = { NODE_COMPILE_CACHE: join(dirname(entry), '..', 'compile-cache') };
+    await rm(env.NODE_COMPILE_CACHE, { recursive: true, force: true });
+    // As the Dockerfile does: the CLI once, then every chunk of the bundle loaded once.
+    execFileSync(process.execPath, [entry, '--help'], { env: { ...process.env, ...env }, stdio: 'ignore' });
+    execFileSync(process.execPath, ['--input-type=module', '-e',
+      "import { readdirSync } from 'node:fs'; for (const f of readdirSync('.')) if (f !== 'bindery.js') await import('./' + f);"],
+    { cwd: dirname(entry), env: { ...process.env, ...env }, stdio: 'ignore' });
+    command = { entry, description: 'built (npm run build) and bundled, with its compile cache, as the image runs it', env };
   }
   return command;
 }
@@ -97,7 +107,7 @@ export async function startSidecar(
   }));
   // BENCH_CPU_PROF=<dir>: the sidecar writes a V8 CPU profile there when it stops.
   const profile = process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [];
-  const { entry } = await sidecarCommand();
+  const { entry, env: commandEnv } = await sidecarCommand();
   const podEnv = sidecarChildEnv(process.env, process.env.BENCH_SIDECAR_NODE_OPTIONS);
   // BENCH_SIDECAR_ALLOCATOR=glibc: the sidecar without the pod's jemalloc, to weigh it (docs/adr/0059).
   const chosenAllocator = process.env.BENCH_SIDECAR_ALLOCATOR;
@@ -111,6 +121,7 @@ export async function startSidecar(
     env: {
       // As the webhook starts it; BENCH_SIDECAR_NODE_OPTIONS replaces its NODE_OPTIONS (docs/adr/0052).
       ...podEnv,
+      ...commandEnv,
       BINDERY_LOG_LEVEL: process.env.BINDERY_LOG_LEVEL ?? 'warn',
       ...env,
     },

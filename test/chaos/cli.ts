@@ -7,6 +7,7 @@
  * Exits 1 when a message was lost or a scenario could not run to its end.
  */
 import { parseArgs } from 'node:util';
+import { ensureAllocator } from '../env/allocator.ts';
 import { withBrokers } from '../env/brokers.ts';
 import { runScenario, type ScenarioResult } from './run.ts';
 import { SCENARIOS } from './scenarios.ts';
@@ -32,6 +33,8 @@ const options = { sends: Number(values.sends), concurrency: Number(values.concur
 console.log(`chaos: ${scenarios.map((s) => s.name).join(', ')}; ${options.sends} sends each, ${options.concurrency} in flight, faults last ${options.downMs} ms`);
 
 const results: ScenarioResult[] = [];
+// The sidecars run as a pod's, on jemalloc (docs/adr/0059).
+await ensureAllocator((line) => console.log(`[env] ${line}`));
 await withBrokers(scenarios.flatMap((s) => s.binders), async (env) => {
   for (const scenario of scenarios) {
     const result = await runScenario(env, scenario, { ...options, progress: (line) => console.log(line) });

@@ -10,6 +10,7 @@ import type { BrokerEnvironment } from '../env/brokers.ts';
 import { cleanUp, createDrainedTopic } from '../fuzz/run.ts';
 import { freePort } from '../integration/runtime/support.ts';
 import { ConfigFiles, processAnswers, runtimeProcess, type RuntimeProcess } from '../support/runtime-process.ts';
+import { sidecarChildEnv } from '../../sidecar-config/env.ts';
 import { waitFor } from '../support/wait.ts';
 import { AppProcess, longestGap, Sender } from './traffic.ts';
 
@@ -47,7 +48,8 @@ export class Sidecar {
   /** Starts the process (again); resolves once its binders are connected and its inputs consume. */
   async restart(): Promise<void> {
     const started = Date.now();
-    this.run = runtimeProcess(this.args, { BINDERY_LOG_LEVEL: process.env.BINDERY_LOG_LEVEL ?? 'warn' });
+    // With the process environment the webhook gives a pod's sidecar (heap sizes, jemalloc).
+    this.run = runtimeProcess(this.args, { ...sidecarChildEnv(process.env), BINDERY_LOG_LEVEL: process.env.BINDERY_LOG_LEVEL ?? 'warn' } as Record<string, string>);
     await processAnswers(this.run, this.opsPort, 'readyz', 120_000);
     this.readyMs = Date.now() - started;
     await waitFor('the inputs to consume', async () => (await this.bindings()).filter((b) => b.direction === 'input').every((b) => b.consuming === true), 60_000);
