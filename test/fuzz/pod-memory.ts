@@ -8,7 +8,8 @@
  */
 import { existsSync, mkdirSync, readFileSync, rmdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { DEFAULT_SIDECAR_RESOURCES } from '../../operator/src/webhook/patch.ts';
+import { SIDECAR_MEMORY_LIMIT } from '../../sidecar-config/env.ts';
+import { quantityBytes } from '../../sidecar-config/quantity.ts';
 
 export interface PodMemory {
   /** The limit, in bytes. */
@@ -23,19 +24,9 @@ export interface PodMemory {
   remove: () => void;
 }
 
-const units: Record<string, number> = { Ki: 2 ** 10, Mi: 2 ** 20, Gi: 2 ** 30 };
-
-/** The webhook's default memory limit for the sidecar, in bytes. */
-export function podMemoryLimit(): number {
-  const quantity = String(DEFAULT_SIDECAR_RESOURCES.limits?.memory);
-  const [, amount, unit] = /^(\d+)(Ki|Mi|Gi)$/.exec(quantity) ?? [];
-  if (amount === undefined) throw new Error(`the sidecar's memory limit ${quantity} is not in Ki, Mi or Gi`);
-  return Number(amount) * units[unit!]!;
-}
-
-/** A memory cgroup for one sidecar, under this process's own; undefined (and why) where none can be made. */
+/** A memory cgroup for one sidecar with the webhook's default limit, under this process's own; or why none can be made. */
 export function podMemory(name: string): PodMemory | { unavailable: string } {
-  const limit = podMemoryLimit();
+  const limit = quantityBytes(SIDECAR_MEMORY_LIMIT)!;
   const lines = readFileSync('/proc/self/cgroup', 'utf8').split('\n');
   const v1 = lines.map((line) => /^\d+:([^:]*):(.*)$/.exec(line)).find((m) => m?.[1]?.split(',').includes('memory'));
   const v2 = lines.map((line) => /^0::(.*)$/.exec(line)).find(Boolean);

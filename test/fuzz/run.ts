@@ -233,12 +233,17 @@ app: { port: ${app.port} }`);
     }
     if (app) progress(`${binder}: the push sidecar delivered ${app.received()} pushes`);
     return { binder, seeds, requests: cases.length, byKind, counts, accepted: target.drained.accepted.size, failures, ...(rssBefore && rssAfter && { rssBefore, rssAfter }),
-      memoryLimit: 'description' in limit ? `${limit.description}, peak ${(limit.peak() / 2 ** 20).toFixed(0)} MiB` : `none (${limit.unavailable})`, seconds: (Date.now() - started) / 1000 };
+      memoryLimit: 'description' in limit ? `${limit.description}, ${peakText(limit.peak())}` : `none (${limit.unavailable})`, seconds: (Date.now() - started) / 1000 };
   } finally {
     api.run.child.kill('SIGTERM');
     await api.run.exit;
     for (const cleanup of cleanups) await cleanup().catch(() => undefined);
   }
+}
+
+/** The cgroup's peak, where the kernel keeps one (v2's memory.peak came with Linux 5.19). */
+function peakText(bytes: number): string {
+  return Number.isNaN(bytes) ? 'its peak not kept by this kernel' : `peak ${(bytes / 2 ** 20).toFixed(0)} MiB`;
 }
 
 /**
