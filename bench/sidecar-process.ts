@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { Pool } from 'undici';
 import { stringify } from 'yaml';
 import { SIDECAR_ALLOCATOR, SIDECAR_NODE_OPTIONS, sidecarChildEnv } from '../sidecar-config/env.ts';
+import { allocatorMapped } from '../test/env/allocator.ts';
 import type { BrokerBench } from './harness.ts';
 
 /**
@@ -53,10 +54,10 @@ export function sidecarDescription(): string {
 /** The allocator the first sidecar of the run was seen to run on. */
 let allocator: string | undefined;
 
-/** Whether the preloaded allocator is mapped into the process: a loader that cannot find it only warns. */
-export function allocatorOf(pid: number): string {
-  const mapped = readFileSync(`/proc/${pid}/maps`, 'utf8').includes(`/${SIDECAR_ALLOCATOR}`);
-  return mapped ? `jemalloc (${SIDECAR_ALLOCATOR}, as in the image)` : `glibc malloc: ${SIDECAR_ALLOCATOR} was not loaded, unlike in the image`;
+/** The malloc a process runs on, by what is mapped into it. */
+function allocatorOf(pid: number): string {
+  return allocatorMapped(readFileSync(`/proc/${pid}/maps`, 'utf8'))
+    ? `jemalloc (${SIDECAR_ALLOCATOR}, as in the image)` : `glibc malloc: ${SIDECAR_ALLOCATOR} was not loaded, unlike in the image`;
 }
 
 export interface SidecarProcess {

@@ -19,6 +19,11 @@ export function allocatorLibrary(): string | undefined {
   return triplets.map((triplet) => join(libraryRoot, triplet, SIDECAR_ALLOCATOR)).find((path) => existsSync(path));
 }
 
+/** Whether a process's /proc/PID/maps (or smaps) text shows the preloaded allocator mapped: a loader that cannot find it only warns. */
+export function allocatorMapped(maps: string): boolean {
+  return maps.includes(`/${SIDECAR_ALLOCATOR}`);
+}
+
 /** Installs libjemalloc2 when it is missing; the path of the library. */
 export async function ensureAllocator(progress: Progress): Promise<string> {
   const installed = allocatorLibrary();

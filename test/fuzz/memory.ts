@@ -5,6 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { WebSocket } from 'undici';
+import { allocatorMapped } from '../env/allocator.ts';
 
 const MiB = 1024 * 1024;
 
@@ -84,7 +85,7 @@ export async function restingRss(pid: number, inspector: string): Promise<Rss> {
   }
   await new Promise((resolve) => setTimeout(resolve, 2_000));
   const smaps = readFileSync(`/proc/${pid}/smaps`, 'utf8');
-  return { idle, collected: rssMiB(pid), heap, figures, pages: residentPages(smaps), allocator: /\/libjemalloc\.so/.test(smaps) ? 'jemalloc' : 'glibc' };
+  return { idle, collected: rssMiB(pid), heap, figures, pages: residentPages(smaps), allocator: allocatorMapped(smaps) ? 'jemalloc' : 'glibc' };
 }
 
 /** Sends inspector protocol calls on one socket, one answer per call id. */
